@@ -1,0 +1,515 @@
+using System.Data.Common;
+using System.Diagnostics;
+using System.Reflection;
+using Ingestion.Diagnostics;
+using Ingestion.Hosting;
+using Ingestion.Sinks;
+using Ingestion.Stores;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Polly;
+using Polly.Retry;
+using Polly.Timeout;
+
+namespace Ingestion.Running;
+
+/// <summary>
+/// The default <see cref="IIngestionRunner"/>: per source run it takes the run lock, records a job,
+/// loads the state, reads the source in batches through the sink with checkpoints, retries transient
+/// failures from the last checkpoint (Polly, exponential backoff with jitter) within a per-run timeout,
+/// and closes the job with exact counts.
+/// </summary>
+public sealed class IngestionRunner : IIngestionRunner
+{
+    private static readonly MethodInfo RunTypedMethod = typeof(IngestionRunner).GetMethod(nameof(RunAttemptAsync), BindingFlags.NonPublic | BindingFlags.Instance)!;
+
+    private readonly IServiceProvider _services;
+    private readonly SourceCatalog _catalog;
+    private readonly IOptionsMonitor<SourceOptions> _sourceOptions;
+    private readonly IngestionOptions _options;
+    private readonly IIngestionSink _sink;
+    private readonly IImportJobStore _jobs;
+    private readonly ISourceStateStore _states;
+    private readonly IRunLockProvider _locks;
+    private readonly TimeProvider _time;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+
+    /// <summary>Creates the runner and validates the configuration (all problems reported at once).</summary>
+    /// <param name="services">The container (sources and observers are resolved from it).</param>
+    /// <exception cref="OptionsValidationException">The configuration is invalid.</exception>
+    public IngestionRunner(IServiceProvider services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        IngestionStartupValidator.Validate(services);
+        _services = services;
+        _catalog = services.GetRequiredService<SourceCatalog>();
+        _sourceOptions = services.GetRequiredService<IOptionsMonitor<SourceOptions>>();
+        _options = services.GetRequiredService<IOptions<IngestionOptions>>().Value;
+        _sink = services.GetRequiredService<IIngestionSink>();
+        _jobs = services.GetRequiredService<IImportJobStore>();
+        _states = services.GetRequiredService<ISourceStateStore>();
+        _locks = services.GetRequiredService<IRunLockProvider>();
+        _time = services.GetService<TimeProvider>() ?? TimeProvider.System;
+        _loggerFactory = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
+        _logger = _loggerFactory.CreateLogger("Ingestion.Runner");
+    }
+
+    /// <inheritdoc />
+    public IReadOnlyList<string> SourceNames => _catalog.Sources.Select(s => s.Name).ToList();
+
+    /// <inheritdoc />
+    public async Task<IngestionRunSummary> RunManyAsync(RunManyRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var names = request.Sources?.ToList()
+            ?? _catalog.Sources.Where(s => _sourceOptions.Get(s.Name).Enabled).Select(s => s.Name).ToList();
+        foreach (var name in names)
+        {
+            _ = Registration(name);
+        }
+
+        var results = new IngestionResult[names.Count];
+        if (request.Parallel)
+        {
+            var degree = request.MaxDegreeOfParallelism > 0 ? request.MaxDegreeOfParallelism : _options.MaxDegreeOfParallelism;
+            await Parallel.ForEachAsync(
+                Enumerable.Range(0, names.Count),
+                new ParallelOptions { MaxDegreeOfParallelism = degree, CancellationToken = CancellationToken.None },
+                async (i, _) => results[i] = await RunAsync(names[i], request.Run, cancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+        }
+        else
+        {
+            for (var i = 0; i < names.Count; i++)
+            {
+                results[i] = await RunAsync(names[i], request.Run, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        return new IngestionRunSummary(results);
+    }
+
+    /// <inheritdoc />
+    public async Task<IngestionResult> RunAsync(string sourceName, RunRequest? request, CancellationToken cancellationToken)
+    {
+        var registration = Registration(sourceName);
+        request ??= RunRequest.Default;
+        var runId = Guid.NewGuid();
+        var started = _time.GetUtcNow();
+        var stopwatch = Stopwatch.StartNew();
+        var logger = _loggerFactory.CreateLogger($"Ingestion.Sources.{sourceName}");
+        using var scope = logger.BeginScope(new Dictionary<string, object> { ["SourceName"] = sourceName, ["RunId"] = runId });
+
+        var runLock = await _locks.TryAcquireAsync(sourceName, cancellationToken).ConfigureAwait(false);
+        if (runLock is null)
+        {
+            Log.AlreadyRunning(logger, sourceName);
+            return new IngestionResult
+            {
+                SourceName = sourceName,
+                RunId = runId,
+                Status = IngestionStatus.AlreadyRunning,
+                StartedAt = started,
+                FinishedAt = _time.GetUtcNow(),
+                IsDryRun = request.DryRun,
+                Attempts = 0,
+            };
+        }
+
+        await using (runLock.ConfigureAwait(false))
+        {
+            return await RunLockedAsync(registration, sourceName, request, runId, started, stopwatch, logger, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<IngestionResult> RunLockedAsync(SourceRegistration registration, string sourceName, RunRequest request, Guid runId, DateTimeOffset started, Stopwatch stopwatch, ILogger logger, CancellationToken cancellationToken)
+    {
+        var options = _sourceOptions.Get(sourceName);
+
+        Log.RunStarted(logger, sourceName, runId, request.Mode, request.DryRun, request.Trigger);
+        await _jobs.StartAsync(
+            new ImportJob
+            {
+                Id = runId,
+                SourceName = sourceName,
+                Trigger = request.Trigger,
+                Mode = request.Mode,
+                IsDryRun = request.DryRun,
+                Host = _options.HostName,
+                StartedAt = started,
+            },
+            cancellationToken).ConfigureAwait(false);
+        var observers = _services.GetServices<IIngestionObserver>().ToList();
+        foreach (var observer in observers)
+        {
+            await SafeObserve(observer, sourceName, () => observer.OnRunStartedAsync(sourceName, runId, request, cancellationToken)).ConfigureAwait(false);
+        }
+
+        var run = new RunState(sourceName, runId, request, options, logger, stopwatch, observers);
+        IngestionStatus status;
+        IngestionError? error = null;
+        try
+        {
+            var pipeline = BuildPipeline(run);
+            await pipeline.ExecuteAsync(
+                async token =>
+                {
+                    run.Attempts++;
+                    var sourceScope = _services.CreateAsyncScope();
+                    await using (sourceScope.ConfigureAwait(false))
+                    {
+                        var source = registration.Factory(sourceScope.ServiceProvider);
+                        var method = RunTypedMethod.MakeGenericMethod(source.RecordType);
+                        await ((Task)method.Invoke(this, [source, run, token])!).ConfigureAwait(false);
+                    }
+                },
+                cancellationToken).ConfigureAwait(false);
+            status = run.NotModified ? IngestionStatus.NotModified
+                : run.Committed.Rejected > 0 || run.StoppedByCap ? IngestionStatus.PartiallySucceeded
+                : IngestionStatus.Succeeded;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            status = IngestionStatus.Cancelled;
+            error = new IngestionError("Cancelled", $"Run of source '{sourceName}' was cancelled after {run.Committed.Read} committed records.", run.Position);
+        }
+        catch (TimeoutRejectedException e)
+        {
+            status = IngestionStatus.Failed;
+            error = new IngestionError("Timeout", $"Run of source '{sourceName}' exceeded its timeout of {options.Timeout} after {run.Attempts} attempt(s).", run.Position);
+            Log.RunFailed(logger, e, sourceName, runId, error);
+        }
+        catch (Exception e)
+        {
+            status = IngestionStatus.Failed;
+            error = ToError(e, run.Position);
+            Log.RunFailed(logger, e, sourceName, runId, error);
+            if (e is RejectBudgetExceededException { Rejected.Count: > 0 } budget)
+            {
+                await _jobs.AddRejectedAsync(runId, sourceName, budget.Rejected, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+
+        if (!request.DryRun && status != IngestionStatus.Cancelled)
+        {
+            var state = await _states.GetAsync(sourceName, CancellationToken.None).ConfigureAwait(false);
+            var now = _time.GetUtcNow();
+            state = state with
+            {
+                LastChecked = now,
+                LastImported = run.Committed.Created + run.Committed.Updated + run.Committed.Deleted > 0 ? now : state.LastImported,
+                LastSuccess = status is IngestionStatus.Succeeded or IngestionStatus.PartiallySucceeded or IngestionStatus.NotModified ? now : state.LastSuccess,
+            };
+            await _states.SaveAsync(sourceName, state, CancellationToken.None).ConfigureAwait(false);
+        }
+
+        var result = new IngestionResult
+        {
+            SourceName = sourceName,
+            RunId = runId,
+            Status = status,
+            StartedAt = started,
+            FinishedAt = started + stopwatch.Elapsed,
+            Counts = run.Committed,
+            Error = error,
+            IsDryRun = request.DryRun,
+            Attempts = run.Attempts,
+        };
+        try
+        {
+            await _jobs.CompleteAsync(result, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is DbException or InvalidOperationException or TimeoutException)
+        {
+            Log.JobStoreFailed(logger, e, sourceName, runId);
+        }
+
+        Log.RunEnded(logger, sourceName, runId, status, (long)stopwatch.Elapsed.TotalMilliseconds, run.Committed);
+        foreach (var observer in observers)
+        {
+            await SafeObserve(observer, sourceName, () => observer.OnRunCompletedAsync(result, CancellationToken.None)).ConfigureAwait(false);
+        }
+
+        return result;
+    }
+
+    /// <summary>Whether an exception is worth retrying the run for.</summary>
+    /// <param name="exception">The exception.</param>
+    /// <returns><see langword="true"/> for transient failures.</returns>
+    public static bool IsTransient(Exception exception) => exception switch
+    {
+        TransientIngestionException => true,
+        RejectBudgetExceededException => false,
+        IngestionException { InnerException: { } inner } => IsTransient(inner),
+        DbException db => db.IsTransient,
+        HttpRequestException http => http.StatusCode is null or System.Net.HttpStatusCode.RequestTimeout or System.Net.HttpStatusCode.TooManyRequests or >= System.Net.HttpStatusCode.InternalServerError,
+        IOException or TimeoutException => true,
+        _ => false,
+    };
+
+    private SourceRegistration Registration(string name) =>
+        _catalog.Find(name) ?? throw new ArgumentException($"No source named '{name}' is registered. Known sources: {string.Join(", ", _catalog.Sources.Select(s => s.Name))}.", nameof(name));
+
+    private ResiliencePipeline BuildPipeline(RunState run)
+    {
+        var builder = new ResiliencePipelineBuilder { TimeProvider = _time };
+        if (run.Options.Timeout is { } timeout)
+        {
+            builder.AddTimeout(timeout);
+        }
+
+        if (run.Options.MaxRetryAttempts > 0)
+        {
+            builder.AddRetry(new RetryStrategyOptions
+            {
+                MaxRetryAttempts = run.Options.MaxRetryAttempts,
+                Delay = run.Options.RetryDelay,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } e && e is not OperationCanceledException && IsTransient(e)),
+                DelayGenerator = args => ValueTask.FromResult(args.Outcome.Exception is TransientIngestionException { RetryAfter: { } after } ? after : (TimeSpan?)null),
+                OnRetry = args =>
+                {
+                    Log.Retrying(run.Logger, args.Outcome.Exception, run.SourceName, args.AttemptNumber + 1, (long)args.RetryDelay.TotalMilliseconds);
+                    return ValueTask.CompletedTask;
+                },
+            });
+        }
+
+        return builder.Build();
+    }
+
+    private async Task RunAttemptAsync<TRecord>(IIngestionSource source, RunState run, CancellationToken cancellationToken)
+        where TRecord : class
+    {
+        var typed = (IIngestionSource<TRecord>)source;
+        var saved = await _states.GetAsync(run.SourceName, cancellationToken).ConfigureAwait(false);
+        var visible = run.Request.Mode == IngestionMode.FullRefresh
+            ? saved with { Cursor = null, ETag = null, LastModified = null, ContentHash = null }
+            : saved;
+        var limits = new IngestionLimits { MaxRecords = run.Options.MaxRecords, MaxRequests = run.Options.MaxRequests };
+        var context = new RunContext(run.SourceName, run.RunId, run.Request, visible, limits, run.Logger, _time);
+        var schema = typeof(TRecord) == typeof(DynamicRecord) ? null : RecordSchema.FromType(typeof(TRecord));
+        if (schema is not null && run.Options.KeyColumns.Count > 0)
+        {
+            throw new InvalidOperationException($"Source '{run.SourceName}': KeyColumns can only override the key of dynamic records; '{typeof(TRecord).Name}' declares its key with [RecordKey].");
+        }
+
+        var sinkRun = new SinkRun
+        {
+            SourceName = run.SourceName,
+            RunId = run.RunId,
+            Options = run.Options,
+            Schema = schema,
+            Mode = run.Request.Mode,
+            IsDryRun = run.Request.DryRun,
+            InitialState = saved,
+        };
+
+        var writer = await _sink.OpenAsync<TRecord>(sinkRun, cancellationToken).ConfigureAwait(false);
+        await using (writer.ConfigureAwait(false))
+        {
+            var attempt = new AttemptCounts();
+            var state = saved;
+            var buffer = new List<TRecord>(Math.Min(run.Options.BatchSize, 100_000));
+            long recordNumber = 0;
+            var cap = run.Options.MaxRecords;
+
+            async Task FlushAsync()
+            {
+                var (rejects, checkpoint) = context.TakePending();
+                if (buffer.Count == 0 && rejects.Count == 0 && checkpoint is null)
+                {
+                    return;
+                }
+
+                if (checkpoint is not null)
+                {
+                    state = state.Apply(checkpoint);
+                }
+
+                var budgetLeft = run.Options.MaxRejected - run.Committed.Rejected - attempt.Rejected - rejects.Count;
+                if (budgetLeft < 0)
+                {
+                    var first = rejects[0];
+                    throw new RejectBudgetExceededException($"Source '{run.SourceName}' rejected {run.Committed.Rejected + attempt.Rejected + rejects.Count} records, over its error budget of {run.Options.MaxRejected} (Ingestion:Sources:{run.SourceName}:MaxRejected); first rejected at {first.Position}{(first.Field is null ? string.Empty : $", field {first.Field}")}: {first.Reason}")
+                    {
+                        SourceName = run.SourceName,
+                        Position = first.Position,
+                        Field = first.Field,
+                        Rejected = rejects,
+                    };
+                }
+
+                var batch = new SinkBatch<TRecord>
+                {
+                    Records = buffer.ToArray(),
+                    FirstRecordNumber = recordNumber - buffer.Count + 1,
+                    Rejected = rejects,
+                    State = checkpoint is null ? null : state,
+                    RejectBudget = budgetLeft,
+                };
+                run.Position = batch.PositionOf(0);
+                var written = await writer.WriteBatchAsync(batch, cancellationToken).ConfigureAwait(false);
+                var counts = new IngestionCounts
+                {
+                    Read = buffer.Count + rejects.Count,
+                    Created = written.Created,
+                    Updated = written.Updated,
+                    Unchanged = written.Unchanged,
+                    Duplicates = written.Duplicates,
+                    Rejected = rejects.Count + written.Rejected.Count,
+                };
+                buffer.Clear();
+                if (run.Options.Transaction == TransactionScope.PerBatch && !run.Request.DryRun && run.Options.WriteMode != WriteMode.Replace)
+                {
+                    run.Commit(counts);
+                }
+                else
+                {
+                    attempt.Add(counts);
+                }
+
+                run.ReportProgress(attempt.Counts);
+            }
+
+            async Task FlushAfterSourceFailureAsync(Exception sourceError)
+            {
+                try
+                {
+                    await FlushAsync().ConfigureAwait(false);
+                }
+                catch (Exception flushError) when (flushError is not RejectBudgetExceededException)
+                {
+                    Log.FlushAfterFailureFailed(run.Logger, flushError, run.SourceName, sourceError.Message);
+                }
+            }
+
+            var records = typed.ReadAsync(context, cancellationToken).GetAsyncEnumerator(cancellationToken);
+            await using (records.ConfigureAwait(false))
+            {
+                while (true)
+                {
+                    TRecord record;
+                    try
+                    {
+                        if (!await records.MoveNextAsync().ConfigureAwait(false))
+                        {
+                            break;
+                        }
+
+                        record = records.Current;
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                    {
+                        // The records read before the failure are genuine: commit them with the last checkpoint
+                        // (which covers only records already read), so a retry resumes as late as possible.
+                        await FlushAfterSourceFailureAsync(e).ConfigureAwait(false);
+                        throw;
+                    }
+
+                    if (record is null)
+                    {
+                        throw new IngestionException($"Source '{run.SourceName}' yielded a null record after record {recordNumber}.") { SourceName = run.SourceName, Position = $"record {recordNumber + 1}" };
+                    }
+
+                    recordNumber++;
+                    buffer.Add(record);
+                    if (buffer.Count >= run.Options.BatchSize || context.PendingRejects.Count >= run.Options.BatchSize)
+                    {
+                        await FlushAsync().ConfigureAwait(false);
+                    }
+
+                    if (cap is { } max && recordNumber >= max)
+                    {
+                        run.StoppedByCap = true;
+                        Log.RecordCapReached(run.Logger, run.SourceName, max);
+                        break;
+                    }
+                }
+            }
+
+            await FlushAsync().ConfigureAwait(false);
+            run.NotModified = context.IsNotModified && recordNumber == 0;
+            var completion = await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+            run.Commit(attempt.Counts with { Deleted = attempt.Counts.Deleted + completion.Deleted });
+        }
+    }
+
+    private static IngestionError ToError(Exception e, string? position) => e switch
+    {
+        IngestionException ie => new IngestionError(e.GetType().Name, e.Message, ie.Position ?? position, ie.Field),
+        TargetInvocationException { InnerException: { } inner } => ToError(inner, position),
+        _ => new IngestionError(e.GetType().Name, e.Message, position),
+    };
+
+    private async Task SafeObserve(IIngestionObserver observer, string sourceName, Func<ValueTask> call)
+    {
+        try
+        {
+            await call().ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // an observer must never change a run's result
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            Log.ObserverFailed(_logger, e, observer.GetType().Name, sourceName);
+        }
+    }
+
+    private sealed class AttemptCounts
+    {
+        public IngestionCounts Counts { get; private set; }
+
+        public long Rejected => Counts.Rejected;
+
+        public void Add(IngestionCounts counts) => Counts += counts;
+    }
+
+    private sealed class RunState(string sourceName, Guid runId, RunRequest request, SourceOptions options, ILogger logger, Stopwatch stopwatch, IReadOnlyList<IIngestionObserver> observers)
+    {
+        public string SourceName { get; } = sourceName;
+
+        public Guid RunId { get; } = runId;
+
+        public RunRequest Request { get; } = request;
+
+        public SourceOptions Options { get; } = options;
+
+        public ILogger Logger { get; } = logger;
+
+        public int Attempts { get; set; }
+
+        public IngestionCounts Committed { get; private set; }
+
+        public bool StoppedByCap { get; set; }
+
+        public bool NotModified { get; set; }
+
+        public string? Position { get; set; }
+
+        public void Commit(IngestionCounts counts) => Committed += counts;
+
+        public void ReportProgress(IngestionCounts uncommitted)
+        {
+            var total = Committed + uncommitted;
+            var progress = new IngestionProgress
+            {
+                SourceName = SourceName,
+                RunId = RunId,
+                RecordsRead = total.Read,
+                RecordsWritten = total.Created + total.Updated + total.Unchanged,
+                RecordsRejected = total.Rejected,
+                Elapsed = stopwatch.Elapsed,
+            };
+            Log.BatchWritten(Logger, SourceName, progress.RecordsWritten, progress.RecordsRead);
+            Request.Progress?.Report(progress);
+            foreach (var o in observers)
+            {
+                o.OnProgress(progress);
+            }
+        }
+    }
+}

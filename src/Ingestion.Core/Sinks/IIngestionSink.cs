@@ -1,0 +1,149 @@
+namespace Ingestion.Sinks;
+
+/// <summary>
+/// Where records go. A sink opens one writer per run attempt; the writer dedups, writes and commits
+/// each batch together with its checkpoint state and rejected records.
+/// </summary>
+public interface IIngestionSink
+{
+    /// <summary>Opens a writer for one run attempt.</summary>
+    /// <typeparam name="TRecord">The record type (a typed class or <see cref="DynamicRecord"/>).</typeparam>
+    /// <param name="run">The run being written.</param>
+    /// <param name="cancellationToken">Cancels opening.</param>
+    /// <returns>The writer; dispose it to release its connection (rolling back anything uncommitted).</returns>
+    ValueTask<ISinkWriter<TRecord>> OpenAsync<TRecord>(SinkRun run, CancellationToken cancellationToken)
+        where TRecord : class;
+}
+
+/// <summary>Writes the batches of one run attempt.</summary>
+/// <typeparam name="TRecord">The record type.</typeparam>
+public interface ISinkWriter<TRecord> : IAsyncDisposable
+    where TRecord : class
+{
+    /// <summary>
+    /// Writes one batch: dedups it by key (the last record of a key wins, the others count as
+    /// duplicates), validates values (a bad value becomes a rejected record), writes the rest, stores
+    /// <see cref="SinkBatch{TRecord}.Rejected"/> and saves <see cref="SinkBatch{TRecord}.State"/>,
+    /// all in one transaction that commits unless the run is a dry run or runs in one transaction.
+    /// </summary>
+    /// <param name="batch">The batch.</param>
+    /// <param name="cancellationToken">Cancels the batch; nothing of it is committed.</param>
+    /// <returns>The batch's counts.</returns>
+    /// <exception cref="RejectBudgetExceededException">The sink's own rejects exceed <see cref="SinkBatch{TRecord}.RejectBudget"/>; nothing of the batch is committed.</exception>
+    ValueTask<SinkBatchResult> WriteBatchAsync(SinkBatch<TRecord> batch, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Ends a run whose source finished reading: commits a whole-run transaction, swaps a
+    /// <see cref="WriteMode.Replace"/> table, applies deletion detection, or rolls everything back on a dry run.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels completion; nothing uncommitted is committed.</param>
+    /// <returns>What completion changed (e.g. rows deleted).</returns>
+    ValueTask<SinkCompletion> CompleteAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>What a sink needs to know about the run it writes.</summary>
+public sealed class SinkRun
+{
+    /// <summary>The source name.</summary>
+    public required string SourceName { get; init; }
+
+    /// <summary>The run (import job) identifier.</summary>
+    public required Guid RunId { get; init; }
+
+    /// <summary>The source's runtime settings (table, write mode, batch size, transaction scope...).</summary>
+    public required SourceOptions Options { get; init; }
+
+    /// <summary>The schema of typed records; <see langword="null"/> for <see cref="DynamicRecord"/> (each record carries its own).</summary>
+    public RecordSchema? Schema { get; init; }
+
+    /// <summary>Incremental or full refresh.</summary>
+    public IngestionMode Mode { get; init; }
+
+    /// <summary>Whether the sink must roll everything back at the end.</summary>
+    public bool IsDryRun { get; init; }
+
+    /// <summary>The state loaded at the start of the attempt; checkpoints are applied on top of it.</summary>
+    public SourceState InitialState { get; init; } = SourceState.Empty;
+}
+
+/// <summary>One batch of records with what must commit alongside them.</summary>
+/// <typeparam name="TRecord">The record type.</typeparam>
+public sealed class SinkBatch<TRecord>
+    where TRecord : class
+{
+    /// <summary>The records in read order.</summary>
+    public required IReadOnlyList<TRecord> Records { get; init; }
+
+    /// <summary>The 1-based number of the first record of the batch in the run (for rejected-record positions).</summary>
+    public long FirstRecordNumber { get; init; } = 1;
+
+    /// <summary>Records the source rejected since the previous batch: stored in the batch's transaction.</summary>
+    public IReadOnlyList<RejectedRecord> Rejected { get; init; } = [];
+
+    /// <summary>The source state to save with the batch (the last checkpoint applied), or <see langword="null"/> when no checkpoint was reported.</summary>
+    public SourceState? State { get; init; }
+
+    /// <summary>How many more records the sink may reject in this batch before the run's error budget is exceeded.</summary>
+    public long RejectBudget { get; init; }
+
+    /// <summary>The position string of a record of this batch, given its index in <see cref="Records"/>.</summary>
+    /// <param name="index">The index in the batch.</param>
+    /// <returns>The position, e.g. <c>record 10042</c>.</returns>
+    public string PositionOf(int index) => $"record {FirstRecordNumber + index}";
+}
+
+/// <summary>The counts of one written batch.</summary>
+public sealed record SinkBatchResult
+{
+    /// <summary>Rows inserted.</summary>
+    public long Created { get; init; }
+
+    /// <summary>Rows whose content changed.</summary>
+    public long Updated { get; init; }
+
+    /// <summary>Rows already identical (not rewritten).</summary>
+    public long Unchanged { get; init; }
+
+    /// <summary>Records superseded by a later record of the same key in the batch.</summary>
+    public long Duplicates { get; init; }
+
+    /// <summary>Records the sink rejected (bad values), stored with their reasons.</summary>
+    public IReadOnlyList<RejectedRecord> Rejected { get; init; } = [];
+}
+
+/// <summary>What completing a run changed.</summary>
+public sealed record SinkCompletion
+{
+    /// <summary>Nothing beyond the batches.</summary>
+    public static SinkCompletion None { get; } = new();
+
+    /// <summary>Rows deleted or soft-deleted (full refresh, replace).</summary>
+    public long Deleted { get; init; }
+}
+
+/// <summary>The run rejected more records than its error budget allows.</summary>
+public sealed class RejectBudgetExceededException : IngestionException
+{
+    /// <summary>Creates the exception.</summary>
+    public RejectBudgetExceededException()
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">The message.</param>
+    public RejectBudgetExceededException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">The message.</param>
+    /// <param name="innerException">The cause.</param>
+    public RejectBudgetExceededException(string message, Exception? innerException)
+        : base(message, innerException)
+    {
+    }
+
+    /// <summary>The rejected records of the batch that was not committed.</summary>
+    public IReadOnlyList<RejectedRecord> Rejected { get; init; } = [];
+}

@@ -1,0 +1,101 @@
+using System.Collections.Concurrent;
+
+namespace Ingestion.Stores;
+
+/// <summary>An in-process job history, for hosts without a database and for tests. Thread-safe.</summary>
+public sealed class InMemoryImportJobStore : IImportJobStore
+{
+    private readonly ConcurrentDictionary<Guid, ImportJob> _jobs = new();
+    private readonly ConcurrentQueue<(Guid JobId, string Source, RejectedRecord Record)> _rejected = new();
+
+    /// <summary>The rejected records stored outside batches.</summary>
+    public IReadOnlyList<(Guid JobId, string Source, RejectedRecord Record)> Rejected => _rejected.ToArray();
+
+    /// <inheritdoc />
+    public ValueTask StartAsync(ImportJob job, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        _jobs[job.Id] = job;
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public ValueTask CompleteAsync(IngestionResult result, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        _jobs.AddOrUpdate(
+            result.RunId,
+            _ => throw new InvalidOperationException($"Job {result.RunId} of source '{result.SourceName}' was never started."),
+            (_, job) => job with { FinishedAt = result.FinishedAt, Status = result.Status, Counts = result.Counts, Error = result.Error?.ToString() });
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public ValueTask AddRejectedAsync(Guid jobId, string sourceName, IReadOnlyList<RejectedRecord> rejected, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(rejected);
+        foreach (var r in rejected)
+        {
+            _rejected.Enqueue((jobId, sourceName, r));
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<ImportJob>> ListRecentAsync(int count, string? sourceName, CancellationToken cancellationToken)
+    {
+        IReadOnlyList<ImportJob> list = _jobs.Values
+            .Where(j => sourceName is null || j.SourceName == sourceName)
+            .OrderByDescending(j => j.StartedAt)
+            .Take(count)
+            .ToList();
+        return ValueTask.FromResult(list);
+    }
+}
+
+/// <summary>An in-process source-state store. Thread-safe.</summary>
+public sealed class InMemorySourceStateStore : ISourceStateStore
+{
+    private readonly ConcurrentDictionary<string, SourceState> _states = new(StringComparer.Ordinal);
+
+    /// <inheritdoc />
+    public ValueTask<SourceState> GetAsync(string sourceName, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(_states.TryGetValue(sourceName, out var s) ? s : SourceState.Empty);
+
+    /// <inheritdoc />
+    public ValueTask SaveAsync(string sourceName, SourceState state, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        _states[sourceName] = state;
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>Run locks within one process.</summary>
+public sealed class InMemoryRunLockProvider : IRunLockProvider
+{
+    private readonly ConcurrentDictionary<string, Releaser> _held = new(StringComparer.Ordinal);
+
+    /// <inheritdoc />
+    public ValueTask<IAsyncDisposable?> TryAcquireAsync(string sourceName, CancellationToken cancellationToken)
+    {
+        var releaser = new Releaser(this, sourceName);
+        return ValueTask.FromResult<IAsyncDisposable?>(_held.TryAdd(sourceName, releaser) ? releaser : null);
+    }
+
+    private sealed class Releaser(InMemoryRunLockProvider owner, string name) : IAsyncDisposable
+    {
+        private int _released;
+
+        public ValueTask DisposeAsync()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+            {
+                owner._held.TryRemove(new KeyValuePair<string, Releaser>(name, this));
+            }
+
+            return ValueTask.CompletedTask;
+        }
+    }
+}

@@ -217,10 +217,17 @@ public sealed class SourceHttpClientTests
             await ctx.Response.Body.FlushAsync();
             ctx.Abort();
         });
-        var http = Client(new TestIngestionContext());
-        await using var response = await http.GetAsync(server.Url("cut"), default);
-        var e = await Assert.ThrowsAsync<TransientIngestionException>(() => ReadAllAsync(response));
-        Assert.Contains("connection broke", e.Message, StringComparison.Ordinal);
+        var options = FastOptions();
+        options.MaxRetryAttempts = 0;
+        var http = Client(new TestIngestionContext(), options);
+
+        // Kestrel may cut the connection before or after the headers left: either way the run sees a transient error.
+        var e = await Assert.ThrowsAsync<TransientIngestionException>(async () =>
+        {
+            await using var response = await http.GetAsync(server.Url("cut"), default);
+            await ReadAllAsync(response);
+        });
+        Assert.Contains("/cut", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]

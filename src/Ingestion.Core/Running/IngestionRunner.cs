@@ -433,6 +433,7 @@ public sealed class IngestionRunner : IIngestionRunner
 
             await FlushAsync().ConfigureAwait(false);
             run.NotModified = context.IsNotModified && recordNumber == 0;
+            run.StoppedByCap |= context.StoppedEarlyReason is not null;
             var completion = await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
             run.Commit(attempt.Counts with { Deleted = attempt.Counts.Deleted + completion.Deleted });
         }

@@ -1,0 +1,70 @@
+using Ingestion.Hosting;
+using Ingestion.Postgres.Migrations;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Ingestion.Postgres.Hosting;
+
+/// <summary>Plugs PostgreSQL into Ingestion.</summary>
+public static class PostgresIngestionBuilderExtensions
+{
+    /// <summary>
+    /// Uses PostgreSQL for the library's state: settings bind from <c>Ingestion:Postgres</c> and are
+    /// validated at start; the library's schema is migrated at start (or on first use without a host).
+    /// Idempotent.
+    /// </summary>
+    /// <param name="builder">The ingestion builder.</param>
+    /// <param name="configure">Adjusts the settings after binding (e.g. sets the connection string).</param>
+    /// <returns>The builder.</returns>
+    public static IIngestionBuilder UsePostgres(this IIngestionBuilder builder, Action<PostgresIngestionOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var services = builder.Services;
+        if (!services.Any(d => d.ServiceType == typeof(IngestionDatabase)))
+        {
+            var options = services.AddOptions<PostgresIngestionOptions>();
+            if (builder.Configuration is { } config)
+            {
+                options.Bind(config.GetSection(PostgresIngestionOptions.SectionName));
+            }
+
+            services.TryAddSingleton<IngestionDatabase>();
+            services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PostgresMigrationHostedService>());
+            builder.Catalog().AddStartupCheck(sp => sp.GetRequiredService<IOptions<PostgresIngestionOptions>>().Value.Validate());
+        }
+
+        if (configure is not null)
+        {
+            services.Configure(configure);
+        }
+
+        return builder;
+    }
+
+    /// <summary>Registers a migration of the library's schema (features call this from their <c>AddXxx</c>).</summary>
+    /// <param name="services">The services.</param>
+    /// <param name="migration">The migration.</param>
+    /// <returns>The services.</returns>
+    public static IServiceCollection AddPostgresMigration(this IServiceCollection services, IPostgresMigration migration)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(migration);
+        if (!services.Any(d => d.ServiceType == typeof(IPostgresMigration) && d.ImplementationInstance is IPostgresMigration m && m.Component == migration.Component && m.Version == migration.Version))
+        {
+            services.AddSingleton(migration);
+        }
+
+        return services;
+    }
+
+    private sealed class PostgresMigrationHostedService(IngestionDatabase database) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken) =>
+            database.Options.MigrateAtStart ? database.EnsureMigratedAsync(cancellationToken) : Task.CompletedTask;
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

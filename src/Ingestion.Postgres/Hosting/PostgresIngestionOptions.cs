@@ -1,0 +1,56 @@
+using Ingestion.Postgres.Sql;
+
+namespace Ingestion.Postgres.Hosting;
+
+/// <summary>PostgreSQL settings, bound from <c>Ingestion:Postgres</c>.</summary>
+public sealed class PostgresIngestionOptions
+{
+    /// <summary>The configuration section name under <c>Ingestion</c>.</summary>
+    public const string SectionName = "Postgres";
+
+    /// <summary>The Npgsql connection string. Required.</summary>
+    public string? ConnectionString { get; set; }
+
+    /// <summary>The schema of the library's own tables (jobs, state, queue, schedules).</summary>
+    public string Schema { get; set; } = "ingestion";
+
+    /// <summary>The schema of target tables when a source does not name one.</summary>
+    public string DefaultTargetSchema { get; set; } = "public";
+
+    /// <summary>Apply the migrations of the library's schema when the host starts (or on first use without a host).</summary>
+    public bool MigrateAtStart { get; set; } = true;
+
+    /// <summary>Returns the problems with these settings, each naming the setting.</summary>
+    /// <returns>The problems; empty when valid.</returns>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (string.IsNullOrWhiteSpace(ConnectionString))
+        {
+            errors.Add("Ingestion:Postgres:ConnectionString is not set.");
+        }
+        else
+        {
+            try
+            {
+                _ = new Npgsql.NpgsqlConnectionStringBuilder(ConnectionString);
+            }
+            catch (ArgumentException e)
+            {
+                errors.Add($"Ingestion:Postgres:ConnectionString is not a valid connection string: {e.Message}");
+            }
+        }
+
+        if (PgIdentifier.Problem(Schema, "Ingestion:Postgres:Schema") is { } s)
+        {
+            errors.Add(s);
+        }
+
+        if (PgIdentifier.Problem(DefaultTargetSchema, "Ingestion:Postgres:DefaultTargetSchema") is { } t)
+        {
+            errors.Add(t);
+        }
+
+        return errors;
+    }
+}

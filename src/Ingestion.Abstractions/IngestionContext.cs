@@ -69,6 +69,16 @@ public abstract class IngestionContext
     /// <param name="checkpoint">Validators to save (e.g. a refreshed last-checked time), or <see langword="null"/>.</param>
     public abstract void NotModified(SourceCheckpoint? checkpoint = null);
 
+    /// <summary>
+    /// Reports that the source stopped on purpose before reading everything (for example its request
+    /// budget is spent). Call it after the checkpoint that covers the records read; the run ends as
+    /// <see cref="IngestionStatus.PartiallySucceeded"/> (not failed) and the next run resumes from that checkpoint.
+    /// </summary>
+    /// <param name="reason">Why the source stopped, in words a person can act on.</param>
+    public virtual void StoppedEarly(string reason)
+    {
+    }
+
     /// <summary>Reports read progress that the record count does not show (bytes, pages).</summary>
     /// <param name="message">A short human-readable progress message.</param>
     public virtual void ReportProgress(string message)

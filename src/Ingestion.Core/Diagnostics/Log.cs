@@ -36,4 +36,7 @@ internal static partial class Log
 
     [LoggerMessage(1009, LogLevel.Warning, "Could not record the end of run {RunId} of source {SourceName}")]
     public static partial void JobStoreFailed(ILogger logger, Exception exception, string sourceName, Guid runId);
+
+    [LoggerMessage(1011, LogLevel.Information, "Source {SourceName} stopped early: {Reason}")]
+    public static partial void StoppedEarly(ILogger logger, string sourceName, string reason);
 }

@@ -361,6 +361,8 @@ public sealed class IngestionRunner : IIngestionRunner
                     Unchanged = written.Unchanged,
                     Duplicates = written.Duplicates,
                     Rejected = rejects.Count + written.Rejected.Count,
+                    Linked = written.Linked,
+                    ForReview = written.ForReview,
                 };
                 buffer.Clear();
                 if (run.Options.Transaction == TransactionScope.PerBatch && !run.Request.DryRun && run.Options.WriteMode != WriteMode.Replace)
@@ -433,6 +435,7 @@ public sealed class IngestionRunner : IIngestionRunner
 
             await FlushAsync().ConfigureAwait(false);
             run.NotModified = context.IsNotModified && recordNumber == 0;
+            run.StoppedByCap |= context.StoppedEarlyReason is not null;
             var completion = await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
             run.Commit(attempt.Counts with { Deleted = attempt.Counts.Deleted + completion.Deleted });
         }

@@ -69,6 +69,16 @@ internal sealed class RunContext(
         }
     }
 
+    /// <summary>Why the source stopped early, when it did (see <see cref="IngestionContext.StoppedEarly(string)"/>).</summary>
+    public string? StoppedEarlyReason { get; private set; }
+
+    public override void StoppedEarly(string reason)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(reason);
+        StoppedEarlyReason = reason;
+        Diagnostics.Log.StoppedEarly(Logger, SourceName, reason);
+    }
+
     public override void ReportProgress(string message) => Logger.LogDebug("{SourceName}: {Message}", SourceName, message);
 
     /// <summary>Takes the pending rejects and checkpoint for the next batch.</summary>

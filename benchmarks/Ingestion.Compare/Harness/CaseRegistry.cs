@@ -1,0 +1,32 @@
+using Ingestion.Compare.Cases;
+
+namespace Ingestion.Compare.Harness;
+
+/// <summary>
+/// Every case of the comparison runner, in the order they run, and the goals checked after them.
+/// To add a case: write a class deriving from <see cref="CompareCase"/> in <c>Cases/</c> and add one
+/// line to <see cref="All"/> (and, when it has a goal, one line to <see cref="Goals"/>).
+/// </summary>
+public static class CaseRegistry
+{
+    /// <summary>Creates the cases, in run order (baselines first, so ratios can be computed).</summary>
+    /// <returns>New case instances.</returns>
+    public static IReadOnlyList<CompareCase> All() =>
+    [
+        // Baselines: the same rows, loaded the way people do without this library.
+        new RawCopyPkCase(),
+        new PsqlCopyCsvCase(),
+        new EfCoreInsertCase(),
+        new DapperUnnestUpsertCase(),
+    ];
+
+    /// <summary>The goals: the case's rate over the baseline's must reach the minimum.</summary>
+    public static IReadOnlyList<Goal> Goals { get; } =
+    [
+        new("ours_first_load", "raw_copy_pk", 0.95),
+        new("ours_mixed", "raw_copy_pk", 0.5),
+        new("ours_unchanged", "raw_copy_pk", 2.0),
+        new("ours_update_all", "raw_copy_pk", 0.35),
+        new("ours_csv_file", "psql_copy_csv", 1.2),
+    ];
+}

@@ -1,0 +1,115 @@
+using System.Globalization;
+
+namespace Ingestion.Compare.Harness;
+
+/// <summary>The command line of the comparison runner.</summary>
+public sealed class CompareOptions
+{
+    /// <summary>The usage text.</summary>
+    public const string Usage = """
+        Usage: Ingestion.Compare [--rows N] [--cases a,b,c] [--ef-rows N] [--connection CS] [--list]
+          --rows N         rows per case (default 1000000)
+          --cases a,b,c    run only these cases (default: all; see --list); they run in registry order
+          --ef-rows N      rows of efcore_insert (default: the smaller of --rows and 200000)
+          --connection CS  the PostgreSQL server (default: env INGESTION_TEST_PG, then INGESTION_PG);
+                           a throwaway database is created on it and dropped at the end
+          --list           print the case names and exit
+        """;
+
+    /// <summary>Rows per case.</summary>
+    public long Rows { get; private set; } = 1_000_000;
+
+    /// <summary>The cases asked for, or <see langword="null"/> for all.</summary>
+    public IReadOnlyList<string>? Cases { get; private set; }
+
+    /// <summary>Rows of the EF Core case.</summary>
+    public long EfRows => ExplicitEfRows ?? Math.Min(Rows, 200_000);
+
+    /// <summary>The <c>--ef-rows</c> value, when given.</summary>
+    public long? ExplicitEfRows { get; private set; }
+
+    /// <summary>The server connection string, when given on the command line.</summary>
+    public string? Connection { get; private set; }
+
+    /// <summary>Whether to list the cases and exit.</summary>
+    public bool List { get; private set; }
+
+    /// <summary>Whether to print the usage and exit.</summary>
+    public bool Help { get; private set; }
+
+    /// <summary>A copy of these options with at most <paramref name="rows"/> rows (for warm-up passes).</summary>
+    /// <param name="rows">The row cap.</param>
+    /// <returns>The copy.</returns>
+    public CompareOptions CappedTo(long rows) => new()
+    {
+        Rows = Math.Min(Rows, rows),
+        ExplicitEfRows = Math.Min(EfRows, rows),
+        Cases = Cases,
+        Connection = Connection,
+    };
+
+    /// <summary>Parses the command line.</summary>
+    /// <param name="args">The arguments.</param>
+    /// <returns>The options.</returns>
+    /// <exception cref="ArgumentException">An argument is unknown, lacks its value, or has a bad value; the message names it.</exception>
+    public static CompareOptions Parse(IReadOnlyList<string> args)
+    {
+        var o = new CompareOptions();
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            string Value()
+            {
+                if (i + 1 >= args.Count || args[i + 1].StartsWith("--", StringComparison.Ordinal))
+                {
+                    throw new ArgumentException($"{arg} needs a value.");
+                }
+
+                return args[++i];
+            }
+
+            switch (arg)
+            {
+                case "--rows":
+                    o.Rows = PositiveCount(arg, Value());
+                    break;
+                case "--ef-rows":
+                    o.ExplicitEfRows = PositiveCount(arg, Value());
+                    break;
+                case "--cases":
+                    var names = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                    if (names.Length == 0)
+                    {
+                        throw new ArgumentException("--cases needs at least one case name.");
+                    }
+
+                    o.Cases = names;
+                    break;
+                case "--connection":
+                    o.Connection = Value();
+                    break;
+                case "--list":
+                    o.List = true;
+                    break;
+                case "--help" or "-h":
+                    o.Help = true;
+                    break;
+                default:
+                    throw new ArgumentException($"Unknown argument '{arg}'.");
+            }
+        }
+
+        return o;
+    }
+
+    private static long PositiveCount(string name, string value)
+    {
+        var text = value.Replace("_", string.Empty, StringComparison.Ordinal);
+        if (!long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n <= 0)
+        {
+            throw new ArgumentException($"{name} must be a positive whole number (was '{value}').");
+        }
+
+        return n;
+    }
+}

@@ -1,0 +1,270 @@
+using System.Diagnostics;
+using System.Globalization;
+using Npgsql;
+
+namespace Ingestion.Compare.Harness;
+
+/// <summary>Runs the selected cases against a throwaway database and prints one line per case, then the goals.</summary>
+public static class CompareRunner
+{
+    private const long WarmUpRows = 5_000;
+
+    /// <summary>Runs the comparison.</summary>
+    /// <param name="args">The command line.</param>
+    /// <param name="output">Where the result lines go.</param>
+    /// <param name="errors">Where usage and failures go.</param>
+    /// <param name="cancellationToken">Stops the run.</param>
+    /// <returns>0 when every case ran and verified (missed goals do not fail the run), 1 when a case failed, 2 for a bad command line or no server.</returns>
+    public static async Task<int> RunAsync(IReadOnlyList<string> args, TextWriter output, TextWriter errors, CancellationToken cancellationToken)
+    {
+        CompareOptions options;
+        try
+        {
+            options = CompareOptions.Parse(args);
+        }
+        catch (ArgumentException e)
+        {
+            await errors.WriteLineAsync($"compare: {e.Message}");
+            await errors.WriteLineAsync(CompareOptions.Usage);
+            return 2;
+        }
+
+        if (options.Help)
+        {
+            await output.WriteLineAsync(CompareOptions.Usage);
+            return 0;
+        }
+
+        var cases = CaseRegistry.All();
+        if (options.List)
+        {
+            foreach (var c in cases)
+            {
+                await output.WriteLineAsync(c.Name);
+            }
+
+            return 0;
+        }
+
+        if (options.Cases is { } wanted)
+        {
+            var unknown = wanted.Where(w => cases.All(c => c.Name != w)).ToList();
+            if (unknown.Count > 0)
+            {
+                await errors.WriteLineAsync($"compare: unknown case(s) {string.Join(", ", unknown)}; known: {string.Join(", ", cases.Select(c => c.Name))}");
+                return 2;
+            }
+
+            cases = cases.Where(c => wanted.Contains(c.Name)).ToList();
+        }
+
+        var server = new[] { options.Connection, Environment.GetEnvironmentVariable("INGESTION_TEST_PG"), Environment.GetEnvironmentVariable("INGESTION_PG") }
+            .FirstOrDefault(s => !string.IsNullOrWhiteSpace(s));
+        if (server is null)
+        {
+            await errors.WriteLineAsync("compare: no PostgreSQL: pass --connection, set INGESTION_TEST_PG or INGESTION_PG, or use benchmarks/compare.sh, which starts one.");
+            return 2;
+        }
+
+        var database = $"ingestion_bench_{Guid.NewGuid():N}"[..32];
+        var workDirectory = Directory.CreateTempSubdirectory("ingestion-bench-").FullName;
+        var builder = new NpgsqlConnectionStringBuilder(server);
+        try
+        {
+            await using (var admin = new NpgsqlConnection(builder.ConnectionString))
+            {
+                await admin.OpenAsync(cancellationToken);
+                await using var create = new NpgsqlCommand($"CREATE DATABASE \"{database}\"", admin);
+                await create.ExecuteNonQueryAsync(cancellationToken);
+            }
+        }
+        catch (NpgsqlException e)
+        {
+            await errors.WriteLineAsync($"compare: cannot create the benchmark database on {builder.Host}:{builder.Port}: {e.Message}");
+            Directory.Delete(workDirectory, recursive: true);
+            return 2;
+        }
+
+        var benchBuilder = new NpgsqlConnectionStringBuilder(builder.ConnectionString) { Database = database, CommandTimeout = 0 };
+        var failed = 0;
+        try
+        {
+            await using var dataSource = NpgsqlDataSource.Create(benchBuilder.ConnectionString);
+            var context = new CaseContext(options, benchBuilder.ConnectionString, dataSource, workDirectory);
+            await PrintMachineAsync(output, context, cancellationToken);
+            var results = new List<CaseResult>();
+            foreach (var c in cases)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var result = await RunCaseAsync(c, context, output, errors, cancellationToken);
+                if (result is null)
+                {
+                    failed++;
+                }
+                else
+                {
+                    results.Add(result);
+                }
+            }
+
+            await PrintGoalsAsync(output, results, cases, cancellationToken);
+            await output.WriteLineAsync($"# loadavg at end: {LoadAverage()}");
+        }
+        finally
+        {
+            NpgsqlConnection.ClearAllPools();
+            try
+            {
+                await using var admin = new NpgsqlConnection(builder.ConnectionString);
+                await admin.OpenAsync(CancellationToken.None);
+                await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)", admin);
+                await drop.ExecuteNonQueryAsync(CancellationToken.None);
+            }
+            catch (NpgsqlException e)
+            {
+                await errors.WriteLineAsync($"compare: could not drop database {database}: {e.Message}");
+            }
+
+            Directory.Delete(workDirectory, recursive: true);
+        }
+
+        return failed == 0 ? 0 : 1;
+    }
+
+    private static async Task<CaseResult?> RunCaseAsync(CompareCase c, CaseContext context, TextWriter output, TextWriter errors, CancellationToken cancellationToken)
+    {
+        context.ClearNotes();
+        CaseResult? result = null;
+        try
+        {
+            if (c.WarmsUp)
+            {
+                var warm = context.WarmUp(WarmUpRows);
+                try
+                {
+                    await c.SetUpAsync(warm, cancellationToken);
+                    await c.RunAsync(warm, cancellationToken);
+                    await c.VerifyAsync(warm, cancellationToken);
+                }
+                finally
+                {
+                    await c.TearDownAsync(warm, CancellationToken.None);
+                }
+            }
+
+            await c.SetUpAsync(context, cancellationToken);
+            await SettleAsync(context, cancellationToken);
+            using var peak = c.MeasuresMemory ? PeakWorkingSet.Start() : null;
+            var watch = Stopwatch.StartNew();
+            var count = await c.RunAsync(context, cancellationToken);
+            watch.Stop();
+            var peakBytes = peak?.Stop();
+            await c.VerifyAsync(context, cancellationToken);
+            result = new CaseResult(c.Name, c.Unit, count, watch.Elapsed.TotalSeconds, peakBytes);
+            await output.WriteLineAsync(Format(result));
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            await output.WriteLineAsync($"case={c.Name} error={e.GetType().Name}");
+            await errors.WriteLineAsync($"compare: case {c.Name} failed: {e}");
+        }
+        finally
+        {
+            try
+            {
+                await c.TearDownAsync(context, CancellationToken.None);
+            }
+            catch (Exception e) when (e is NpgsqlException or IOException or InvalidOperationException)
+            {
+                await errors.WriteLineAsync($"compare: tear-down of {c.Name} failed: {e.Message}");
+            }
+        }
+
+        foreach (var note in context.Notes)
+        {
+            await output.WriteLineAsync($"# {c.Name}: {note}");
+        }
+
+        await output.FlushAsync(cancellationToken);
+        return result;
+    }
+
+    /// <summary>Formats a result line: <c>case=&lt;name&gt; rows=&lt;n&gt; seconds=&lt;s&gt; rows_per_s=&lt;r&gt;</c> [<c>peak_ws_mb=&lt;m&gt;</c>].</summary>
+    /// <param name="r">The result.</param>
+    /// <returns>The line.</returns>
+    public static string Format(CaseResult r)
+    {
+        ArgumentNullException.ThrowIfNull(r);
+        var line = string.Create(CultureInfo.InvariantCulture, $"case={r.Name} {r.Unit}={r.Count} seconds={r.Seconds:0.000} {r.Unit}_per_s={r.Rate:0}");
+        return r.PeakWorkingSetBytes is { } b ? string.Create(CultureInfo.InvariantCulture, $"{line} peak_ws_mb={b / (1024.0 * 1024.0):0}") : line;
+    }
+
+    private static async Task PrintGoalsAsync(TextWriter output, IReadOnlyList<CaseResult> results, IReadOnlyList<CompareCase> ran, CancellationToken cancellationToken)
+    {
+        foreach (var goal in CaseRegistry.Goals)
+        {
+            if (ran.All(c => c.Name != goal.Case))
+            {
+                continue;
+            }
+
+            var prefix = string.Create(CultureInfo.InvariantCulture, $"ratio {goal.Case}/{goal.Baseline}");
+            var measured = results.FirstOrDefault(r => r.Name == goal.Case);
+            var baseline = results.FirstOrDefault(r => r.Name == goal.Baseline);
+            string line;
+            if (measured is null)
+            {
+                line = string.Create(CultureInfo.InvariantCulture, $"{prefix}=n/a goal>={goal.Minimum:0.00} MISS ({goal.Case} failed)");
+            }
+            else if (baseline is null)
+            {
+                line = string.Create(CultureInfo.InvariantCulture, $"{prefix}=n/a goal>={goal.Minimum:0.00} SKIP ({goal.Baseline} not run)");
+            }
+            else
+            {
+                var ratio = baseline.Rate > 0 ? measured.Rate / baseline.Rate : 0;
+                line = string.Create(CultureInfo.InvariantCulture, $"{prefix}={ratio:0.00} goal>={goal.Minimum:0.00} {(ratio >= goal.Minimum ? "PASS" : "MISS")}");
+            }
+
+            await output.WriteLineAsync(line.AsMemory(), cancellationToken);
+        }
+    }
+
+    private static async Task PrintMachineAsync(TextWriter output, CaseContext context, CancellationToken cancellationToken)
+    {
+        var pg = await context.ScalarAsync<string>("SHOW server_version", cancellationToken);
+        var memory = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1024.0 * 1024 * 1024);
+        await output.WriteLineAsync(string.Create(
+            CultureInfo.InvariantCulture,
+            $"# machine: nproc={Environment.ProcessorCount} memory_gib={memory:0.0} postgres={pg.Split(' ')[0]} dotnet={Environment.Version} os={System.Runtime.InteropServices.RuntimeInformation.OSDescription}"));
+        await output.WriteLineAsync($"# rows={context.Rows} loadavg at start: {LoadAverage()}");
+    }
+
+    private static async Task SettleAsync(CaseContext context, CancellationToken cancellationToken)
+    {
+        // Start every case from the same place: no garbage of the previous case, no dirty pages waiting
+        // for a checkpoint that would land in the middle of the timed part.
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
+        try
+        {
+            await context.ExecuteAsync("CHECKPOINT", cancellationToken);
+        }
+        catch (PostgresException)
+        {
+            // Not allowed for this role: the case runs without it.
+        }
+    }
+
+    private static string LoadAverage()
+    {
+        try
+        {
+            return File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
+        }
+        catch (IOException)
+        {
+            return "n/a";
+        }
+    }
+}

@@ -1,0 +1,157 @@
+using System.Text;
+
+namespace Ingestion.Sources.Http;
+
+/// <summary>
+/// Keeps secrets (API keys, tokens) out of logs, errors, job rows and rejected records: replaces the
+/// values of secret query parameters in URLs, and every known secret value in any text, with <c>***</c>.
+/// </summary>
+public sealed class HttpRedactor
+{
+    /// <summary>What a secret is replaced with.</summary>
+    public const string Mask = "***";
+
+    private static readonly string[] DefaultSecretParameters =
+        ["api_key", "apikey", "api-key", "key", "token", "access_token", "auth", "secret", "client_secret", "password", "sig", "signature", "subscription-key"];
+
+    private static readonly string[] DefaultSecretHeaders = ["Authorization", "Proxy-Authorization", "X-Api-Key", "Api-Key", "Ocp-Apim-Subscription-Key", "Cookie"];
+
+    private readonly HashSet<string> _parameters;
+    private readonly HashSet<string> _headers;
+    private readonly List<string> _values = [];
+
+    /// <summary>Creates a redactor with the default secret names plus those of <paramref name="options"/>.</summary>
+    /// <param name="options">The HTTP options: their secret parameter and header names, and the values of their secret headers.</param>
+    public HttpRedactor(SourceHttpOptions? options = null)
+    {
+        _parameters = new HashSet<string>(DefaultSecretParameters, StringComparer.OrdinalIgnoreCase);
+        _headers = new HashSet<string>(DefaultSecretHeaders, StringComparer.OrdinalIgnoreCase);
+        if (options is null)
+        {
+            return;
+        }
+
+        foreach (var p in options.SecretQueryParameters)
+        {
+            _parameters.Add(p);
+        }
+
+        foreach (var h in options.SecretHeaders)
+        {
+            _headers.Add(h);
+        }
+
+        foreach (var (name, value) in options.Headers)
+        {
+            if (IsSecretHeader(name))
+            {
+                AddSecret(value);
+                if (value.IndexOf(' ', StringComparison.Ordinal) is > 0 and var space)
+                {
+                    AddSecret(value[(space + 1)..]); // "Bearer xyz": the token alone too
+                }
+            }
+        }
+    }
+
+    /// <summary>Whether a header's value is a secret.</summary>
+    /// <param name="name">The header name.</param>
+    /// <returns><see langword="true"/> for secret headers.</returns>
+    public bool IsSecretHeader(string name) => _headers.Contains(name);
+
+    /// <summary>Whether a query parameter's value is a secret.</summary>
+    /// <param name="name">The parameter name.</param>
+    /// <returns><see langword="true"/> for secret parameters.</returns>
+    public bool IsSecretParameter(string name) => _parameters.Contains(name);
+
+    /// <summary>Adds a secret value (e.g. an API key from options) to hide wherever it appears. Values shorter than 4 characters are ignored.</summary>
+    /// <param name="value">The secret.</param>
+    public void AddSecret(string? value)
+    {
+        if (value is { Length: >= 4 } && !_values.Contains(value))
+        {
+            _values.Add(value);
+            _values.Sort((a, b) => b.Length.CompareTo(a.Length));
+        }
+    }
+
+    /// <summary>Returns a URL with the values of secret query parameters and known secrets masked.</summary>
+    /// <param name="uri">The URL.</param>
+    /// <returns>The redacted URL text.</returns>
+    public string Redact(Uri? uri)
+    {
+        if (uri is null)
+        {
+            return string.Empty;
+        }
+
+        var text = uri.IsAbsoluteUri ? uri.AbsoluteUri : uri.OriginalString;
+        var q = text.IndexOf('?', StringComparison.Ordinal);
+        if (uri.IsAbsoluteUri && !string.IsNullOrEmpty(uri.UserInfo))
+        {
+            text = text.Replace(uri.UserInfo + "@", Mask + "@", StringComparison.Ordinal);
+            q = text.IndexOf('?', StringComparison.Ordinal);
+        }
+
+        if (q >= 0)
+        {
+            var hash = text.IndexOf('#', q);
+            var query = hash >= 0 ? text[(q + 1)..hash] : text[(q + 1)..];
+            var sb = new StringBuilder(text.Length);
+            sb.Append(text, 0, q + 1);
+            var first = true;
+            foreach (var part in query.Split('&'))
+            {
+                if (!first)
+                {
+                    sb.Append('&');
+                }
+
+                first = false;
+                var eq = part.IndexOf('=', StringComparison.Ordinal);
+                var name = Uri.UnescapeDataString(eq >= 0 ? part[..eq] : part);
+                if (eq >= 0 && IsSecretParameter(name))
+                {
+                    sb.Append(part, 0, eq + 1).Append(Mask);
+                }
+                else
+                {
+                    sb.Append(part);
+                }
+            }
+
+            if (hash >= 0)
+            {
+                sb.Append(text, hash, text.Length - hash);
+            }
+
+            text = sb.ToString();
+        }
+
+        return Redact(text);
+    }
+
+    /// <summary>Returns a text with every known secret value masked (also in its URL-escaped form).</summary>
+    /// <param name="text">The text (a message, a raw record).</param>
+    /// <returns>The redacted text, or <see langword="null"/> for <see langword="null"/>.</returns>
+    [return: System.Diagnostics.CodeAnalysis.NotNullIfNotNull(nameof(text))]
+    public string? Redact(string? text)
+    {
+        if (string.IsNullOrEmpty(text) || _values.Count == 0)
+        {
+            return text;
+        }
+
+        foreach (var secret in _values)
+        {
+            text = text.Replace(secret, Mask, StringComparison.Ordinal);
+            var escaped = Uri.EscapeDataString(secret);
+            if (!string.Equals(escaped, secret, StringComparison.Ordinal))
+            {
+                text = text.Replace(escaped, Mask, StringComparison.Ordinal);
+            }
+        }
+
+        return text;
+    }
+}

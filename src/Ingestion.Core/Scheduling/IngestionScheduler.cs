@@ -38,6 +38,7 @@ public sealed partial class IngestionScheduler : BackgroundService, IIngestionSc
     private Compiled _compiled;
     private SchedulingOptions _lastSeen;
     private volatile bool _stopping;
+    private DateTimeOffset? _startedAt;
 
     /// <summary>Creates the scheduler and validates its configuration.</summary>
     /// <param name="runner">Runs the sources.</param>
@@ -112,6 +113,14 @@ public sealed partial class IngestionScheduler : BackgroundService, IIngestionSc
     }
 
     /// <inheritdoc />
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        // Slots after this instant are this host's to run, even if the loop gets going a little later.
+        _startedAt = _time.GetUtcNow();
+        return base.StartAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         _stopping = true;
@@ -152,6 +161,7 @@ public sealed partial class IngestionScheduler : BackgroundService, IIngestionSc
     {
         var states = new Dictionary<string, ScheduleState>(StringComparer.Ordinal);
         var nextRecovery = _time.GetUtcNow();
+        var firstPass = true;
         LogStarted(_logger, _host, CurrentConfig().Schedules.Count);
         while (!stoppingToken.IsCancellationRequested)
         {
@@ -171,7 +181,8 @@ public sealed partial class IngestionScheduler : BackgroundService, IIngestionSc
                     if (!states.TryGetValue(def.Name, out var state) || !state.Def.SameTiming(def))
                     {
                         var last = await _store.GetLastSlotAsync(def.Name, stoppingToken).ConfigureAwait(false);
-                        state = new ScheduleState(def) { Next = def.Cron.GetNextOccurrence(last is { } l && l < now ? l : now) };
+                        var baseline = firstPass && _startedAt is { } started && started < now ? started : now;
+                        state = new ScheduleState(def) { Next = def.Cron.GetNextOccurrence(last is { } l && l < now ? l : baseline) };
                         states[def.Name] = state;
                     }
                     else
@@ -192,6 +203,7 @@ public sealed partial class IngestionScheduler : BackgroundService, IIngestionSc
                     ProcessDue(state, now);
                 }
 
+                firstPass = false;
                 if (now >= nextRecovery)
                 {
                     await RecoverAsync(config, now, stoppingToken).ConfigureAwait(false);

@@ -43,6 +43,12 @@ public readonly record struct IngestionCounts
     /// <summary>Rows deleted (or soft-deleted) by a full refresh; not part of <see cref="Read"/>.</summary>
     public long Deleted { get; init; }
 
+    /// <summary>Records linked to a duplicate from another source by cross-source dedup; not part of <see cref="Read"/> (a linked record is also created, updated or unchanged).</summary>
+    public long Linked { get; init; }
+
+    /// <summary>Possible cross-source duplicates left for a person to confirm or reject; not part of <see cref="Read"/>.</summary>
+    public long ForReview { get; init; }
+
     /// <summary>Whether <see cref="Read"/> equals the sum of the outcomes.</summary>
     public bool AddsUp => Read == Created + Updated + Unchanged + Duplicates + Rejected;
 
@@ -59,6 +65,8 @@ public readonly record struct IngestionCounts
         Duplicates = a.Duplicates + b.Duplicates,
         Rejected = a.Rejected + b.Rejected,
         Deleted = a.Deleted + b.Deleted,
+        Linked = a.Linked + b.Linked,
+        ForReview = a.ForReview + b.ForReview,
     };
 
     /// <summary>Adds two sets of counts.</summary>
@@ -68,7 +76,8 @@ public readonly record struct IngestionCounts
 
     /// <inheritdoc />
     public override string ToString() =>
-        $"read={Read} created={Created} updated={Updated} unchanged={Unchanged} duplicates={Duplicates} rejected={Rejected} deleted={Deleted}";
+        $"read={Read} created={Created} updated={Updated} unchanged={Unchanged} duplicates={Duplicates} rejected={Rejected} deleted={Deleted}"
+        + (Linked > 0 || ForReview > 0 ? $" linked={Linked} for_review={ForReview}" : string.Empty);
 }
 
 /// <summary>Why a run failed: the exception type, its message (secrets redacted) and where in the input it happened.</summary>

@@ -361,6 +361,8 @@ public sealed class IngestionRunner : IIngestionRunner
                     Unchanged = written.Unchanged,
                     Duplicates = written.Duplicates,
                     Rejected = rejects.Count + written.Rejected.Count,
+                    Linked = written.Linked,
+                    ForReview = written.ForReview,
                 };
                 buffer.Clear();
                 if (run.Options.Transaction == TransactionScope.PerBatch && !run.Request.DryRun && run.Options.WriteMode != WriteMode.Replace)

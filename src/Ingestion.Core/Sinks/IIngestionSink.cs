@@ -109,6 +109,12 @@ public sealed record SinkBatchResult
 
     /// <summary>Records the sink rejected (bad values), stored with their reasons.</summary>
     public IReadOnlyList<RejectedRecord> Rejected { get; init; } = [];
+
+    /// <summary>Records of the batch linked to a duplicate from another source (cross-source dedup); they are also counted above.</summary>
+    public long Linked { get; init; }
+
+    /// <summary>Possible duplicates of the batch's records left for review (cross-source dedup).</summary>
+    public long ForReview { get; init; }
 }
 
 /// <summary>What completing a run changed.</summary>

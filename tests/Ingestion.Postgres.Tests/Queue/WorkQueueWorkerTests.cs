@@ -85,7 +85,7 @@ public class WorkQueueWorkerTests(PostgresDatabase db) : IClassFixture<PostgresD
         }
 
         // The poll interval is 5 minutes: only the notification can deliver the item within this wait.
-        Assert.Equal("late-arrival", await seen.Task.WaitAsync(TimeSpan.FromSeconds(20)));
+        Assert.Equal("late-arrival", await seen.Task.WaitAsync(TimeSpan.FromSeconds(60)));
         await worker.StopAsync(None);
     }
 

@@ -10,10 +10,11 @@ public static class BenchTable
     /// <summary>The comma-separated column list.</summary>
     public static string ColumnList { get; } = string.Join(", ", Columns);
 
-    /// <summary>The DDL of a fresh table with the two-text primary key.</summary>
+    /// <summary>The DDL of a fresh table, with the two-text primary key unless <paramref name="primaryKey"/> is false.</summary>
     /// <param name="table">A table name made by the harness (never from data).</param>
+    /// <param name="primaryKey">Whether to declare the primary key (region, code).</param>
     /// <returns>The CREATE TABLE statement.</returns>
-    public static string CreateSql(string table) => $"""
+    public static string CreateSql(string table, bool primaryKey = true) => $"""
         CREATE TABLE {table} (
             region      text             NOT NULL,
             code        text             NOT NULL,
@@ -24,7 +25,6 @@ public static class BenchTable
             latitude    double precision NOT NULL,
             longitude   double precision NOT NULL,
             description text             NOT NULL,
-            active      boolean          NOT NULL,
-            PRIMARY KEY (region, code))
+            active      boolean          NOT NULL{(primaryKey ? ",\n    PRIMARY KEY (region, code)" : string.Empty)})
         """;
 }

@@ -204,7 +204,8 @@ public sealed partial class IngestionScheduler : BackgroundService, IIngestionSc
                 }
 
                 firstPass = false;
-                if (now >= nextRecovery)
+                // A stopping host leaves expired claims to hosts that stay up (or to the next one to start).
+                if (now >= nextRecovery && !_stopping)
                 {
                     await RecoverAsync(config, now, stoppingToken).ConfigureAwait(false);
                     nextRecovery = now + config.Options.RecoveryInterval;

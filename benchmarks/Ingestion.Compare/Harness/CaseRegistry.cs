@@ -18,6 +18,12 @@ public static class CaseRegistry
         new PsqlCopyCsvCase(),
         new EfCoreInsertCase(),
         new DapperUnnestUpsertCase(),
+
+        // Ours: the runner and the PostgreSQL sink, on the same rows.
+        new OursFirstLoadCase(),
+        new OursMixedCase(),
+        new OursUnchangedCase(),
+        new OursUpdateAllCase(),
     ];
 
     /// <summary>The goals: the case's rate over the baseline's must reach the minimum.</summary>

@@ -17,7 +17,6 @@ namespace Ingestion.Benchmarks;
 /// the server's bare insert, with row generation left out.
 /// </summary>
 [MemoryDiagnoser]
-[SimpleJob(launchCount: 1, warmupCount: 2, iterationCount: 8, invocationCount: 1)]
 public class CopyWriterBenchmarks
 {
     /// <summary>Rows per invocation; results are per row (OperationsPerInvoke).</summary>

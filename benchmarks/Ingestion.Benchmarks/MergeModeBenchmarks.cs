@@ -15,7 +15,6 @@ namespace Ingestion.Benchmarks;
 /// target table is put in the state the mode needs (empty, or holding the initial rows); that is not timed.
 /// </summary>
 [MemoryDiagnoser]
-[SimpleJob(launchCount: 1, warmupCount: 2, iterationCount: 8, invocationCount: 1)]
 public class MergeModeBenchmarks
 {
     /// <summary>Rows per invocation; results are per row (OperationsPerInvoke).</summary>

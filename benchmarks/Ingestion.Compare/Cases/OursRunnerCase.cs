@@ -4,6 +4,7 @@ using Ingestion.Compare.Harness;
 using Ingestion.Hosting;
 using Ingestion.Postgres.Hosting;
 using Ingestion.Running;
+using Ingestion.Sinks;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Ingestion.Compare.Cases;
@@ -52,6 +53,11 @@ public abstract class OursRunnerCase : CompareCase
                 }
             });
         _services = services.BuildServiceProvider();
+        if (_services.GetRequiredService<IIngestionSink>() is InMemorySink)
+        {
+            throw new InvalidOperationException("UsePostgres() did not register the PostgreSQL sink in this build: our cases need it (src/Ingestion.Postgres/Sinks).");
+        }
+
         if (Preloaded)
         {
             _source.Plan = RowPlan.Initial;

@@ -32,6 +32,24 @@ public interface IIngestionBuilder
     /// <param name="configure">Adjusts the source's runtime settings.</param>
     /// <returns>This builder.</returns>
     IIngestionBuilder AddSource(string name, Func<IServiceProvider, IIngestionSource> factory, Action<SourceOptions>? configure = null);
+
+    /// <summary>
+    /// Declares a source's own settings (a URL, a path, an API key name): bound from
+    /// <c>Ingestion:Sources:&lt;sourceName&gt;</c>, adjusted by <paramref name="configure"/>, and checked at start
+    /// by <paramref name="validate"/>, whose messages should name the setting.
+    /// A source registered by a plug-in receives the bound instance as a constructor parameter of type
+    /// <typeparamref name="TOptions"/>; a source registered by the host reads it from
+    /// <c>IOptionsMonitor&lt;TOptions&gt;.Get(sourceName)</c>.
+    /// </summary>
+    /// <typeparam name="TOptions">The settings class (public, with a public parameterless constructor).</typeparam>
+    /// <param name="sourceName">The source the settings belong to.</param>
+    /// <param name="configure">Adjusts the settings after binding.</param>
+    /// <param name="validate">Returns the problems with the settings; empty when valid.</param>
+    /// <returns>This builder.</returns>
+    /// <exception cref="NotSupportedException">This builder does not implement source settings.</exception>
+    IIngestionBuilder AddSourceOptions<TOptions>(string sourceName, Action<TOptions>? configure = null, Func<TOptions, IEnumerable<string>>? validate = null)
+        where TOptions : class =>
+        throw new NotSupportedException($"{GetType().FullName} does not support AddSourceOptions.");
 }
 
 /// <summary>

@@ -24,6 +24,13 @@ public static class CaseRegistry
         new OursMixedCase(),
         new OursUnchangedCase(),
         new OursUpdateAllCase(),
+
+        // The durable work queue (absolute goals, noted after each line: claim_single >= 2,000/s, claim_batched >= 20,000/s, enqueue_bulk >= 200,000/s).
+        new QueueEnqueueSingleCase(),
+        new QueueEnqueueBulkCase(),
+        new QueueClaimSingleCase(),
+        new QueueClaimBatchedCase(),
+        new QueueReconcileCase(),
     ];
 
     /// <summary>The goals: the case's rate over the baseline's must reach the minimum.</summary>

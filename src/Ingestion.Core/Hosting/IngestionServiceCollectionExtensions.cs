@@ -121,6 +121,9 @@ public static partial class IngestionServiceCollectionExtensions
             return Add(name, typeof(TSource), sp => ActivatorUtilities.CreateInstance<TSource>(sp), configure);
         }
 
+        IIngestionBuilder IIngestionBuilder.AddSourceOptions<TOptions>(string sourceName, Action<TOptions>? configure, Func<TOptions, IEnumerable<string>>? validate) =>
+            IngestionServiceCollectionExtensions.AddSourceOptions(this, sourceName, configure, validate);
+
         public IIngestionBuilder AddSource(string name, Func<IServiceProvider, IIngestionSource> factory, Action<SourceOptions>? configure = null)
         {
             ArgumentNullException.ThrowIfNull(factory);

@@ -62,20 +62,7 @@ public static class WorkQueueServiceCollectionExtensions
             return errors;
         });
 
-        services.AddSingleton<IHostedService>(sp => new WorkQueueWorker(
-            queue,
-            sp.GetRequiredService<IOptionsMonitor<WorkQueueOptions>>().Get(queue),
-            sp.GetRequiredService<IWorkQueueStore>(),
-            async (item, ct) =>
-            {
-                var scope = sp.CreateAsyncScope();
-                await using (scope.ConfigureAwait(false))
-                {
-                    await scope.ServiceProvider.GetRequiredService<THandler>().HandleAsync(item, ct).ConfigureAwait(false);
-                }
-            },
-            sp.GetRequiredService<TimeProvider>(),
-            sp.GetService<ILoggerFactory>()?.CreateLogger("Ingestion.Queue." + queue)));
+        services.AddSingleton<IHostedService>(sp => new WorkQueueHostedService<THandler>(queue, sp));
         return builder;
     }
 }
@@ -84,3 +71,38 @@ public static class WorkQueueServiceCollectionExtensions
 /// <param name="Queue">The queue name.</param>
 /// <param name="HandlerType">The handler class.</param>
 public sealed record WorkQueueRegistration(string Queue, Type HandlerType);
+
+/// <summary>Creates the worker when the host starts (after start-up validation), so bad settings fail validation, not resolution.</summary>
+internal sealed class WorkQueueHostedService<THandler>(string queue, IServiceProvider services) : IHostedService
+    where THandler : class, IWorkItemHandler
+{
+    private WorkQueueWorker? _worker;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _worker = new WorkQueueWorker(
+            queue,
+            services.GetRequiredService<IOptionsMonitor<WorkQueueOptions>>().Get(queue),
+            services.GetRequiredService<IWorkQueueStore>(),
+            async (item, ct) =>
+            {
+                var scope = services.CreateAsyncScope();
+                await using (scope.ConfigureAwait(false))
+                {
+                    await scope.ServiceProvider.GetRequiredService<THandler>().HandleAsync(item, ct).ConfigureAwait(false);
+                }
+            },
+            services.GetRequiredService<TimeProvider>(),
+            services.GetService<ILoggerFactory>()?.CreateLogger("Ingestion.Queue." + queue));
+        return _worker.StartAsync(cancellationToken);
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_worker is not null)
+        {
+            await _worker.StopAsync(cancellationToken).ConfigureAwait(false);
+            await _worker.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}

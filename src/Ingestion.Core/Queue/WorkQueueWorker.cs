@@ -204,7 +204,12 @@ public sealed partial class WorkQueueWorker : IHostedService, IAsyncDisposable
                     empty = false;
                 }
 
-                await FlushFailuresAsync(io).ConfigureAwait(false);
+                if (await FlushFailuresAsync(io).ConfigureAwait(false))
+                {
+                    // A retry is now scheduled: look again, so that the next due time includes it.
+                    empty = false;
+                }
+
                 var active = Volatile.Read(ref _active);
                 if (!empty && active <= LowWater)
                 {
@@ -424,12 +429,12 @@ public sealed partial class WorkQueueWorker : IHostedService, IAsyncDisposable
         }
     }
 
-    private async Task FlushFailuresAsync(CancellationToken cancellationToken)
+    private async Task<bool> FlushFailuresAsync(CancellationToken cancellationToken)
     {
         var failures = Drain(_failed);
         if (failures.Count == 0)
         {
-            return;
+            return false;
         }
 
         try
@@ -440,6 +445,8 @@ public sealed partial class WorkQueueWorker : IHostedService, IAsyncDisposable
             {
                 QueueLog.ItemsDead(_logger, _queue, result.Dead);
             }
+
+            return true;
         }
         catch
         {

@@ -1,5 +1,9 @@
 using Ingestion.Hosting;
 using Ingestion.Postgres.Migrations;
+using Ingestion.Postgres.Sinks;
+using Ingestion.Postgres.Stores;
+using Ingestion.Sinks;
+using Ingestion.Stores;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -12,8 +16,11 @@ namespace Ingestion.Postgres.Hosting;
 public static class PostgresIngestionBuilderExtensions
 {
     /// <summary>
-    /// Uses PostgreSQL for the library's state: settings bind from <c>Ingestion:Postgres</c> and are
-    /// validated at start; the library's schema is migrated at start (or on first use without a host).
+    /// Uses PostgreSQL for the library's state and as the sink: settings bind from <c>Ingestion:Postgres</c>
+    /// (the sink's from <c>Ingestion:Postgres:Sink</c>) and are validated at start; the library's schema is
+    /// migrated at start (or on first use without a host). Replaces the in-memory sink, import-job store,
+    /// source-state store and run locks with <see cref="PostgresSink"/>, <see cref="PostgresImportJobStore"/>,
+    /// <see cref="PostgresSourceStateStore"/> and <see cref="PostgresRunLockProvider"/> (advisory locks).
     /// Idempotent.
     /// </summary>
     /// <param name="builder">The ingestion builder.</param>
@@ -32,6 +39,23 @@ public static class PostgresIngestionBuilderExtensions
             }
 
             services.TryAddSingleton<IngestionDatabase>();
+            var sinkOptions = services.AddOptions<PostgresSinkOptions>();
+            if (builder.Configuration is { } sinkConfig)
+            {
+                sinkOptions.Bind(sinkConfig.GetSection($"{PostgresIngestionOptions.SectionName}:{PostgresSinkOptions.SectionName}"));
+            }
+
+            foreach (var migration in StoreSql.Migrations)
+            {
+                services.AddPostgresMigration(migration);
+            }
+
+            services.Replace(ServiceDescriptor.Singleton<IIngestionSink, PostgresSink>());
+            services.Replace(ServiceDescriptor.Singleton<IImportJobStore>(sp => new PostgresImportJobStore(
+                sp.GetRequiredService<IngestionDatabase>(), sp.GetRequiredService<IOptions<PostgresSinkOptions>>().Value.MaxRejectedValueLength)));
+            services.Replace(ServiceDescriptor.Singleton<ISourceStateStore, PostgresSourceStateStore>());
+            services.Replace(ServiceDescriptor.Singleton<IRunLockProvider, PostgresRunLockProvider>());
+            builder.Catalog().AddStartupCheck(sp => sp.GetRequiredService<IOptions<PostgresSinkOptions>>().Value.Validate());
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, PostgresMigrationHostedService>());
             builder.Catalog().AddStartupCheck(sp => sp.GetRequiredService<IOptions<PostgresIngestionOptions>>().Value.Validate());
         }
@@ -41,6 +65,18 @@ public static class PostgresIngestionBuilderExtensions
             services.Configure(configure);
         }
 
+        return builder;
+    }
+
+    /// <summary>Adjusts the settings of the PostgreSQL sink (after binding from <c>Ingestion:Postgres:Sink</c>).</summary>
+    /// <param name="builder">The ingestion builder.</param>
+    /// <param name="configure">Adjusts the settings.</param>
+    /// <returns>The builder.</returns>
+    public static IIngestionBuilder ConfigurePostgresSink(this IIngestionBuilder builder, Action<PostgresSinkOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
+        builder.Services.Configure(configure);
         return builder;
     }
 

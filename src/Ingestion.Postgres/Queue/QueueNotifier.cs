@@ -19,6 +19,7 @@ internal sealed partial class QueueNotifier : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task? _loop;
+    private int _disposed;
 
     public QueueNotifier(NpgsqlDataSource dataSource, string channel, ILogger logger)
     {
@@ -150,6 +151,11 @@ internal sealed partial class QueueNotifier : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_loop is not null)
         {

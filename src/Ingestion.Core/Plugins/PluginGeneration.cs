@@ -1,0 +1,272 @@
+using System.Reflection;
+using System.Text.Json;
+using Microsoft.Extensions.Configuration;
+
+namespace Ingestion.Plugins;
+
+/// <summary>One load of a plug-in: its load context, its entry points' declarations, and when it was loaded.</summary>
+internal sealed class PluginGeneration
+{
+    private PluginLoadContext? _context;
+
+    private PluginGeneration(PluginLoadContext context, PluginImage image, Assembly assembly, PluginBuilder declared, string stamp, DateTimeOffset loadedAt)
+    {
+        _context = context;
+        Image = image;
+        Assembly = assembly;
+        Declared = declared;
+        Stamp = stamp;
+        LoadedAt = loadedAt;
+        Sources = declared.Sources.ToDictionary(s => s.Name, StringComparer.Ordinal);
+    }
+
+    public PluginImage Image { get; }
+
+    public Assembly Assembly { get; }
+
+    public PluginBuilder Declared { get; }
+
+    public IReadOnlyDictionary<string, StagedSource> Sources { get; }
+
+    public string Stamp { get; }
+
+    public DateTimeOffset LoadedAt { get; }
+
+    /// <summary>A weak reference to the load context, for tests that check it is collected after unloading.</summary>
+    public WeakReference ContextReference => new(_context);
+
+    /// <summary>Loads a plug-in folder and runs its entry points against a recording builder.</summary>
+    /// <exception cref="PluginLoadException">Why the plug-in cannot be used, naming the file.</exception>
+    public static PluginGeneration Load(string name, string folder, string mainPath, SharedAssemblies shared, IConfiguration? configuration, DateTimeOffset now)
+    {
+        if (!File.Exists(mainPath))
+        {
+            var found = Directory.EnumerateFiles(folder, "*.dll").Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
+            throw new PluginLoadException(
+                $"Plug-in folder '{folder}' has no '{name}.dll': a plug-in folder holds '<name>/<name>.dll' with its dependencies" +
+                (found.Count > 0 ? $" (found: {string.Join(", ", found)})." : " (it has no .dll at all)."));
+        }
+
+        var stamp = PluginFiles.Stamp(folder);
+        var image = PluginInspector.Inspect(mainPath);
+        var ownContract = Path.Combine(folder, SharedAssemblies.HostContract.Name + ".dll");
+        if (File.Exists(ownContract))
+        {
+            throw new PluginLoadException(
+                $"'{mainPath}' ships its own copy of the contract ('{ownContract}'); the contract always comes from the host. " +
+                "Reference Ingestion.Abstractions with ExcludeAssets=\"runtime\" (a project reference: Private=\"false\") and remove the file.");
+        }
+
+        CheckDependencies(mainPath, folder, shared);
+
+        PluginLoadContext context;
+        try
+        {
+            context = new PluginLoadContext(name, mainPath, shared);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new PluginLoadException($"'{mainPath}': its dependencies cannot be resolved ({e.Message}).", e);
+        }
+
+        try
+        {
+            var missing = image.References
+                .Where(r => !shared.IsShared(r) && context.ResolvePrivate(r) is null && !PluginInspector.HostHas(r))
+                .Select(r => $"{r.Name} {r.Version}")
+                .ToList();
+            if (missing.Count > 0)
+            {
+                throw new PluginLoadException($"'{mainPath}' has a missing dependency: {string.Join(", ", missing)} is neither in '{folder}' nor provided by the host.");
+            }
+
+            var tooNew = image.References
+                .Where(shared.IsShared)
+                .Select(r => (Reference: r, Host: shared.HostVersion(r)))
+                .Where(x => x.Host is null || (x.Reference.Version is { } v && v > x.Host))
+                .Select(x => $"{x.Reference.Name} {x.Reference.Version} (the host has {x.Host?.ToString() ?? "none"})")
+                .ToList();
+            if (tooNew.Count > 0)
+            {
+                throw new PluginLoadException($"'{mainPath}' needs newer shared assemblies than the host provides: {string.Join(", ", tooNew)}.");
+            }
+
+            var assembly = context.LoadFromFileBytes(mainPath);
+            var declared = new PluginBuilder(configuration);
+            foreach (var entry in EntryPoints(assembly, mainPath))
+            {
+                try
+                {
+                    entry.Configure(declared);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    throw new PluginLoadException($"'{mainPath}': the entry point {entry.GetType().FullName}.Configure threw {Describe(e)}", e);
+                }
+            }
+
+            if (declared.Sources.Count == 0)
+            {
+                throw new PluginLoadException($"'{mainPath}' declares no source: its entry point registered nothing (call builder.AddSource<TSource>(name) in Configure).");
+            }
+
+            var duplicate = declared.Sources.GroupBy(s => s.Name, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+            if (duplicate is not null)
+            {
+                throw new PluginLoadException($"'{mainPath}' declares source '{duplicate.Key}' {duplicate.Count()} times; source names must be unique.");
+            }
+
+            foreach (var source in declared.Sources.Where(s => s.Type is not null))
+            {
+                if (source.Type!.IsAbstract || source.Type.GetConstructors().Length == 0)
+                {
+                    throw new PluginLoadException($"'{mainPath}': source '{source.Name}' has type {source.Type.FullName}, which is abstract or has no public constructor.");
+                }
+            }
+
+            return new PluginGeneration(context, image, assembly, declared, stamp, now);
+        }
+        catch
+        {
+            context.Unload();
+            throw;
+        }
+    }
+
+    /// <summary>Unloads the load context; it is collected once nothing refers to its types any more.</summary>
+    public void Unload()
+    {
+        _context?.Unload();
+        _context = null;
+    }
+
+    private static List<IIngestionPlugin> EntryPoints(Assembly assembly, string mainPath)
+    {
+        Type[] types;
+        try
+        {
+            types = assembly.GetExportedTypes();
+        }
+        catch (Exception e) when (e is ReflectionTypeLoadException or FileNotFoundException or FileLoadException or BadImageFormatException or TypeLoadException)
+        {
+            throw new PluginLoadException($"'{mainPath}' cannot be loaded: {Describe(e)}", e);
+        }
+
+        var entries = new List<IIngestionPlugin>();
+        foreach (var type in types.Where(t => t is { IsClass: true, IsAbstract: false } && typeof(IIngestionPlugin).IsAssignableFrom(t)).OrderBy(t => t.FullName, StringComparer.Ordinal))
+        {
+            if (type.GetConstructor(Type.EmptyTypes) is null)
+            {
+                throw new PluginLoadException($"'{mainPath}': entry point {type.FullName} needs a public parameterless constructor.");
+            }
+
+            try
+            {
+                entries.Add((IIngestionPlugin)Activator.CreateInstance(type)!);
+            }
+            catch (TargetInvocationException e) when (e.InnerException is { } inner)
+            {
+                throw new PluginLoadException($"'{mainPath}': the constructor of entry point {type.FullName} threw {Describe(inner)}", inner);
+            }
+        }
+
+        if (entries.Count == 0)
+        {
+            throw new PluginLoadException($"'{mainPath}' declares no source: it has no entry point (a public class implementing {typeof(IIngestionPlugin).FullName} with a public parameterless constructor).");
+        }
+
+        return entries;
+    }
+
+    /// <summary>Fails, naming the files, when the plug-in's deps.json lists runtime files that are not in its folder.</summary>
+    private static void CheckDependencies(string mainPath, string folder, SharedAssemblies shared)
+    {
+        var depsPath = Path.ChangeExtension(mainPath, ".deps.json");
+        if (!File.Exists(depsPath))
+        {
+            return;
+        }
+
+        List<string> missing = [];
+        try
+        {
+            using var deps = JsonDocument.Parse(File.ReadAllBytes(depsPath));
+            if (!deps.RootElement.TryGetProperty("targets", out var targets))
+            {
+                return;
+            }
+
+            foreach (var target in targets.EnumerateObject())
+            {
+                foreach (var library in target.Value.EnumerateObject())
+                {
+                    if (!library.Value.TryGetProperty("runtime", out var runtime))
+                    {
+                        continue;
+                    }
+
+                    foreach (var asset in runtime.EnumerateObject())
+                    {
+                        var file = Path.GetFileName(asset.Name);
+                        if (file.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)
+                            && !string.Equals(file, Path.GetFileName(mainPath), StringComparison.OrdinalIgnoreCase)
+                            && !File.Exists(Path.Combine(folder, file))
+                            && !shared.IsSharedFile(file)
+                            && !PluginInspector.HostHas(new AssemblyName(Path.GetFileNameWithoutExtension(file))))
+                        {
+                            missing.Add($"{file} (from {library.Name})");
+                        }
+                    }
+                }
+            }
+        }
+        catch (JsonException e)
+        {
+            throw new PluginLoadException($"'{depsPath}' is corrupt: {e.Message}", e);
+        }
+
+        if (missing.Count > 0)
+        {
+            throw new PluginLoadException($"'{mainPath}' has a missing dependency: {string.Join(", ", missing.Distinct(StringComparer.Ordinal))} listed in '{Path.GetFileName(depsPath)}' is not in '{folder}'.");
+        }
+    }
+
+    internal static string Describe(Exception e) => e switch
+    {
+        ReflectionTypeLoadException { LoaderExceptions: { Length: > 0 } loader } => string.Join("; ", loader.Where(x => x is not null).Select(x => Describe(x!)).Distinct(StringComparer.Ordinal)),
+        FileNotFoundException f => $"a missing dependency: {f.FileName ?? f.Message}",
+        FileLoadException f => $"a dependency that cannot be loaded: {f.FileName ?? f.Message} ({f.Message})",
+        TargetInvocationException { InnerException: { } inner } => Describe(inner),
+        _ => $"{e.GetType().Name}: {e.Message}",
+    };
+}
+
+/// <summary>The identity of a plug-in folder's content, to detect a new build copied over it.</summary>
+internal static class PluginFiles
+{
+    /// <summary>A hash of every file's relative path and content.</summary>
+    public static string Stamp(string folder)
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        if (!Directory.Exists(folder))
+        {
+            return "missing";
+        }
+
+        foreach (var file in Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        {
+            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(Path.GetRelativePath(folder, file) + "\0"));
+            try
+            {
+                hash.AppendData(File.ReadAllBytes(file));
+            }
+            catch (IOException)
+            {
+                // A file being copied over right now: the stamp differs, and the next check sees the final content.
+                hash.AppendData("\0busy"u8);
+            }
+        }
+
+        return Convert.ToHexString(hash.GetHashAndReset());
+    }
+}

@@ -1,0 +1,503 @@
+using System.Globalization;
+using System.Linq.Expressions;
+using System.Reflection;
+using Npgsql;
+
+namespace Ingestion.Postgres.Sinks;
+
+/// <summary>
+/// Reads, validates, hashes and writes one column of a record. Built once per record schema: typed
+/// records get compiled property getters returning the property's own type (no boxing); dynamic
+/// records convert their boxed values once, in place, during validation.
+/// </summary>
+internal abstract class FieldAccessor<TRecord>
+    where TRecord : class
+{
+    protected FieldAccessor(ColumnSchema schema, PgColumn column)
+    {
+        Schema = schema;
+        Column = column;
+    }
+
+    public ColumnSchema Schema { get; }
+
+    public PgColumn Column { get; }
+
+    public abstract bool IsNull(TRecord record);
+
+    /// <summary>Checks (and for dynamic records normalizes) a non-null value; returns the reason it is bad, or <see langword="null"/>.</summary>
+    public abstract string? Validate(TRecord record, out string? raw);
+
+    public abstract void Hash(TRecord record, ref RowHasher hasher);
+
+    /// <summary>Adds a non-null value to a key hash, without null markers, exactly as <see cref="ValueCodec.ReadAndHash"/> hashes the stored key.</summary>
+    public abstract void HashValue(TRecord record, ref RowHasher hasher);
+
+    public abstract void Write(NpgsqlBinaryImporter importer, TRecord record);
+
+    public abstract bool ValueEquals(TRecord a, TRecord b);
+
+    /// <summary>Builds the accessor of a typed record's property.</summary>
+    public static FieldAccessor<TRecord> ForProperty(ColumnSchema schema, PgColumn column)
+    {
+        var property = schema.Property ?? throw new ArgumentException($"Column '{schema.Name}' has no property.", nameof(schema));
+        var p = Expression.Parameter(typeof(TRecord), "r");
+        var body = Expression.Property(p, property);
+        var type = property.PropertyType;
+        Type accessorType;
+        if (Nullable.GetUnderlyingType(type) is { } underlying)
+        {
+            accessorType = typeof(NullableAccessor<,>).MakeGenericType(typeof(TRecord), underlying);
+        }
+        else if (type.IsValueType)
+        {
+            accessorType = typeof(StructAccessor<,>).MakeGenericType(typeof(TRecord), type);
+        }
+        else
+        {
+            accessorType = typeof(RefAccessor<,>).MakeGenericType(typeof(TRecord), type);
+        }
+
+        var getter = Expression.Lambda(typeof(Func<,>).MakeGenericType(typeof(TRecord), type), body, p).Compile();
+        return (FieldAccessor<TRecord>)Activator.CreateInstance(accessorType, schema, column, getter)!;
+    }
+
+    protected static string? Raw<T>(T value) => value switch
+    {
+        null => null,
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        GeoJsonGeometry g => g.Json,
+        byte[] b => Convert.ToHexString(b.AsSpan(0, Math.Min(b.Length, 256))),
+        _ => value.ToString(),
+    };
+}
+
+internal sealed class StructAccessor<TRecord, T>(ColumnSchema schema, PgColumn column, Func<TRecord, T> get) : FieldAccessor<TRecord>(schema, column)
+    where TRecord : class
+    where T : struct
+{
+    public override bool IsNull(TRecord record) => false;
+
+    public override string? Validate(TRecord record, out string? raw)
+    {
+        var v = get(record);
+        var reason = ValueCodec.Validate(v, Column);
+        raw = reason is null ? null : Raw(v);
+        return reason;
+    }
+
+    public override void Hash(TRecord record, ref RowHasher hasher) => ValueCodec.Hash(ref hasher, get(record));
+
+    public override void HashValue(TRecord record, ref RowHasher hasher) => ValueCodec.Hash(ref hasher, get(record));
+
+    public override void Write(NpgsqlBinaryImporter importer, TRecord record) => ValueCodec.Write(importer, get(record), Column);
+
+    public override bool ValueEquals(TRecord a, TRecord b) => EqualityComparer<T>.Default.Equals(get(a), get(b));
+}
+
+internal sealed class NullableAccessor<TRecord, T>(ColumnSchema schema, PgColumn column, Func<TRecord, T?> get) : FieldAccessor<TRecord>(schema, column)
+    where TRecord : class
+    where T : struct
+{
+    public override bool IsNull(TRecord record) => !get(record).HasValue;
+
+    public override string? Validate(TRecord record, out string? raw)
+    {
+        var v = get(record).GetValueOrDefault();
+        var reason = ValueCodec.Validate(v, Column);
+        raw = reason is null ? null : Raw(v);
+        return reason;
+    }
+
+    public override void Hash(TRecord record, ref RowHasher hasher)
+    {
+        var v = get(record);
+        if (v.HasValue)
+        {
+            hasher.Add(0x5bd1e995UL);
+            ValueCodec.Hash(ref hasher, v.GetValueOrDefault());
+        }
+        else
+        {
+            hasher.Add(0x9e3779b97f4a7c15UL);
+        }
+    }
+
+    public override void HashValue(TRecord record, ref RowHasher hasher) => ValueCodec.Hash(ref hasher, get(record).GetValueOrDefault());
+
+    public override void Write(NpgsqlBinaryImporter importer, TRecord record)
+    {
+        var v = get(record);
+        if (v.HasValue)
+        {
+            ValueCodec.Write(importer, v.GetValueOrDefault(), Column);
+        }
+        else
+        {
+            importer.WriteNull();
+        }
+    }
+
+    public override bool ValueEquals(TRecord a, TRecord b) => Nullable.Equals(get(a), get(b));
+}
+
+internal sealed class RefAccessor<TRecord, T>(ColumnSchema schema, PgColumn column, Func<TRecord, T?> get) : FieldAccessor<TRecord>(schema, column)
+    where TRecord : class
+    where T : class
+{
+    public override bool IsNull(TRecord record) => get(record) is null;
+
+    public override string? Validate(TRecord record, out string? raw)
+    {
+        var v = get(record)!;
+        var reason = ValueCodec.Validate(v, Column);
+        raw = reason is null ? null : Raw(v);
+        return reason;
+    }
+
+    public override void Hash(TRecord record, ref RowHasher hasher)
+    {
+        if (get(record) is { } v)
+        {
+            hasher.Add(0x5bd1e995UL);
+            ValueCodec.Hash(ref hasher, v);
+        }
+        else
+        {
+            hasher.Add(0x9e3779b97f4a7c15UL);
+        }
+    }
+
+    public override void HashValue(TRecord record, ref RowHasher hasher) => ValueCodec.Hash(ref hasher, get(record)!);
+
+    public override void Write(NpgsqlBinaryImporter importer, TRecord record)
+    {
+        if (get(record) is { } v)
+        {
+            ValueCodec.Write(importer, v, Column);
+        }
+        else
+        {
+            importer.WriteNull();
+        }
+    }
+
+    public override bool ValueEquals(TRecord a, TRecord b) =>
+        typeof(T) == typeof(byte[]) ? ((byte[]?)(object?)get(a) ?? []).AsSpan().SequenceEqual((byte[]?)(object?)get(b) ?? []) : EqualityComparer<T>.Default.Equals(get(a), get(b));
+}
+
+/// <summary>The runtime-filled <c>source</c> column of the default key.</summary>
+internal sealed class SourceNameAccessor<TRecord>(ColumnSchema schema, PgColumn column, string sourceName) : FieldAccessor<TRecord>(schema, column)
+    where TRecord : class
+{
+    public override bool IsNull(TRecord record) => false;
+
+    public override string? Validate(TRecord record, out string? raw)
+    {
+        raw = null;
+        return null;
+    }
+
+    public override void Hash(TRecord record, ref RowHasher hasher) => hasher.Add(sourceName);
+
+    public override void HashValue(TRecord record, ref RowHasher hasher) => hasher.Add(sourceName);
+
+    public override void Write(NpgsqlBinaryImporter importer, TRecord record) => ValueCodec.Write(importer, sourceName, Column);
+
+    public override bool ValueEquals(TRecord a, TRecord b) => true;
+}
+
+/// <summary>
+/// A column of a <see cref="DynamicRecord"/>: the boxed value is converted to the column's storage
+/// type <typeparamref name="T"/> during validation and stored back in the record, so hashing and
+/// writing unbox it without converting again.
+/// </summary>
+internal sealed class DynamicAccessor<T>(ColumnSchema schema, PgColumn column) : FieldAccessor<DynamicRecord>(schema, column)
+{
+    private readonly int _ordinal = schema.Ordinal;
+
+    public override bool IsNull(DynamicRecord record) => record[_ordinal] is null or DBNull;
+
+    public override string? Validate(DynamicRecord record, out string? raw)
+    {
+        var value = record[_ordinal]!;
+        raw = null;
+        if (value is not T typed)
+        {
+            if (!DynamicConvert.TryConvert(value, Column, out typed, out var problem))
+            {
+                raw = Raw(value);
+                return problem;
+            }
+
+            record[_ordinal] = typed;
+        }
+
+        var reason = ValueCodec.Validate(typed, Column);
+        raw = reason is null ? null : Raw(typed);
+        return reason;
+    }
+
+    public override void Hash(DynamicRecord record, ref RowHasher hasher)
+    {
+        if (record[_ordinal] is T v)
+        {
+            hasher.Add(0x5bd1e995UL);
+            ValueCodec.Hash(ref hasher, v);
+        }
+        else
+        {
+            hasher.Add(0x9e3779b97f4a7c15UL);
+        }
+    }
+
+    public override void HashValue(DynamicRecord record, ref RowHasher hasher) => ValueCodec.Hash(ref hasher, (T)record[_ordinal]!);
+
+    public override void Write(NpgsqlBinaryImporter importer, DynamicRecord record)
+    {
+        if (record[_ordinal] is T v)
+        {
+            ValueCodec.Write(importer, v, Column);
+        }
+        else
+        {
+            importer.WriteNull();
+        }
+    }
+
+    public override bool ValueEquals(DynamicRecord a, DynamicRecord b) =>
+        a[_ordinal] is byte[] x && b[_ordinal] is byte[] y ? x.AsSpan().SequenceEqual(y) : Equals(a[_ordinal], b[_ordinal]);
+}
+
+/// <summary>Creates the accessors of dynamic columns.</summary>
+internal static class DynamicAccessors
+{
+    /// <summary>Creates the accessor for a dynamic column stored in a column of the given kind.</summary>
+    public static FieldAccessor<DynamicRecord> Create(ColumnSchema schema, PgColumn column) => column.Kind switch
+    {
+        PgKind.Text or PgKind.Json or PgKind.Jsonb => new DynamicAccessor<string>(schema, column),
+        PgKind.Boolean => new DynamicAccessor<bool>(schema, column),
+        PgKind.Int16 => new DynamicAccessor<short>(schema, column),
+        PgKind.Int32 => new DynamicAccessor<int>(schema, column),
+        PgKind.Int64 => new DynamicAccessor<long>(schema, column),
+        PgKind.Float32 => new DynamicAccessor<float>(schema, column),
+        PgKind.Float64 => new DynamicAccessor<double>(schema, column),
+        PgKind.Numeric => new DynamicAccessor<decimal>(schema, column),
+        PgKind.Date => new DynamicAccessor<DateOnly>(schema, column),
+        PgKind.TimestampTz => new DynamicAccessor<DateTimeOffset>(schema, column),
+        PgKind.Timestamp => new DynamicAccessor<DateTime>(schema, column),
+        PgKind.Uuid => new DynamicAccessor<Guid>(schema, column),
+        PgKind.Bytea => new DynamicAccessor<byte[]>(schema, column),
+        _ => new DynamicGeometryAccessor(schema, column),
+    };
+}
+
+/// <summary>A geometry column of a dynamic record: a <see cref="GeoPoint"/>, a <see cref="GeoJsonGeometry"/> or GeoJSON text.</summary>
+internal sealed class DynamicGeometryAccessor(ColumnSchema schema, PgColumn column) : FieldAccessor<DynamicRecord>(schema, column)
+{
+    private readonly int _ordinal = schema.Ordinal;
+
+    public override bool IsNull(DynamicRecord record) => record[_ordinal] is null or DBNull;
+
+    public override string? Validate(DynamicRecord record, out string? raw)
+    {
+        var value = record[_ordinal];
+        if (value is string s)
+        {
+            record[_ordinal] = value = new GeoJsonGeometry(s);
+        }
+
+        raw = Raw(value);
+        return value switch
+        {
+            GeoPoint p => ValueCodec.Validate(p, Column),
+            GeoJsonGeometry g => ValueCodec.Validate(g, Column),
+            _ => $"Expected a GeoPoint or GeoJSON geometry for column '{Column.Name}' ({Column.SqlType}), got {value!.GetType().Name}.",
+        };
+    }
+
+    public override void Hash(DynamicRecord record, ref RowHasher hasher)
+    {
+        switch (record[_ordinal])
+        {
+            case GeoPoint p:
+                hasher.Add(1UL);
+                ValueCodec.Hash(ref hasher, p);
+                break;
+            case GeoJsonGeometry g:
+                hasher.Add(2UL);
+                ValueCodec.Hash(ref hasher, g);
+                break;
+            default:
+                hasher.Add(0x9e3779b97f4a7c15UL);
+                break;
+        }
+    }
+
+    public override void HashValue(DynamicRecord record, ref RowHasher hasher) => Hash(record, ref hasher);
+
+    public override void Write(NpgsqlBinaryImporter importer, DynamicRecord record)
+    {
+        switch (record[_ordinal])
+        {
+            case GeoPoint p:
+                ValueCodec.Write(importer, p, Column);
+                break;
+            case GeoJsonGeometry g:
+                ValueCodec.Write(importer, g, Column);
+                break;
+            default:
+                importer.WriteNull();
+                break;
+        }
+    }
+
+    public override bool ValueEquals(DynamicRecord a, DynamicRecord b) => Equals(a[_ordinal], b[_ordinal]);
+}
+
+/// <summary>Converts the boxed values of dynamic records to a column's storage type, refusing lossy conversions.</summary>
+internal static class DynamicConvert
+{
+    public static bool TryConvert<T>(object value, PgColumn column, out T result, out string? problem)
+    {
+        problem = null;
+        result = default!;
+        object? converted = null;
+        try
+        {
+            converted = Convert(value, typeof(T), column, out problem);
+        }
+        catch (OverflowException)
+        {
+            problem = $"{Describe(value)} is out of range for column '{column.Name}' ({column.SqlType}).";
+        }
+
+        if (converted is T t)
+        {
+            result = t;
+            return true;
+        }
+
+        problem ??= $"Expected a value for column '{column.Name}' ({column.SqlType}), got {Describe(value)} of type {value.GetType().Name}.";
+        return false;
+    }
+
+    private static object? Convert(object value, Type target, PgColumn column, out string? problem)
+    {
+        problem = null;
+        var ic = CultureInfo.InvariantCulture;
+        if (target == typeof(short) || target == typeof(int) || target == typeof(long))
+        {
+            long v;
+            switch (value)
+            {
+                case byte or sbyte or short or ushort or int or uint or long:
+                    v = System.Convert.ToInt64(value, ic);
+                    break;
+                case ulong u:
+                    v = checked((long)u);
+                    break;
+                case float or double or decimal:
+                    var d = System.Convert.ToDouble(value, ic);
+                    if (!double.IsFinite(d))
+                    {
+                        problem = $"{Describe(value)} is not a finite number; column '{column.Name}' ({column.SqlType}) cannot hold it.";
+                        return null;
+                    }
+
+                    var m = value is decimal dec ? dec : (decimal)d;
+                    if (m != decimal.Truncate(m))
+                    {
+                        problem = $"{Describe(value)} has a fractional part; column '{column.Name}' ({column.SqlType}) holds integers.";
+                        return null;
+                    }
+
+                    v = decimal.ToInt64(m);
+                    break;
+                default:
+                    return null;
+            }
+
+            return target == typeof(short) ? (object)checked((short)v) : target == typeof(int) ? (object)checked((int)v) : (object)v;
+        }
+
+        if (target == typeof(float) || target == typeof(double))
+        {
+            if (value is not (byte or sbyte or short or ushort or int or uint or long or ulong or float or double or decimal))
+            {
+                return null;
+            }
+
+            var d = System.Convert.ToDouble(value, ic);
+            if (target == typeof(float))
+            {
+                return double.IsFinite(d) && Math.Abs(d) > float.MaxValue ? throw new OverflowException() : (float)d;
+            }
+
+            return d;
+        }
+
+        if (target == typeof(decimal))
+        {
+            switch (value)
+            {
+                case float or double:
+                    var d = System.Convert.ToDouble(value, ic);
+                    if (!double.IsFinite(d))
+                    {
+                        problem = $"{Describe(value)} is not a finite number; column '{column.Name}' ({column.SqlType}) cannot hold it.";
+                        return null;
+                    }
+
+                    return (decimal)d;
+                case byte or sbyte or short or ushort or int or uint or long or ulong:
+                    return System.Convert.ToDecimal(value, ic);
+                default:
+                    return null;
+            }
+        }
+
+        if (target == typeof(DateTimeOffset))
+        {
+            switch (value)
+            {
+                case DateTime { Kind: DateTimeKind.Unspecified } dt:
+                    problem = $"DateTime {dt.ToString("O", ic)} has an unspecified kind, but column '{column.Name}' is timestamptz (an instant): give it DateTimeKind.Utc or use DateTimeOffset.";
+                    return null;
+                case DateTime dt:
+                    return new DateTimeOffset(dt.ToUniversalTime());
+                default:
+                    return null;
+            }
+        }
+
+        if (target == typeof(DateTime))
+        {
+            return value is DateTimeOffset dto ? dto.DateTime : null;
+        }
+
+        if (target == typeof(DateOnly))
+        {
+            return value is DateTime dt ? DateOnly.FromDateTime(dt) : null;
+        }
+
+        if (target == typeof(Guid))
+        {
+            return value is string s && Guid.TryParse(s, ic, out var g) ? g : null;
+        }
+
+        if (target == typeof(string))
+        {
+            return value is char c ? c.ToString() : null;
+        }
+
+        return null;
+    }
+
+    private static string Describe(object value) => value switch
+    {
+        string s => $"'{(s.Length > 60 ? s[..60] + "..." : s)}'",
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? value.GetType().Name,
+    };
+}

@@ -1,0 +1,58 @@
+namespace Ingestion.Postgres.Sinks;
+
+/// <summary>Settings of the PostgreSQL sink, bound from <c>Ingestion:Postgres:Sink</c>.</summary>
+public sealed class PostgresSinkOptions
+{
+    /// <summary>The configuration section name under <c>Ingestion:Postgres</c>.</summary>
+    public const string SectionName = "Sink";
+
+    /// <summary>
+    /// The most rows of a target table a writer remembers as (key hash, row hash) pairs, about 22 bytes
+    /// each (3,000,000 rows: about 64 MB). Remembered rows whose hash did not change are skipped before
+    /// they cross the wire, and keys known to be new are copied straight into the table. Past the limit
+    /// the writer still produces exact counts, but sends the rows it does not remember through a staging
+    /// table. 0 disables the index.
+    /// </summary>
+    public int KeyIndexMaxRows { get; set; } = 3_000_000;
+
+    /// <summary>
+    /// The fill factor of tables the sink creates (10-100). Free space in each page lets an update write
+    /// the new row version in the same page (a HOT update, about 3x cheaper); 100 packs the pages.
+    /// </summary>
+    public int CreatedTableFillFactor { get; set; } = 70;
+
+    /// <summary>The most characters of a rejected record's raw value that are stored.</summary>
+    public int MaxRejectedValueLength { get; set; } = 1000;
+
+    /// <summary>The <c>application_name</c> prefix of the writers' connections (the source name is appended), to find them in <c>pg_stat_activity</c>.</summary>
+    public string ApplicationName { get; set; } = "ingestion";
+
+    /// <summary>Returns the problems with these settings, each naming the setting.</summary>
+    /// <returns>The problems; empty when valid.</returns>
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        const string prefix = "Ingestion:Postgres:Sink";
+        if (KeyIndexMaxRows < 0)
+        {
+            errors.Add($"{prefix}:KeyIndexMaxRows must not be negative (was {KeyIndexMaxRows}).");
+        }
+
+        if (CreatedTableFillFactor is < 10 or > 100)
+        {
+            errors.Add($"{prefix}:CreatedTableFillFactor must be between 10 and 100 (was {CreatedTableFillFactor}).");
+        }
+
+        if (MaxRejectedValueLength < 16)
+        {
+            errors.Add($"{prefix}:MaxRejectedValueLength must be at least 16 (was {MaxRejectedValueLength}).");
+        }
+
+        if (string.IsNullOrWhiteSpace(ApplicationName) || ApplicationName.Length > 40)
+        {
+            errors.Add($"{prefix}:ApplicationName must be 1-40 characters.");
+        }
+
+        return errors;
+    }
+}

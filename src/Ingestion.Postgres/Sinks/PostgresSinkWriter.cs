@@ -1,0 +1,647 @@
+using Ingestion.Postgres.Sql;
+using Ingestion.Postgres.Stores;
+using Ingestion.Sinks;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Ingestion.Postgres.Sinks;
+
+/// <summary>
+/// Writes one run attempt into PostgreSQL over one connection. Per batch: validate every value on the
+/// client (bad ones become rejected records), dedup by key (last wins), classify rows against the key
+/// index (unchanged rows never cross the wire, keys known new are copied straight into the table), stage
+/// the rest and merge them with exact counts, and store rejects and the checkpoint in the same transaction.
+/// </summary>
+internal sealed partial class PostgresSinkWriter<TRecord> : ISinkWriter<TRecord>
+    where TRecord : class
+{
+    private const ulong KeySeed = 0x243f6a8885a308d3UL;
+    private const ulong RowSeed = 0x13198a2e03707344UL;
+    private const string NewRowsSavepoint = "ingestion_new_rows";
+
+    private readonly NpgsqlConnection _conn;
+    private readonly SinkRun _run;
+    private readonly string _storeSchema;
+    private readonly string _defaultTargetSchema;
+    private readonly PostgresSinkOptions _options;
+    private readonly ILogger _logger;
+    private readonly bool _deferred;
+    private readonly Dictionary<RecordSchema, TableMapping<TRecord>> _mappings = new(ReferenceEqualityComparer.Instance);
+    private readonly HashSet<string> _tempTablesInTx = new(StringComparer.Ordinal);
+    private NpgsqlTransaction? _tx;
+    private TableMapping<TRecord>? _indexedMapping;
+    private KeyHashIndex? _index;
+    private bool _indexComplete;
+    private bool _changedRows;
+    private bool _completed;
+
+    public PostgresSinkWriter(NpgsqlConnection conn, SinkRun run, string storeSchema, string defaultTargetSchema, PostgresSinkOptions options, ILogger logger)
+    {
+        _conn = conn;
+        _run = run;
+        _storeSchema = storeSchema;
+        _defaultTargetSchema = defaultTargetSchema;
+        _options = options;
+        _logger = logger;
+        _deferred = run.IsDryRun || run.Options.Transaction == TransactionScope.WholeRun || run.Options.WriteMode == WriteMode.Replace;
+    }
+
+    private string Source => _run.SourceName;
+
+    private WriteMode Mode => _run.Options.WriteMode;
+
+    public async ValueTask<SinkBatchResult> WriteBatchAsync(SinkBatch<TRecord> batch, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (_completed)
+        {
+            throw new InvalidOperationException($"The writer of source '{Source}' is already completed.");
+        }
+
+        var records = batch.Records;
+        if (_deferred)
+        {
+            _tx ??= await _conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        TableMapping<TRecord>? mapping = null;
+        if (records.Count > 0)
+        {
+            mapping = await MappingAsync(SchemaOf(records[0]), cancellationToken).ConfigureAwait(false);
+        }
+
+        // 1. Validate on the client: a bad value is a rejected record, never a failed COPY.
+        var rejected = new List<RejectedRecord>();
+        var valid = new bool[records.Count];
+        var keyHashes = new ulong[records.Count];
+        var rowHashes = new ulong[records.Count];
+        if (mapping is not null)
+        {
+            for (var i = 0; i < records.Count; i++)
+            {
+                var record = records[i];
+                if (!ReferenceEquals(SchemaOf(record), mapping.Schema) && !SameColumns(SchemaOf(record), mapping.Schema))
+                {
+                    throw new IngestionException($"Source '{Source}': {batch.PositionOf(i)} has a different schema than the first record of its batch; records of one batch must share a schema.") { SourceName = Source, Position = batch.PositionOf(i) };
+                }
+
+                if (Check(mapping, record, batch.PositionOf(i)) is { } reject)
+                {
+                    rejected.Add(reject);
+                    continue;
+                }
+
+                valid[i] = true;
+                var kh = new RowHasher(KeySeed);
+                foreach (var f in mapping.KeyFields)
+                {
+                    f.HashValue(record, ref kh);
+                }
+
+                keyHashes[i] = KeyHashIndex.NonZero(kh.Finish());
+                if (mapping.HasHash)
+                {
+                    var rh = new RowHasher(RowSeed);
+                    foreach (var f in mapping.ValueFields)
+                    {
+                        f.Hash(record, ref rh);
+                    }
+
+                    rowHashes[i] = KeyHashIndex.NonZero(rh.Finish());
+                }
+            }
+        }
+
+        if (rejected.Count > batch.RejectBudget)
+        {
+            var first = rejected[0];
+            throw new RejectBudgetExceededException($"Source '{Source}': {rejected.Count} record(s) of the batch have bad values, more than the {batch.RejectBudget} the error budget (Ingestion:Sources:{Source}:MaxRejected) has left; first at {first.Position}, field {first.Field}: {first.Reason}")
+            {
+                SourceName = Source,
+                Position = first.Position,
+                Field = first.Field,
+                Rejected = [.. batch.Rejected, .. rejected],
+            };
+        }
+
+        // 2. Dedup by key: the last record of a key wins.
+        var winners = new List<int>(records.Count);
+        long duplicates = 0;
+        if (mapping is not null)
+        {
+            var lastOfKey = new Dictionary<ulong, int>(records.Count);
+            for (var i = 0; i < records.Count; i++)
+            {
+                if (!valid[i])
+                {
+                    continue;
+                }
+
+                if (lastOfKey.TryGetValue(keyHashes[i], out var previous))
+                {
+                    if (!mapping.KeyFields.All(f => f.ValueEquals(records[previous], records[i])))
+                    {
+                        throw new IngestionException($"Source '{Source}': {batch.PositionOf(previous)} and {batch.PositionOf(i)} have different keys with the same 64-bit key hash; split the batch differently (BatchSize) to write them.") { SourceName = Source, Position = batch.PositionOf(i) };
+                    }
+
+                    valid[previous] = false;
+                    duplicates++;
+                }
+
+                lastOfKey[keyHashes[i]] = i;
+            }
+
+            for (var i = 0; i < records.Count; i++)
+            {
+                if (valid[i])
+                {
+                    winners.Add(i);
+                }
+            }
+        }
+
+        _tx ??= await _conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        var counts = new Counts();
+        var indexUpdates = new List<int>();
+        try
+        {
+            if (mapping is not null && winners.Count > 0)
+            {
+                await WriteRowsAsync(mapping, batch, winners, keyHashes, rowHashes, counts, indexUpdates, cancellationToken).ConfigureAwait(false);
+            }
+
+            var allRejects = batch.Rejected.Count == 0 ? rejected : [.. batch.Rejected, .. rejected];
+            await StoreSql.InsertRejectedAsync(_conn, _tx, PgIdentifier.Quote(_storeSchema), _run.RunId, Source, allRejects, _options.MaxRejectedValueLength, cancellationToken).ConfigureAwait(false);
+            if (batch.State is { } state)
+            {
+                await StoreSql.SaveStateAsync(_conn, _tx, PgIdentifier.Quote(_storeSchema), Source, state, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (!_deferred)
+            {
+                await _tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+                await EndTransactionAsync().ConfigureAwait(false);
+            }
+        }
+        catch (Exception) when (!_deferred)
+        {
+            await RollbackQuietlyAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        // 3. The batch is committed (or part of the open run transaction): remember the rows' hashes.
+        if (_index is not null && mapping is not null && ReferenceEquals(mapping, _indexedMapping))
+        {
+            foreach (var i in indexUpdates)
+            {
+                _index.Set(keyHashes[i], rowHashes[i]);
+            }
+        }
+
+        if (counts.Created + counts.Updated > 0)
+        {
+            _changedRows = true;
+        }
+
+        return new SinkBatchResult { Created = counts.Created, Updated = counts.Updated, Unchanged = counts.Unchanged, Duplicates = duplicates, Rejected = rejected };
+    }
+
+    public async ValueTask<SinkCompletion> CompleteAsync(CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        _completed = true;
+        long deleted = 0;
+        if (Mode == WriteMode.Replace)
+        {
+            _tx ??= await _conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            var mapping = _mappings.Values.LastOrDefault();
+            if (mapping is null && _run.Schema is { } typed)
+            {
+                mapping = await MappingAsync(typed, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (mapping is not null)
+            {
+                await EnsureTempTableAsync(mapping.SeenName, mapping.CreateSeen, truncate: false, cancellationToken).ConfigureAwait(false);
+                deleted = await ExecuteAsync(mapping.DeleteUnseen, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                LogReplaceWithoutSchema(_logger, Source);
+            }
+        }
+
+        if (_tx is not null)
+        {
+            if (_run.IsDryRun)
+            {
+                await _tx.RollbackAsync(cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await _tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            await EndTransactionAsync().ConfigureAwait(false);
+        }
+
+        if (!_run.IsDryRun && (_changedRows || deleted > 0) && _run.Options.RefreshMaterializedViews.Count > 0)
+        {
+            await RefreshViewsAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return new SinkCompletion { Deleted = deleted };
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await RollbackQuietlyAsync().ConfigureAwait(false);
+        await _conn.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private async Task WriteRowsAsync(TableMapping<TRecord> mapping, SinkBatch<TRecord> batch, List<int> winners, ulong[] keyHashes, ulong[] rowHashes, Counts counts, List<int> indexUpdates, CancellationToken cancellationToken)
+    {
+        var records = batch.Records;
+        if (Mode == WriteMode.Replace)
+        {
+            await EnsureTempTableAsync(mapping.SeenName, mapping.CreateSeen, truncate: false, cancellationToken).ConfigureAwait(false);
+            await CopyAsync(mapping.CopyIntoSeen, mapping.KeyFields, null, records, winners, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (Mode == WriteMode.Append)
+        {
+            try
+            {
+                counts.Created += (long)await CopyAsync(mapping.CopyIntoTarget, mapping.Fields, mapping.HasHash ? rowHashes : null, records, winners, cancellationToken).ConfigureAwait(false);
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+            {
+                throw new IngestionException($"Source '{Source}': appending to {mapping.DisplayName} violates its key ({string.Join(", ", mapping.KeyFields.Select(k => k.Column.Name))}) in the batch starting at {batch.PositionOf(0)}: {e.Detail ?? e.MessageText} (constraint {e.ConstraintName}). Use WriteMode Merge to update existing keys.", e)
+                {
+                    SourceName = Source,
+                    Position = batch.PositionOf(0),
+                };
+            }
+
+            indexUpdates.AddRange(winners);
+            return;
+        }
+
+        if (!mapping.HasHash)
+        {
+            // A table the library did not create: compare every value on the server.
+            await StageAsync(mapping, records, winners, null, cancellationToken).ConfigureAwait(false);
+            var cmd = new NpgsqlCommand(mapping.UpsertFromStage, _conn, _tx);
+            await using (cmd.ConfigureAwait(false))
+            {
+                var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await using (reader.ConfigureAwait(false))
+                {
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        if (reader.GetBoolean(0))
+                        {
+                            counts.Created++;
+                        }
+                        else
+                        {
+                            counts.Updated++;
+                        }
+                    }
+                }
+            }
+
+            counts.Unchanged += winners.Count - counts.Created - counts.Updated;
+            return;
+        }
+
+        await EnsureIndexAsync(mapping, cancellationToken).ConfigureAwait(false);
+        var index = _index!;
+        var fresh = new List<int>();
+        var uncertain = new List<int>();
+        foreach (var i in winners)
+        {
+            if (index.TryGetValue(keyHashes[i], out var stored))
+            {
+                if (stored == rowHashes[i])
+                {
+                    counts.Unchanged++;
+                }
+                else
+                {
+                    uncertain.Add(i);
+                }
+            }
+            else if (_indexComplete)
+            {
+                fresh.Add(i);
+            }
+            else
+            {
+                uncertain.Add(i);
+            }
+        }
+
+        if (fresh.Count > 0)
+        {
+            // Keys the index says are new go straight into the table. If one exists after all (written by
+            // someone else since the index was read), the savepoint undoes the COPY and they are merged instead.
+            await _tx!.SaveAsync(NewRowsSavepoint, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                counts.Created += (long)await CopyAsync(mapping.CopyIntoTarget, mapping.Fields, rowHashes, records, fresh, cancellationToken).ConfigureAwait(false);
+                await _tx.ReleaseAsync(NewRowsSavepoint, cancellationToken).ConfigureAwait(false);
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+            {
+                await _tx.RollbackAsync(NewRowsSavepoint, cancellationToken).ConfigureAwait(false);
+                LogIndexStale(_logger, Source, mapping.DisplayName);
+                uncertain.AddRange(fresh);
+                uncertain.Sort();
+            }
+        }
+
+        if (uncertain.Count > 0)
+        {
+            await StageAsync(mapping, records, uncertain, rowHashes, cancellationToken).ConfigureAwait(false);
+            var updated = await ExecuteAsync(mapping.UpdateFromStage, cancellationToken).ConfigureAwait(false);
+            var created = updated == uncertain.Count ? 0 : await ExecuteAsync(mapping.InsertMissingFromStage, cancellationToken).ConfigureAwait(false);
+            counts.Updated += updated;
+            counts.Created += created;
+            counts.Unchanged += uncertain.Count - updated - created;
+        }
+
+        indexUpdates.AddRange(fresh);
+        indexUpdates.AddRange(uncertain);
+    }
+
+    private async Task StageAsync(TableMapping<TRecord> mapping, IReadOnlyList<TRecord> records, List<int> rows, ulong[]? rowHashes, CancellationToken cancellationToken)
+    {
+        await EnsureTempTableAsync(mapping.StageName, mapping.CreateStage, truncate: true, cancellationToken).ConfigureAwait(false);
+        await CopyAsync(mapping.CopyIntoStage, mapping.Fields, rowHashes, records, rows, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task EnsureTempTableAsync(string name, string createSql, bool truncate, CancellationToken cancellationToken)
+    {
+        if (_tempTablesInTx.Add(name))
+        {
+            await ExecuteAsync(createSql, cancellationToken).ConfigureAwait(false);
+        }
+        else if (truncate)
+        {
+            await ExecuteAsync($"TRUNCATE {name}", cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<ulong> CopyAsync(string copySql, FieldAccessor<TRecord>[] fields, ulong[]? rowHashes, IReadOnlyList<TRecord> records, List<int> rows, CancellationToken cancellationToken)
+    {
+        var importer = await _conn.BeginBinaryImportAsync(copySql, cancellationToken).ConfigureAwait(false);
+        await using (importer.ConfigureAwait(false))
+        {
+            for (var n = 0; n < rows.Count; n++)
+            {
+                if ((n & 1023) == 1023)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+
+                var i = rows[n];
+                var record = records[i];
+                importer.StartRow();
+                foreach (var f in fields)
+                {
+                    f.Write(importer, record);
+                }
+
+                if (rowHashes is not null)
+                {
+                    importer.Write(unchecked((long)rowHashes[i]), NpgsqlDbType.Bigint);
+                }
+            }
+
+            cancellationToken.ThrowIfCancellationRequested();
+            return await importer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task EnsureIndexAsync(TableMapping<TRecord> mapping, CancellationToken cancellationToken)
+    {
+        if (ReferenceEquals(_indexedMapping, mapping))
+        {
+            return;
+        }
+
+        if (_indexedMapping is not null && _index is not null && _indexedMapping.Target == mapping.Target
+            && _indexedMapping.KeyFields.Select(k => k.Column.Name).SequenceEqual(mapping.KeyFields.Select(k => k.Column.Name)))
+        {
+            // The same table and key under an evolved schema: the stored hashes change with the new columns, which the merge handles.
+            _indexedMapping = mapping;
+            return;
+        }
+
+        var index = new KeyHashIndex(_options.KeyIndexMaxRows);
+        var complete = true;
+        if (_options.KeyIndexMaxRows > 0)
+        {
+            var exporter = await _conn.BeginBinaryExportAsync(mapping.ExportKeyHashes, cancellationToken).ConfigureAwait(false);
+            await using (exporter.ConfigureAwait(false))
+            {
+                var keyColumns = mapping.KeyFields.Select(k => k.Column).ToArray();
+                while (await exporter.StartRowAsync(cancellationToken).ConfigureAwait(false) != -1)
+                {
+                    var kh = new RowHasher(KeySeed);
+                    foreach (var c in keyColumns)
+                    {
+                        ValueCodec.ReadAndHash(exporter, c, ref kh);
+                    }
+
+                    var rowHash = exporter.IsNull ? KeyHashIndex.UnknownRowHash : unchecked((ulong)exporter.Read<long>(NpgsqlDbType.Bigint));
+                    if (!index.Set(KeyHashIndex.NonZero(kh.Finish()), rowHash))
+                    {
+                        complete = false;
+                        await exporter.CancelAsync().ConfigureAwait(false);
+                        break;
+                    }
+                }
+            }
+        }
+        else
+        {
+            complete = false;
+        }
+
+        LogIndexLoaded(_logger, Source, mapping.DisplayName, index.Count, complete);
+        _index = index;
+        _indexComplete = complete;
+        _indexedMapping = mapping;
+    }
+
+    private RejectedRecord? Check(TableMapping<TRecord> mapping, TRecord record, string position)
+    {
+        foreach (var f in mapping.Fields)
+        {
+            if (f.IsNull(record))
+            {
+                if (mapping.KeyFields.Contains(f))
+                {
+                    return new RejectedRecord(position, f.Column.Name, $"Key column '{f.Column.Name}' is null.");
+                }
+
+                if (f.Column.NotNull)
+                {
+                    return new RejectedRecord(position, f.Column.Name, $"Column '{f.Column.Name}' is null, but it is NOT NULL in table {mapping.DisplayName}.");
+                }
+
+                continue;
+            }
+
+            if (f.Validate(record, out var raw) is { } reason)
+            {
+                return new RejectedRecord(position, f.Column.Name, reason, raw);
+            }
+        }
+
+        return null;
+    }
+
+    private async ValueTask<TableMapping<TRecord>> MappingAsync(RecordSchema schema, CancellationToken cancellationToken)
+    {
+        if (_mappings.TryGetValue(schema, out var mapping))
+        {
+            return mapping;
+        }
+
+        var same = _mappings.Values.FirstOrDefault(m => SameColumns(m.Schema, schema));
+        if (same is not null)
+        {
+            _mappings[schema] = same;
+            return same;
+        }
+
+        mapping = await TableMapping<TRecord>.PrepareAsync(_conn, _tx, _run, schema, _defaultTargetSchema, _options, _mappings.Count + 1, cancellationToken).ConfigureAwait(false);
+        _mappings[schema] = mapping;
+        return mapping;
+    }
+
+    private RecordSchema SchemaOf(TRecord record) => _run.Schema ?? ((DynamicRecord)(object)record).Schema;
+
+    private static bool SameColumns(RecordSchema a, RecordSchema b) =>
+        a.Columns.Count == b.Columns.Count
+        && a.Columns.Zip(b.Columns).All(p => p.First.Name == p.Second.Name && p.First.Type == p.Second.Type && p.First.IsKey == p.Second.IsKey && p.First.IsSourceName == p.Second.IsSourceName);
+
+    private async Task<int> ExecuteAsync(string sql, CancellationToken cancellationToken)
+    {
+        var cmd = new NpgsqlCommand(sql, _conn, _tx);
+        await using (cmd.ConfigureAwait(false))
+        {
+            return await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task RefreshViewsAsync(CancellationToken cancellationToken)
+    {
+        foreach (var view in _run.Options.RefreshMaterializedViews)
+        {
+            var dot = view.IndexOf('.', StringComparison.Ordinal);
+            string quoted;
+            try
+            {
+                quoted = dot < 0
+                    ? PgIdentifier.Quote(view, $"Ingestion:Sources:{Source}:RefreshMaterializedViews")
+                    : PgIdentifier.Qualify(view[..dot], view[(dot + 1)..]);
+            }
+            catch (ArgumentException e)
+            {
+                throw new IngestionException($"Source '{Source}': {e.Message}", e) { SourceName = Source };
+            }
+
+            var check = new NpgsqlCommand(
+                """
+                SELECT c.relkind = 'm', c.relispopulated AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL)
+                FROM pg_class c WHERE c.oid = to_regclass($1)
+                """,
+                _conn);
+            bool concurrently;
+            await using (check.ConfigureAwait(false))
+            {
+                check.Parameters.Add(new NpgsqlParameter<string> { TypedValue = quoted, NpgsqlDbType = NpgsqlDbType.Text });
+                var reader = await check.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await using (reader.ConfigureAwait(false))
+                {
+                    if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false) || !reader.GetBoolean(0))
+                    {
+                        throw new IngestionException($"Source '{Source}': '{view}' (Ingestion:Sources:{Source}:RefreshMaterializedViews) is not a materialized view; the rows are committed, the refresh was not done.") { SourceName = Source };
+                    }
+
+                    concurrently = reader.GetBoolean(1);
+                }
+            }
+
+            await ExecuteAsync($"REFRESH MATERIALIZED VIEW {(concurrently ? "CONCURRENTLY " : string.Empty)}{quoted}", cancellationToken).ConfigureAwait(false);
+            LogViewRefreshed(_logger, Source, view, concurrently);
+        }
+    }
+
+    private async Task EndTransactionAsync()
+    {
+        if (_tx is not null)
+        {
+            await _tx.DisposeAsync().ConfigureAwait(false);
+            _tx = null;
+        }
+
+        _tempTablesInTx.Clear();
+    }
+
+    private async Task RollbackQuietlyAsync()
+    {
+        if (_tx is null)
+        {
+            return;
+        }
+
+        try
+        {
+            if (_conn.State == System.Data.ConnectionState.Open)
+            {
+                await _tx.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or ObjectDisposedException)
+        {
+            LogRollbackFailed(_logger, e, Source);
+        }
+
+        await EndTransactionAsync().ConfigureAwait(false);
+
+        // Rows remembered for the rolled-back work may not exist: forget the index, it is reloaded on the next batch.
+        _index = null;
+        _indexedMapping = null;
+    }
+
+    [LoggerMessage(3000, LogLevel.Debug, "Source {SourceName}: key index of {Table} loaded with {Rows} rows (complete: {Complete})")]
+    private static partial void LogIndexLoaded(ILogger logger, string sourceName, string table, int rows, bool complete);
+
+    [LoggerMessage(3001, LogLevel.Information, "Source {SourceName}: keys thought new already exist in {Table} (written by another process); merging them instead")]
+    private static partial void LogIndexStale(ILogger logger, string sourceName, string table);
+
+    [LoggerMessage(3002, LogLevel.Information, "Source {SourceName}: refreshed materialized view {View} (concurrently: {Concurrently})")]
+    private static partial void LogViewRefreshed(ILogger logger, string sourceName, string view, bool concurrently);
+
+    [LoggerMessage(3003, LogLevel.Warning, "Source {SourceName}: rolling back the open transaction failed")]
+    private static partial void LogRollbackFailed(ILogger logger, Exception exception, string sourceName);
+
+    [LoggerMessage(3004, LogLevel.Warning, "Source {SourceName}: replace run read no record and has no static schema; the table was left as it was")]
+    private static partial void LogReplaceWithoutSchema(ILogger logger, string sourceName);
+
+    private sealed class Counts
+    {
+        public long Created { get; set; }
+
+        public long Updated { get; set; }
+
+        public long Unchanged { get; set; }
+    }
+}

@@ -1,0 +1,366 @@
+using System.Globalization;
+using System.Text;
+using Ingestion.Postgres.Sql;
+using Ingestion.Sinks;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Ingestion.Postgres.Sinks;
+
+/// <summary>
+/// How one record schema maps onto its target table: the checked columns with their accessors, the
+/// key, whether the table has the library's row-hash column, and the SQL of every step. Built once per
+/// writer and schema by <see cref="PrepareAsync"/>, which also creates or evolves the table.
+/// </summary>
+internal sealed class TableMapping<TRecord>
+    where TRecord : class
+{
+    /// <summary>The hidden column holding the hash of a row's non-key values, in tables the sink creates.</summary>
+    public const string HashColumn = "_ingestion_hash";
+
+    private const string QuotedHash = "\"" + HashColumn + "\"";
+
+    private TableMapping()
+    {
+    }
+
+    public required RecordSchema Schema { get; init; }
+
+    /// <summary>The quoted, schema-qualified target table.</summary>
+    public required string Target { get; init; }
+
+    /// <summary>The target for messages: <c>schema.table</c>.</summary>
+    public required string DisplayName { get; init; }
+
+    public required FieldAccessor<TRecord>[] Fields { get; init; }
+
+    public required FieldAccessor<TRecord>[] KeyFields { get; init; }
+
+    public required FieldAccessor<TRecord>[] ValueFields { get; init; }
+
+    public required bool HasHash { get; init; }
+
+    public required bool HasUniqueKey { get; init; }
+
+    /// <summary>A <c>WHERE</c> condition restricting the table to this source's rows (default key), or empty.</summary>
+    public required string SourceFilter { get; init; }
+
+    public required int Id { get; init; }
+
+    public string StageName => $"\"_ingestion_stage_{Id}\"";
+
+    public string SeenName => $"\"_ingestion_seen_{Id}\"";
+
+    private string ColumnList => string.Join(", ", Fields.Select(f => f.Column.Quoted)) + (HasHash ? ", " + QuotedHash : string.Empty);
+
+    private string KeyList => string.Join(", ", KeyFields.Select(f => f.Column.Quoted));
+
+    private string KeyJoin(string a, string b) => string.Join(" AND ", KeyFields.Select(f => $"{a}.{f.Column.Quoted} = {b}.{f.Column.Quoted}"));
+
+    public string CopyIntoTarget => $"COPY {Target} ({ColumnList}) FROM STDIN (FORMAT BINARY)";
+
+    public string CopyIntoStage => $"COPY {StageName} ({ColumnList}) FROM STDIN (FORMAT BINARY)";
+
+    public string CreateStage => $"CREATE TEMP TABLE {StageName} ON COMMIT DROP AS SELECT {ColumnList} FROM {Target} WITH NO DATA";
+
+    public string CreateSeen => $"CREATE TEMP TABLE {SeenName} ON COMMIT DROP AS SELECT {KeyList} FROM {Target} WITH NO DATA";
+
+    public string CopyIntoSeen => $"COPY {SeenName} ({KeyList}) FROM STDIN (FORMAT BINARY)";
+
+    public string ExportKeyHashes => $"COPY (SELECT {KeyList}, {QuotedHash} FROM {Target}{(SourceFilter.Length == 0 ? string.Empty : " WHERE " + SourceFilter)}) TO STDOUT (FORMAT BINARY)";
+
+    /// <summary>Updates the staged rows whose hash differs; affected rows = updated.</summary>
+    public string UpdateFromStage
+    {
+        get
+        {
+            var sets = ValueFields.Select(f => $"{f.Column.Quoted} = s.{f.Column.Quoted}").Append($"{QuotedHash} = s.{QuotedHash}");
+            return $"UPDATE {Target} AS t SET {string.Join(", ", sets)} FROM {StageName} AS s WHERE {KeyJoin("t", "s")} AND t.{QuotedHash} IS DISTINCT FROM s.{QuotedHash}";
+        }
+    }
+
+    /// <summary>Inserts the staged rows whose key is not in the table; affected rows = created.</summary>
+    public string InsertMissingFromStage =>
+        $"INSERT INTO {Target} ({ColumnList}) SELECT {ColumnList} FROM {StageName} AS s WHERE NOT EXISTS (SELECT 1 FROM {Target} AS t WHERE {KeyJoin("t", "s")})";
+
+    /// <summary>Upserts staged rows into a table without a hash column, comparing every value; returns one row per written row, <c>true</c> when created.</summary>
+    public string UpsertFromStage
+    {
+        get
+        {
+            var sb = new StringBuilder($"INSERT INTO {Target} AS t ({ColumnList}) SELECT {ColumnList} FROM {StageName} ON CONFLICT ({KeyList}) ");
+            if (ValueFields.Length == 0)
+            {
+                return sb.Append("DO NOTHING RETURNING true").ToString();
+            }
+
+            static string Cmp(string alias, PgColumn c) => c.Kind == PgKind.Json ? $"{alias}.{c.Quoted}::text" : $"{alias}.{c.Quoted}";
+            sb.Append("DO UPDATE SET ").AppendJoin(", ", ValueFields.Select(f => $"{f.Column.Quoted} = EXCLUDED.{f.Column.Quoted}"));
+            sb.Append(" WHERE (").AppendJoin(", ", ValueFields.Select(f => Cmp("t", f.Column))).Append(", NULL) IS DISTINCT FROM (")
+              .AppendJoin(", ", ValueFields.Select(f => Cmp("EXCLUDED", f.Column))).Append(", NULL)");
+            return sb.Append(" RETURNING (xmax = 0)").ToString();
+        }
+    }
+
+    /// <summary>Deletes this source's rows whose key was not seen in the run (replace mode).</summary>
+    public string DeleteUnseen =>
+        $"DELETE FROM {Target} AS t WHERE {(SourceFilter.Length == 0 ? string.Empty : SourceFilter.Replace("\"source\"", "t.\"source\"", StringComparison.Ordinal) + " AND ")}NOT EXISTS (SELECT 1 FROM {SeenName} AS s WHERE {KeyJoin("t", "s")})";
+
+    /// <summary>The default table of a source: its name in snake_case, with '-' and '.' as '_'.</summary>
+    public static string DefaultTableName(string sourceName) =>
+        RecordSchema.ToSnakeCase(sourceName).Replace('-', '_').Replace('.', '_');
+
+    /// <summary>
+    /// Reads the target table (creating it when allowed), checks every record column against it (adding
+    /// missing ones under <see cref="SchemaEvolution.Evolve"/>), and builds the mapping. Fails before any
+    /// row is written, naming the source and the column.
+    /// </summary>
+    public static async Task<TableMapping<TRecord>> PrepareAsync(
+        NpgsqlConnection conn, NpgsqlTransaction? tx, SinkRun run, RecordSchema schema, string defaultSchema, PostgresSinkOptions sinkOptions, int id, CancellationToken cancellationToken)
+    {
+        var source = run.SourceName;
+        var options = run.Options;
+        var tableSchema = options.Schema ?? defaultSchema;
+        var tableName = options.Table ?? DefaultTableName(source);
+        string target;
+        try
+        {
+            target = PgIdentifier.Quote(tableSchema, $"Ingestion:Sources:{source}:Schema") + "." + PgIdentifier.Quote(tableName, $"Ingestion:Sources:{source}:Table");
+        }
+        catch (ArgumentException e)
+        {
+            throw new IngestionException($"Source '{source}': {e.Message}", e) { SourceName = source };
+        }
+
+        var display = $"{tableSchema}.{tableName}";
+        var quotedNames = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var c in schema.Columns)
+        {
+            if (PgIdentifier.Problem(c.Name, $"Column name of source '{source}'") is { } problem)
+            {
+                throw new IngestionException($"Source '{source}': {problem}") { SourceName = source, Field = c.Name };
+            }
+
+            quotedNames[c.Name] = PgIdentifier.Quote(c.Name);
+        }
+
+        var keyNames = options.KeyColumns.Count > 0 ? options.KeyColumns.ToList() : schema.KeyColumns.Select(k => k.Name).ToList();
+        foreach (var k in keyNames.Where(k => schema.IndexOf(k) < 0))
+        {
+            throw new IngestionException($"Source '{source}': key column '{k}' (Ingestion:Sources:{source}:KeyColumns) is not a column of the records.") { SourceName = source, Field = k };
+        }
+
+        var columns = await ReadColumnsAsync(conn, tx, target, cancellationToken).ConfigureAwait(false);
+        if (columns is null)
+        {
+            if (!options.CreateTable)
+            {
+                throw new IngestionException($"Source '{source}': target table {display} does not exist. Create it, or set Ingestion:Sources:{source}:CreateTable to true.") { SourceName = source };
+            }
+
+            if (schema.Columns.Any(c => c.Type == ColumnType.Geometry) && !await HasPostGisAsync(conn, tx, cancellationToken).ConfigureAwait(false))
+            {
+                var g = schema.Columns.First(c => c.Type == ColumnType.Geometry).Name;
+                throw new IngestionException($"Source '{source}': column '{g}' is a geometry, but the PostGIS extension is not installed in the database (CREATE EXTENSION postgis).") { SourceName = source, Field = g };
+            }
+
+            var defs = schema.Columns.Select(c => $"{quotedNames[c.Name]} {PgColumn.SqlTypeFor(c)}{(keyNames.Contains(c.Name) || !c.IsNullable ? " NOT NULL" : string.Empty)}")
+                .Append($"{QuotedHash} bigint");
+            var ddl = $"CREATE TABLE IF NOT EXISTS {target} ({string.Join(", ", defs)}, PRIMARY KEY ({string.Join(", ", keyNames.Select(k => quotedNames[k]))})) WITH (fillfactor = {sinkOptions.CreatedTableFillFactor.ToString(CultureInfo.InvariantCulture)})";
+            await ExecuteAsync(conn, tx, ddl, cancellationToken).ConfigureAwait(false);
+            columns = await ReadColumnsAsync(conn, tx, target, cancellationToken).ConfigureAwait(false)
+                ?? throw new IngestionException($"Source '{source}': table {display} could not be created.") { SourceName = source };
+        }
+
+        var missing = schema.Columns.Where(c => !columns.ContainsKey(c.Name)).ToList();
+        if (missing.Count > 0)
+        {
+            if (options.SchemaEvolution == SchemaEvolution.Freeze)
+            {
+                throw new IngestionException($"Source '{source}': the records have column '{missing[0].Name}' ({missing[0].Type}), which table {display} lacks{(missing.Count > 1 ? $" (and {missing.Count - 1} more: {string.Join(", ", missing.Skip(1).Select(m => m.Name))})" : string.Empty)}. Add it to the table, or set Ingestion:Sources:{source}:SchemaEvolution to Evolve.")
+                {
+                    SourceName = source,
+                    Field = missing[0].Name,
+                };
+            }
+
+            foreach (var m in missing)
+            {
+                if (m.Type == ColumnType.Geometry && !await HasPostGisAsync(conn, tx, cancellationToken).ConfigureAwait(false))
+                {
+                    throw new IngestionException($"Source '{source}': column '{m.Name}' is a geometry, but the PostGIS extension is not installed.") { SourceName = source, Field = m.Name };
+                }
+
+                await ExecuteAsync(conn, tx, $"ALTER TABLE {target} ADD COLUMN IF NOT EXISTS {quotedNames[m.Name]} {PgColumn.SqlTypeFor(m)}", cancellationToken).ConfigureAwait(false);
+            }
+
+            columns = (await ReadColumnsAsync(conn, tx, target, cancellationToken).ConfigureAwait(false))!;
+        }
+
+        var fields = new List<FieldAccessor<TRecord>>();
+        foreach (var c in schema.Columns)
+        {
+            var info = columns[c.Name];
+            if (info.Kind is not { } kind || !PgColumn.Compatible(c.Type, kind))
+            {
+                throw new IngestionException($"Source '{source}': column '{c.Name}' is {c.Type} in the records but {info.SqlType} in table {display}; no row was written. Change the column type or the source.")
+                {
+                    SourceName = source,
+                    Field = c.Name,
+                };
+            }
+
+            var pg = new PgColumn
+            {
+                Name = c.Name,
+                Quoted = quotedNames[c.Name],
+                Kind = kind,
+                SqlType = info.SqlType,
+                MaxLength = info.MaxLength,
+                Precision = info.Precision,
+                Scale = info.Scale,
+                NotNull = info.NotNull,
+            };
+            fields.Add(c.IsSourceName ? new SourceNameAccessor<TRecord>(c, pg, source)
+                : typeof(TRecord) == typeof(DynamicRecord) ? (FieldAccessor<TRecord>)(object)DynamicAccessors.Create(c, pg)
+                : FieldAccessor<TRecord>.ForProperty(c, pg));
+        }
+
+        var required = columns.Values.Where(c => c.NotNull && !c.HasDefault && !c.Name.Equals(HashColumn, StringComparison.Ordinal) && schema.IndexOf(c.Name) < 0).ToList();
+        if (required.Count > 0)
+        {
+            throw new IngestionException($"Source '{source}': table {display} has NOT NULL column '{required[0].Name}' without a default, which the records do not fill.") { SourceName = source, Field = required[0].Name };
+        }
+
+        var keyFields = keyNames.Select(k => fields[schema.IndexOf(k)]).ToArray();
+        foreach (var k in keyFields.Where(k => k.Column.Kind == PgKind.Geometry))
+        {
+            throw new IngestionException($"Source '{source}': key column '{k.Column.Name}' is a geometry; keys must be plain values.") { SourceName = source, Field = k.Column.Name };
+        }
+
+        var hasUnique = await HasUniqueIndexAsync(conn, tx, target, keyNames, cancellationToken).ConfigureAwait(false);
+        if (!hasUnique && options.WriteMode != WriteMode.Append)
+        {
+            throw new IngestionException($"Source '{source}': table {display} has no primary key or unique index on the key ({string.Join(", ", keyNames)}), which {options.WriteMode} mode needs.") { SourceName = source };
+        }
+
+        var sourceKey = keyFields.FirstOrDefault(k => k.Schema.IsSourceName);
+        return new TableMapping<TRecord>
+        {
+            Schema = schema,
+            Target = target,
+            DisplayName = display,
+            Fields = fields.ToArray(),
+            KeyFields = keyFields,
+            ValueFields = fields.Where(f => !keyFields.Contains(f)).ToArray(),
+            HasHash = columns.TryGetValue(HashColumn, out var h) && h.Kind == PgKind.Int64,
+            HasUniqueKey = hasUnique,
+            SourceFilter = sourceKey is null ? string.Empty : $"{sourceKey.Column.Quoted} = {Literal(source)}",
+            Id = id,
+        };
+    }
+
+    /// <summary>A SQL string literal (standard-conforming); only for the validated source name in <c>COPY ... TO</c>, which takes no parameters.</summary>
+    private static string Literal(string value)
+    {
+        if (value.Contains('\0', StringComparison.Ordinal) || value.Contains('\\', StringComparison.Ordinal))
+        {
+            throw new ArgumentException("The value cannot be a literal.", nameof(value));
+        }
+
+        return "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
+    }
+
+    private sealed record TableColumn(string Name, PgKind? Kind, string SqlType, int MaxLength, int Precision, int Scale, bool NotNull, bool HasDefault);
+
+    private static async Task<Dictionary<string, TableColumn>?> ReadColumnsAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string target, CancellationToken cancellationToken)
+    {
+        const string sql = """
+            SELECT a.attname, COALESCE(bt.typname, t.typname), format_type(a.atttypid, a.atttypmod),
+                   COALESCE(NULLIF(a.atttypmod, -1), t.typtypmod), a.attnotnull, a.atthasdef
+            FROM pg_attribute a
+            JOIN pg_type t ON t.oid = a.atttypid
+            LEFT JOIN pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype
+            WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+            """;
+        var cmd = new NpgsqlCommand(sql, conn, tx);
+        await using (cmd.ConfigureAwait(false))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = target, NpgsqlDbType = NpgsqlDbType.Text });
+            var result = new Dictionary<string, TableColumn>(StringComparer.Ordinal);
+            var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    var typeName = reader.GetString(1);
+                    var typmod = reader.GetInt32(3);
+                    var kind = PgColumn.KindOf(typeName);
+                    int maxLength = 0, precision = 0, scale = 0;
+                    if (typmod > 4 && typeName is "varchar" or "bpchar")
+                    {
+                        maxLength = typmod - 4;
+                    }
+                    else if (typmod >= 4 && typeName == "numeric")
+                    {
+                        precision = ((typmod - 4) >> 16) & 0xffff;
+                        scale = (typmod - 4) & 0xffff;
+                    }
+
+                    var name = reader.GetString(0);
+                    result[name] = new TableColumn(name, kind, reader.GetString(2), maxLength, precision, scale, reader.GetBoolean(4), reader.GetBoolean(5));
+                }
+            }
+
+            if (result.Count > 0)
+            {
+                return result;
+            }
+        }
+
+        var exists = new NpgsqlCommand("SELECT to_regclass($1) IS NOT NULL", conn, tx);
+        await using (exists.ConfigureAwait(false))
+        {
+            exists.Parameters.Add(new NpgsqlParameter<string> { TypedValue = target, NpgsqlDbType = NpgsqlDbType.Text });
+            return (bool)(await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))! ? [] : null;
+        }
+    }
+
+    private static async Task<bool> HasUniqueIndexAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string target, IReadOnlyList<string> keyNames, CancellationToken cancellationToken)
+    {
+        const string sql = """
+            SELECT EXISTS (
+              SELECT 1 FROM pg_index i
+              WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL
+                AND i.indnkeyatts = cardinality($2::text[])
+                AND (SELECT array_agg(a.attname::text ORDER BY a.attname::text) FROM pg_attribute a
+                     WHERE a.attrelid = i.indrelid AND a.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1]))
+                    = (SELECT array_agg(k ORDER BY k) FROM unnest($2::text[]) AS k))
+            """;
+        var cmd = new NpgsqlCommand(sql, conn, tx);
+        await using (cmd.ConfigureAwait(false))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = target, NpgsqlDbType = NpgsqlDbType.Text });
+            cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = keyNames.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+            return (bool)(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        }
+    }
+
+    private static async Task<bool> HasPostGisAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, CancellationToken cancellationToken)
+    {
+        var cmd = new NpgsqlCommand("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'postgis')", conn, tx);
+        await using (cmd.ConfigureAwait(false))
+        {
+            return (bool)(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        }
+    }
+
+    private static async Task ExecuteAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string sql, CancellationToken cancellationToken)
+    {
+        var cmd = new NpgsqlCommand(sql, conn, tx);
+        await using (cmd.ConfigureAwait(false))
+        {
+            await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+}

@@ -1,0 +1,431 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Ingestion.Postgres.Sinks;
+
+/// <summary>
+/// Validates, hashes and writes values in binary COPY. The methods are generic over the value type and
+/// branch on <c>typeof(T)</c>, which the JIT folds away for value types: no boxing, no per-row reflection.
+/// </summary>
+internal static class ValueCodec
+{
+    /// <summary>Why <paramref name="value"/> (not null) cannot go into <paramref name="column"/>, or <see langword="null"/> when it can.</summary>
+    public static string? Validate<T>(T value, PgColumn column)
+    {
+        if (typeof(T) == typeof(string))
+        {
+            return ValidateString(Unsafe.As<T, string>(ref value), column);
+        }
+
+        if (typeof(T) == typeof(short))
+        {
+            return ValidateInteger(Unsafe.As<T, short>(ref value), column);
+        }
+
+        if (typeof(T) == typeof(int))
+        {
+            return ValidateInteger(Unsafe.As<T, int>(ref value), column);
+        }
+
+        if (typeof(T) == typeof(long))
+        {
+            return ValidateInteger(Unsafe.As<T, long>(ref value), column);
+        }
+
+        if (typeof(T) == typeof(float))
+        {
+            return ValidateFloat(Unsafe.As<T, float>(ref value), column);
+        }
+
+        if (typeof(T) == typeof(double))
+        {
+            return ValidateFloat(Unsafe.As<T, double>(ref value), column);
+        }
+
+        if (typeof(T) == typeof(decimal))
+        {
+            return ValidateDecimal(Unsafe.As<T, decimal>(ref value), column);
+        }
+
+        if (typeof(T) == typeof(DateTime))
+        {
+            var dt = Unsafe.As<T, DateTime>(ref value);
+            return column.Kind == PgKind.TimestampTz && dt.Kind == DateTimeKind.Unspecified
+                ? $"DateTime {dt.ToString("O", CultureInfo.InvariantCulture)} has an unspecified kind, but column '{column.Name}' is timestamptz (an instant): give it DateTimeKind.Utc or use DateTimeOffset."
+                : null;
+        }
+
+        if (typeof(T) == typeof(GeoPoint))
+        {
+            var p = Unsafe.As<T, GeoPoint>(ref value);
+            return p.IsValid ? null : $"Point ({p.Longitude.ToString(CultureInfo.InvariantCulture)}, {p.Latitude.ToString(CultureInfo.InvariantCulture)}) is not a valid WGS 84 longitude/latitude.";
+        }
+
+        if (typeof(T) == typeof(GeoJsonGeometry))
+        {
+            return Ewkb.TryFromGeoJson(Unsafe.As<T, GeoJsonGeometry>(ref value).Json, out _, out var problem) ? null : problem;
+        }
+
+        return null;
+    }
+
+    /// <summary>Writes <paramref name="value"/> (validated, not null) as the column's type.</summary>
+    public static void Write<T>(NpgsqlBinaryImporter importer, T value, PgColumn column)
+    {
+        if (typeof(T) == typeof(string))
+        {
+            importer.Write(Unsafe.As<T, string>(ref value), column.Kind switch
+            {
+                PgKind.Jsonb => NpgsqlDbType.Jsonb,
+                PgKind.Json => NpgsqlDbType.Json,
+                _ => NpgsqlDbType.Text,
+            });
+        }
+        else if (typeof(T) == typeof(short))
+        {
+            WriteInteger(importer, Unsafe.As<T, short>(ref value), column);
+        }
+        else if (typeof(T) == typeof(int))
+        {
+            WriteInteger(importer, Unsafe.As<T, int>(ref value), column);
+        }
+        else if (typeof(T) == typeof(long))
+        {
+            WriteInteger(importer, Unsafe.As<T, long>(ref value), column);
+        }
+        else if (typeof(T) == typeof(float))
+        {
+            WriteFloat(importer, Unsafe.As<T, float>(ref value), column);
+        }
+        else if (typeof(T) == typeof(double))
+        {
+            WriteFloat(importer, Unsafe.As<T, double>(ref value), column);
+        }
+        else if (typeof(T) == typeof(decimal))
+        {
+            var d = Unsafe.As<T, decimal>(ref value);
+            if (column.Kind == PgKind.Float64)
+            {
+                importer.Write((double)d, NpgsqlDbType.Double);
+            }
+            else
+            {
+                importer.Write(d, NpgsqlDbType.Numeric);
+            }
+        }
+        else if (typeof(T) == typeof(bool))
+        {
+            importer.Write(Unsafe.As<T, bool>(ref value), NpgsqlDbType.Boolean);
+        }
+        else if (typeof(T) == typeof(DateOnly))
+        {
+            importer.Write(Unsafe.As<T, DateOnly>(ref value), NpgsqlDbType.Date);
+        }
+        else if (typeof(T) == typeof(DateTime))
+        {
+            var dt = Unsafe.As<T, DateTime>(ref value);
+            if (column.Kind == PgKind.TimestampTz)
+            {
+                importer.Write(dt.Kind == DateTimeKind.Local ? dt.ToUniversalTime() : dt, NpgsqlDbType.TimestampTz);
+            }
+            else
+            {
+                importer.Write(DateTime.SpecifyKind(dt, DateTimeKind.Unspecified), NpgsqlDbType.Timestamp);
+            }
+        }
+        else if (typeof(T) == typeof(DateTimeOffset))
+        {
+            var dto = Unsafe.As<T, DateTimeOffset>(ref value);
+            if (column.Kind == PgKind.TimestampTz)
+            {
+                importer.Write(dto.UtcDateTime, NpgsqlDbType.TimestampTz);
+            }
+            else
+            {
+                importer.Write(dto.DateTime, NpgsqlDbType.Timestamp);
+            }
+        }
+        else if (typeof(T) == typeof(Guid))
+        {
+            importer.Write(Unsafe.As<T, Guid>(ref value), NpgsqlDbType.Uuid);
+        }
+        else if (typeof(T) == typeof(byte[]))
+        {
+            importer.Write(Unsafe.As<T, byte[]>(ref value), NpgsqlDbType.Bytea);
+        }
+        else if (typeof(T) == typeof(GeoPoint))
+        {
+            // PostGIS geometry_recv reads EWKB: binary COPY sends it as the field's raw bytes.
+            importer.Write(Ewkb.Point(Unsafe.As<T, GeoPoint>(ref value)), NpgsqlDbType.Bytea);
+        }
+        else if (typeof(T) == typeof(GeoJsonGeometry))
+        {
+            _ = Ewkb.TryFromGeoJson(Unsafe.As<T, GeoJsonGeometry>(ref value).Json, out var ewkb, out var problem);
+            importer.Write(ewkb ?? throw new InvalidOperationException(problem), NpgsqlDbType.Bytea);
+        }
+        else
+        {
+            throw new NotSupportedException($"Values of type {typeof(T).Name} cannot be written.");
+        }
+    }
+
+    /// <summary>Adds a value (not null) to a hash, normalized so that equal stored values hash equally (integers as 64-bit, times to the microsecond).</summary>
+    public static void Hash<T>(ref RowHasher hasher, T value)
+    {
+        if (typeof(T) == typeof(string))
+        {
+            hasher.Add(Unsafe.As<T, string>(ref value));
+        }
+        else if (typeof(T) == typeof(short))
+        {
+            hasher.Add((ulong)Unsafe.As<T, short>(ref value));
+        }
+        else if (typeof(T) == typeof(int))
+        {
+            hasher.Add((ulong)Unsafe.As<T, int>(ref value));
+        }
+        else if (typeof(T) == typeof(long))
+        {
+            hasher.Add((ulong)Unsafe.As<T, long>(ref value));
+        }
+        else if (typeof(T) == typeof(float))
+        {
+            hasher.Add(BitConverter.DoubleToUInt64Bits(Unsafe.As<T, float>(ref value)));
+        }
+        else if (typeof(T) == typeof(double))
+        {
+            hasher.Add(BitConverter.DoubleToUInt64Bits(Unsafe.As<T, double>(ref value)));
+        }
+        else if (typeof(T) == typeof(decimal))
+        {
+            HashDecimal(ref hasher, Unsafe.As<T, decimal>(ref value));
+        }
+        else if (typeof(T) == typeof(bool))
+        {
+            hasher.Add(Unsafe.As<T, bool>(ref value) ? 1UL : 2UL);
+        }
+        else if (typeof(T) == typeof(DateOnly))
+        {
+            hasher.Add((ulong)Unsafe.As<T, DateOnly>(ref value).DayNumber);
+        }
+        else if (typeof(T) == typeof(DateTime))
+        {
+            var dt = Unsafe.As<T, DateTime>(ref value);
+            hasher.Add((ulong)((dt.Kind == DateTimeKind.Local ? dt.ToUniversalTime() : dt).Ticks / 10));
+        }
+        else if (typeof(T) == typeof(DateTimeOffset))
+        {
+            hasher.Add((ulong)(Unsafe.As<T, DateTimeOffset>(ref value).UtcTicks / 10));
+        }
+        else if (typeof(T) == typeof(Guid))
+        {
+            var g = Unsafe.As<T, Guid>(ref value);
+            hasher.Add(MemoryMarshal.AsBytes(new ReadOnlySpan<Guid>(in g)));
+        }
+        else if (typeof(T) == typeof(byte[]))
+        {
+            hasher.Add(Unsafe.As<T, byte[]>(ref value));
+        }
+        else if (typeof(T) == typeof(GeoPoint))
+        {
+            var p = Unsafe.As<T, GeoPoint>(ref value);
+            hasher.Add(BitConverter.DoubleToUInt64Bits(p.Longitude));
+            hasher.Add(BitConverter.DoubleToUInt64Bits(p.Latitude));
+        }
+        else if (typeof(T) == typeof(GeoJsonGeometry))
+        {
+            hasher.Add(Unsafe.As<T, GeoJsonGeometry>(ref value).Json);
+        }
+        else
+        {
+            throw new NotSupportedException($"Values of type {typeof(T).Name} cannot be hashed.");
+        }
+    }
+
+    /// <summary>Reads one key column from a binary COPY export and adds it to a key hash exactly as <see cref="Hash{T}"/> does for records.</summary>
+    public static void ReadAndHash(NpgsqlBinaryExporter exporter, PgColumn column, ref RowHasher hasher)
+    {
+        switch (column.Kind)
+        {
+            case PgKind.Text or PgKind.Jsonb or PgKind.Json:
+                hasher.Add(exporter.Read<string>(column.Kind == PgKind.Text ? NpgsqlDbType.Text : column.DbType));
+                break;
+            case PgKind.Boolean:
+                hasher.Add(exporter.Read<bool>(NpgsqlDbType.Boolean) ? 1UL : 2UL);
+                break;
+            case PgKind.Int16:
+                hasher.Add((ulong)exporter.Read<short>(NpgsqlDbType.Smallint));
+                break;
+            case PgKind.Int32:
+                hasher.Add((ulong)exporter.Read<int>(NpgsqlDbType.Integer));
+                break;
+            case PgKind.Int64:
+                hasher.Add((ulong)exporter.Read<long>(NpgsqlDbType.Bigint));
+                break;
+            case PgKind.Float32:
+                hasher.Add(BitConverter.DoubleToUInt64Bits(exporter.Read<float>(NpgsqlDbType.Real)));
+                break;
+            case PgKind.Float64:
+                hasher.Add(BitConverter.DoubleToUInt64Bits(exporter.Read<double>(NpgsqlDbType.Double)));
+                break;
+            case PgKind.Numeric:
+                HashDecimal(ref hasher, exporter.Read<decimal>(NpgsqlDbType.Numeric));
+                break;
+            case PgKind.Date:
+                hasher.Add((ulong)exporter.Read<DateOnly>(NpgsqlDbType.Date).DayNumber);
+                break;
+            case PgKind.TimestampTz:
+                hasher.Add((ulong)(exporter.Read<DateTime>(NpgsqlDbType.TimestampTz).Ticks / 10));
+                break;
+            case PgKind.Timestamp:
+                hasher.Add((ulong)(exporter.Read<DateTime>(NpgsqlDbType.Timestamp).Ticks / 10));
+                break;
+            case PgKind.Uuid:
+                var g = exporter.Read<Guid>(NpgsqlDbType.Uuid);
+                hasher.Add(MemoryMarshal.AsBytes(new ReadOnlySpan<Guid>(in g)));
+                break;
+            case PgKind.Bytea:
+                hasher.Add(exporter.Read<byte[]>(NpgsqlDbType.Bytea));
+                break;
+            default:
+                throw new NotSupportedException($"Column '{column.Name}' ({column.SqlType}) cannot be part of a key.");
+        }
+    }
+
+    private static void HashDecimal(ref RowHasher hasher, decimal d)
+    {
+        // Normalize the scale (1.50 and 1.5 are the same number; numeric(p,s) returns them padded).
+        d /= 1.000000000000000000000000000000000m;
+        Span<int> bits = stackalloc int[4];
+        _ = decimal.GetBits(d, bits);
+        hasher.Add(((ulong)(uint)bits[0] << 32) | (uint)bits[1]);
+        hasher.Add(((ulong)(uint)bits[2] << 32) | (uint)bits[3]);
+    }
+
+    private static string? ValidateString(string s, PgColumn column)
+    {
+        if (s.Contains('\0', StringComparison.Ordinal))
+        {
+            return $"Text contains a NUL character (\\0) at index {s.IndexOf('\0', StringComparison.Ordinal)}, which PostgreSQL text cannot hold.";
+        }
+
+        if (column.MaxLength > 0 && s.Length > column.MaxLength)
+        {
+            var length = s.EnumerateRunes().Count();
+            if (length > column.MaxLength)
+            {
+                return $"Text of {length} characters is longer than column '{column.Name}' ({column.SqlType}) allows.";
+            }
+        }
+
+        if (column.Kind is PgKind.Jsonb or PgKind.Json)
+        {
+            try
+            {
+                using var doc = JsonDocument.Parse(s);
+            }
+            catch (JsonException e)
+            {
+                return $"Value is not valid JSON for column '{column.Name}' ({column.SqlType}): {e.Message}";
+            }
+        }
+
+        return null;
+    }
+
+    private static string? ValidateInteger(long v, PgColumn column) => column.Kind switch
+    {
+        PgKind.Int16 when v is < short.MinValue or > short.MaxValue => OutOfRange(v.ToString(CultureInfo.InvariantCulture), column),
+        PgKind.Int32 when v is < int.MinValue or > int.MaxValue => OutOfRange(v.ToString(CultureInfo.InvariantCulture), column),
+        PgKind.Numeric => ValidateDecimal(v, column),
+        _ => null,
+    };
+
+    private static string? ValidateFloat(double v, PgColumn column)
+    {
+        if (!double.IsFinite(v) && column.Kind != PgKind.Float32 && column.Kind != PgKind.Float64)
+        {
+            return $"{v.ToString(CultureInfo.InvariantCulture)} is not a finite number; column '{column.Name}' ({column.SqlType}) cannot hold it.";
+        }
+
+        return column.Kind switch
+        {
+            PgKind.Float32 when double.IsFinite(v) && Math.Abs(v) > float.MaxValue => OutOfRange(v.ToString("R", CultureInfo.InvariantCulture), column),
+            PgKind.Numeric when Math.Abs(v) >= 7.9e28 => OutOfRange(v.ToString("R", CultureInfo.InvariantCulture), column),
+            PgKind.Numeric => ValidateDecimal((decimal)v, column),
+            _ => null,
+        };
+    }
+
+    private static string? ValidateDecimal(decimal d, PgColumn column)
+    {
+        if (column.Kind != PgKind.Numeric || column.Precision <= 0)
+        {
+            return null;
+        }
+
+        var integerDigits = column.Precision - column.Scale;
+        var limit = integerDigits >= 29 ? decimal.MaxValue : Pow10(integerDigits);
+        var rounded = Math.Round(Math.Abs(d), Math.Min(column.Scale, 28), MidpointRounding.AwayFromZero);
+        return rounded >= limit ? OutOfRange(d.ToString(CultureInfo.InvariantCulture), column) : null;
+    }
+
+    private static decimal Pow10(int n)
+    {
+        var r = 1m;
+        for (var i = 0; i < n; i++)
+        {
+            r *= 10m;
+        }
+
+        return r;
+    }
+
+    private static string OutOfRange(string value, PgColumn column) =>
+        $"{value} is out of range for column '{column.Name}' ({column.SqlType}).";
+
+    private static void WriteInteger(NpgsqlBinaryImporter importer, long v, PgColumn column)
+    {
+        switch (column.Kind)
+        {
+            case PgKind.Int16:
+                importer.Write((short)v, NpgsqlDbType.Smallint);
+                break;
+            case PgKind.Int32:
+                importer.Write((int)v, NpgsqlDbType.Integer);
+                break;
+            case PgKind.Numeric:
+                importer.Write((decimal)v, NpgsqlDbType.Numeric);
+                break;
+            case PgKind.Float32:
+                importer.Write((float)v, NpgsqlDbType.Real);
+                break;
+            case PgKind.Float64:
+                importer.Write((double)v, NpgsqlDbType.Double);
+                break;
+            default:
+                importer.Write(v, NpgsqlDbType.Bigint);
+                break;
+        }
+    }
+
+    private static void WriteFloat(NpgsqlBinaryImporter importer, double v, PgColumn column)
+    {
+        switch (column.Kind)
+        {
+            case PgKind.Float32:
+                importer.Write((float)v, NpgsqlDbType.Real);
+                break;
+            case PgKind.Numeric:
+                importer.Write((decimal)v, NpgsqlDbType.Numeric);
+                break;
+            default:
+                importer.Write(v, NpgsqlDbType.Double);
+                break;
+        }
+    }
+}

@@ -1,0 +1,181 @@
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using Ingestion.Sources.Feeds;
+using Ingestion.Sources.Http;
+using Microsoft.Extensions.Logging;
+
+namespace Ingestion.Sources.Ics;
+
+/// <summary>
+/// Reads an iCalendar (RFC 5545) feed from a URL (through the shared HTTP layer: conditional GET, 304,
+/// retries, caps) or a local file, and yields its events as <see cref="CalendarEvent"/>s, recurring events
+/// expanded into instances within a window around now (<see cref="IcsSourceOptions.PastWindow"/>,
+/// <see cref="IcsSourceOptions.FutureWindow"/>; the run parameters <c>windowStart</c> and <c>windowEnd</c>
+/// override it). Events that cannot be read are rejected naming their line, UID and property.
+/// Register it with <see cref="IcsSourceServiceCollectionExtensions.AddIcsSource"/>.
+/// </summary>
+public sealed partial class IcsSource : IngestionSource<CalendarEvent>
+{
+    /// <summary>The state value holding the end of the window of the last expansion (round-trip format).</summary>
+    public const string WindowEndStateKey = "ics.window_end";
+
+    private readonly IcsSourceOptions _options;
+    private readonly ISourceHttpClientFactory _http;
+
+    /// <summary>Creates the source.</summary>
+    /// <param name="options">The calendar settings.</param>
+    /// <param name="http">Creates the HTTP client of a run.</param>
+    public IcsSource(IcsSourceOptions options, ISourceHttpClientFactory http)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(http);
+        _options = options;
+        _http = http;
+    }
+
+    /// <inheritdoc />
+    public override async IAsyncEnumerable<CalendarEvent> ReadAsync(IngestionContext context, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var url = _options.Url ?? throw new IngestionException($"Source '{context.SourceName}': Url is not set.") { SourceName = context.SourceName, Field = "Url" };
+        var (windowStart, windowEnd) = Window(context);
+
+        // An unchanged calendar still yields new instances as the window moves: skip the validators once it has moved enough.
+        var fetchContext = context;
+        if (NeedsReexpansion(context.State, windowEnd))
+        {
+            Log.Reexpanding(context.Logger, context.SourceName, windowEnd);
+            fetchContext = new UnconditionalContext(context);
+        }
+
+        var client = _http.Create(fetchContext, _options.Http);
+        var document = await client.OpenDocumentAsync(url, cancellationToken).ConfigureAwait(false);
+        if (document is null)
+        {
+            yield break;
+        }
+
+        await using (document.ConfigureAwait(false))
+        {
+            using var buffer = await DocumentBuffer.ReadAsync(document.Content, _options.MaxDocumentBytes, context.SourceName, document.Location, cancellationToken).ConfigureAwait(false);
+            var settings = new IcsParseSettings
+            {
+                SourceName = context.SourceName,
+                WindowStart = windowStart,
+                WindowEnd = windowEnd,
+                FloatingTimeZone = TimeZoneInfo.FindSystemTimeZoneById(_options.FloatingTimeZone),
+                MaxInstancesPerEvent = _options.MaxInstancesPerEvent,
+                Charset = document.Encoding?.WebName,
+            };
+
+            IEnumerable<IcsParseResult> results;
+            try
+            {
+                results = IcsParser.Parse(buffer, settings);
+            }
+            catch (IngestionException e) when (document.MediaType is { } mediaType && e.Position == "line 1")
+            {
+                throw new IngestionException($"{e.Message} The server sent it as '{mediaType}' from {document.Location}.", e)
+                {
+                    SourceName = e.SourceName,
+                    Position = e.Position,
+                    Field = e.Field,
+                };
+            }
+
+            foreach (var result in results)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (result.Rejected is { } rejected)
+                {
+                    context.Reject(rejected);
+                }
+                else
+                {
+                    yield return result.Event!;
+                }
+            }
+
+            var values = new Dictionary<string, string>(StringComparer.Ordinal) { [WindowEndStateKey] = windowEnd.ToString("O", CultureInfo.InvariantCulture) };
+            context.Checkpoint(client.CreateCheckpoint(null, values, document));
+        }
+    }
+
+    private (DateTimeOffset Start, DateTimeOffset End) Window(IngestionContext context)
+    {
+        var now = context.TimeProvider.GetUtcNow();
+        var start = Parameter(context, "windowStart") ?? now - _options.PastWindow;
+        var end = Parameter(context, "windowEnd") ?? now + _options.FutureWindow;
+        if (end <= start)
+        {
+            throw new IngestionException($"Source '{context.SourceName}': the expansion window ends ({end:O}) before it starts ({start:O}).") { SourceName = context.SourceName, Field = "windowEnd" };
+        }
+
+        return (start, end);
+    }
+
+    private static DateTimeOffset? Parameter(IngestionContext context, string name)
+    {
+        if (!context.Parameters.TryGetValue(name, out var text))
+        {
+            return null;
+        }
+
+        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var value)
+            ? value
+            : throw new IngestionException($"Source '{context.SourceName}': the run parameter {name} '{text}' is not a date.") { SourceName = context.SourceName, Field = name };
+    }
+
+    private bool NeedsReexpansion(SourceState state, DateTimeOffset windowEnd)
+    {
+        if (!state.Values.TryGetValue(WindowEndStateKey, out var saved)
+            || !DateTimeOffset.TryParse(saved, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var previous))
+        {
+            return state.ETag is not null || state.LastModified is not null || state.ContentHash is not null;
+        }
+
+        return windowEnd - previous >= _options.ReexpandAfter;
+    }
+
+    private static partial class Log
+    {
+        [LoggerMessage(5301, LogLevel.Information, "Source {SourceName}: the expansion window moved (now ends {WindowEnd:O}); the calendar is read even if unchanged")]
+        public static partial void Reexpanding(ILogger logger, string sourceName, DateTimeOffset windowEnd);
+    }
+
+    /// <summary>The run's context without its HTTP validators, so the document is fetched whole.</summary>
+    private sealed class UnconditionalContext(IngestionContext inner) : IngestionContext
+    {
+        private readonly SourceState _state = inner.State with { ETag = null, LastModified = null, ContentHash = null };
+
+        public override string SourceName => inner.SourceName;
+
+        public override Guid RunId => inner.RunId;
+
+        public override IngestionMode Mode => inner.Mode;
+
+        public override bool IsDryRun => inner.IsDryRun;
+
+        public override string Trigger => inner.Trigger;
+
+        public override SourceState State => _state;
+
+        public override IngestionLimits Limits => inner.Limits;
+
+        public override IReadOnlyDictionary<string, string> Parameters => inner.Parameters;
+
+        public override ILogger Logger => inner.Logger;
+
+        public override TimeProvider TimeProvider => inner.TimeProvider;
+
+        public override void Reject(RejectedRecord rejected) => inner.Reject(rejected);
+
+        public override void Checkpoint(SourceCheckpoint checkpoint) => inner.Checkpoint(checkpoint);
+
+        public override void NotModified(SourceCheckpoint? checkpoint = null) => inner.NotModified(checkpoint);
+
+        public override void StoppedEarly(string reason) => inner.StoppedEarly(reason);
+
+        public override void ReportProgress(string message) => inner.ReportProgress(message);
+    }
+}

@@ -1,0 +1,110 @@
+using System.Runtime.CompilerServices;
+using Ingestion.Hosting;
+using Ingestion.Postgres.Hosting;
+using Ingestion.Running;
+using Ingestion.Stores;
+using Ingestion.TestSupport;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Ingestion.Postgres.Tests.Sinks;
+
+/// <summary>A source of rows given by a function, with checkpoints after chosen records.</summary>
+public sealed class RowSource(Func<IngestionContext, CancellationToken, IAsyncEnumerable<Row>> read) : IngestionSource<Row>
+{
+    public override IAsyncEnumerable<Row> ReadAsync(IngestionContext context, CancellationToken cancellationToken) => read(context, cancellationToken);
+
+    /// <summary>Rows k{from}..k{to} with value i + offset, checkpointing the cursor after every <paramref name="every"/> rows.</summary>
+    public static async IAsyncEnumerable<Row> Rows(IngestionContext context, int from, int to, int offset = 0, int every = 1, Func<int, Task>? before = null, [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        for (var i = from; i <= to; i++)
+        {
+            ct.ThrowIfCancellationRequested();
+            if (before is not null)
+            {
+                await before(i);
+            }
+
+            yield return new Row { Id = $"k{i:D4}", Value = i + offset };
+            if (i % every == 0)
+            {
+                context.Checkpoint(new SourceCheckpoint(i.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            }
+        }
+    }
+}
+
+public class PostgresRunnerTests(PostgresDatabase db) : IClassFixture<PostgresDatabase>
+{
+    internal static ServiceProvider Services(PostgresDatabase db, Action<IIngestionBuilder> configure)
+    {
+        var services = new ServiceCollection();
+        var builder = services.AddIngestion().UsePostgres(o => o.ConnectionString = db.ConnectionString);
+        configure(builder);
+        return services.BuildServiceProvider();
+    }
+
+    [Fact]
+    public async Task UsePostgres_replaces_the_in_memory_defaults()
+    {
+        await using var sp = Services(db, _ => { });
+        Assert.IsType<Ingestion.Postgres.Sinks.PostgresSink>(sp.GetRequiredService<Ingestion.Sinks.IIngestionSink>());
+        Assert.IsType<Ingestion.Postgres.Stores.PostgresImportJobStore>(sp.GetRequiredService<IImportJobStore>());
+        Assert.IsType<Ingestion.Postgres.Stores.PostgresSourceStateStore>(sp.GetRequiredService<ISourceStateStore>());
+        Assert.IsType<Ingestion.Postgres.Stores.PostgresRunLockProvider>(sp.GetRequiredService<IRunLockProvider>());
+    }
+
+    [Fact]
+    public async Task A_run_through_the_runner_writes_rows_state_and_its_job()
+    {
+        await using var sp = Services(db, b => b.AddSource("runner-rows", _ => new RowSource((c, ct) => RowSource.Rows(c, 1, 25, every: 5, ct: ct)), o =>
+        {
+            o.Table = "runner_rows";
+            o.CreateTable = true;
+            o.BatchSize = 10;
+        }));
+        var runner = sp.GetRequiredService<IIngestionRunner>();
+        var result = await runner.RunAsync("runner-rows", null, default);
+        Assert.Equal(IngestionStatus.Succeeded, result.Status);
+        Assert.Equal(25L, result.Counts.Created);
+        Assert.True(result.Counts.AddsUp);
+
+        var again = await runner.RunAsync("runner-rows", null, default);
+        Assert.Equal((0L, 25L), (again.Counts.Created, again.Counts.Unchanged));
+
+        Assert.Equal(25L, await db.ScalarAsync<long>("SELECT count(*) FROM runner_rows"));
+        var state = await sp.GetRequiredService<ISourceStateStore>().GetAsync("runner-rows", default);
+        Assert.Equal("25", state.Cursor);
+        Assert.NotNull(state.LastSuccess);
+        Assert.NotNull(state.LastImported);
+
+        var jobs = await sp.GetRequiredService<IImportJobStore>().ListRecentAsync(10, "runner-rows", default);
+        Assert.Equal(2, jobs.Count);
+        Assert.Equal((IngestionStatus.Succeeded, 25L, 25L), (jobs[0].Status, jobs[0].Counts.Read, jobs[0].Counts.Unchanged));
+        Assert.Equal(25L, jobs[1].Counts.Created);
+        Assert.Equal(1L, await db.ScalarAsync<long>($"SELECT count(*) FROM ingestion.import_jobs WHERE id = '{result.RunId}' AND status = 'Succeeded' AND created = 25 AND read = 25 AND finished_at IS NOT NULL"));
+    }
+
+    [Fact]
+    public async Task Two_hosts_never_run_a_source_at_once_the_second_reports_already_running()
+    {
+        var release = new TaskCompletionSource();
+        var started = new TaskCompletionSource();
+        await using var hostA = Services(db, b => b.AddSource("locked", _ => new RowSource((c, ct) => RowSource.Rows(c, 1, 3, before: async i =>
+        {
+            started.TrySetResult();
+            await release.Task;
+        }, ct: ct)), o => { o.Table = "locked_rows"; o.CreateTable = true; }));
+        await using var hostB = Services(db, b => b.AddSource("locked", _ => new RowSource((c, ct) => RowSource.Rows(c, 1, 3, ct: ct)), o => { o.Table = "locked_rows"; o.CreateTable = true; }));
+
+        var runA = hostA.GetRequiredService<IIngestionRunner>().RunAsync("locked", null, default);
+        await started.Task;
+        var b = await hostB.GetRequiredService<IIngestionRunner>().RunAsync("locked", null, default);
+        Assert.Equal(IngestionStatus.AlreadyRunning, b.Status);
+        Assert.True(b.IsSuccess);
+        release.SetResult();
+        Assert.Equal(IngestionStatus.Succeeded, (await runA).Status);
+
+        // Released: host B can run it now.
+        Assert.Equal(IngestionStatus.Succeeded, (await hostB.GetRequiredService<IIngestionRunner>().RunAsync("locked", null, default)).Status);
+    }
+}

@@ -1,0 +1,72 @@
+using Ingestion.Postgres.Hosting;
+using Ingestion.Postgres.Sinks;
+using Ingestion.Postgres.Stores;
+using Ingestion.Sinks;
+using Ingestion.TestSupport;
+using Microsoft.Extensions.Options;
+
+namespace Ingestion.Postgres.Tests.Sinks;
+
+public sealed class Row
+{
+    [RecordKey]
+    public string Id { get; set; } = "";
+
+    public int Value { get; set; }
+
+    public string? Note { get; set; }
+
+    public DateTimeOffset? At { get; set; }
+}
+
+/// <summary>Builds the sink over a test database and drives its writer directly.</summary>
+internal sealed class SinkHarness : IAsyncDisposable
+{
+    private long _position;
+
+    public SinkHarness(PostgresDatabase db, Action<PostgresSinkOptions>? configure = null)
+    {
+        var options = new PostgresIngestionOptions { ConnectionString = db.ConnectionString };
+        Database = new IngestionDatabase(Options.Create(options), StoreSql.Migrations);
+        var sinkOptions = new PostgresSinkOptions();
+        configure?.Invoke(sinkOptions);
+        Sink = new PostgresSink(Database, Options.Create(sinkOptions));
+    }
+
+    public IngestionDatabase Database { get; }
+
+    public PostgresSink Sink { get; }
+
+    public static SinkRun Run<T>(string source, Action<SourceOptions>? configure = null, bool dryRun = false, Guid? runId = null)
+    {
+        var options = new SourceOptions { CreateTable = true };
+        configure?.Invoke(options);
+        return new SinkRun
+        {
+            SourceName = source,
+            RunId = runId ?? Guid.NewGuid(),
+            Options = options,
+            Schema = typeof(T) == typeof(DynamicRecord) ? null : RecordSchema.FromType(typeof(T)),
+            IsDryRun = dryRun,
+        };
+    }
+
+    public ValueTask<ISinkWriter<T>> OpenAsync<T>(SinkRun run)
+        where T : class
+    {
+        _position = 0;
+        return Sink.OpenAsync<T>(run, CancellationToken.None);
+    }
+
+    public SinkBatch<T> Batch<T>(IReadOnlyList<T> records, long budget = 0, SourceState? state = null, IReadOnlyList<RejectedRecord>? rejected = null)
+        where T : class
+    {
+        var batch = new SinkBatch<T> { Records = records, FirstRecordNumber = _position + 1, RejectBudget = budget, State = state, Rejected = rejected ?? [] };
+        _position += records.Count;
+        return batch;
+    }
+
+    public static Row R(string id, int value, string? note = null) => new() { Id = id, Value = value, Note = note };
+
+    public ValueTask DisposeAsync() => Database.DisposeAsync();
+}

@@ -1,0 +1,25 @@
+using Ingestion.Hosting;
+using Ingestion.Sources.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace Ingestion.Sources.JsonApi;
+
+/// <summary>Registers JSON API sources.</summary>
+public static class JsonApiSourceBuilderExtensions
+{
+    /// <summary>Adds a paginated JSON API source; its <see cref="JsonApiSourceOptions"/> bind from <c>Ingestion:Sources:&lt;name&gt;</c> and are validated at start.</summary>
+    /// <param name="builder">The ingestion builder.</param>
+    /// <param name="name">The source name.</param>
+    /// <param name="configure">Adjusts the options after binding.</param>
+    /// <param name="configureSource">Adjusts the runtime settings.</param>
+    /// <returns>The builder.</returns>
+    public static IIngestionBuilder AddJsonApiSource(this IIngestionBuilder builder, string name, Action<JsonApiSourceOptions>? configure = null, Action<SourceOptions>? configureSource = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        builder.AddSourceHttp();
+        builder.AddSourceOptions(name, configure, o => o.Validate($"Ingestion:Sources:{name}"));
+        return builder.AddSource(name, sp => new JsonApiSource(sp.GetRequiredService<ISourceHttpClientFactory>(), sp.GetRequiredService<IOptionsMonitor<JsonApiSourceOptions>>()), configureSource);
+    }
+}

@@ -31,6 +31,9 @@ public static class CaseRegistry
         new QueueClaimSingleCase(),
         new QueueClaimBatchedCase(),
         new QueueReconcileCase(),
+
+        // Cross-source dedup: incoming records matched against ten times as many existing ones.
+        new DedupMatchCase(),
     ];
 
     /// <summary>The goals: the case's rate over the baseline's must reach the minimum.</summary>

@@ -61,6 +61,9 @@ public sealed class MatchKeyNormalizer
         }
     }
 
+    /// <summary>The stop words removed by this normalizer (folded), in ordinal order.</summary>
+    public IReadOnlyList<string> StopWords => _stopWords.Order(StringComparer.Ordinal).ToList();
+
     /// <summary>The built-in stop words by language code (<c>fr</c>, <c>en</c>), already folded.</summary>
     public static IReadOnlyDictionary<string, IReadOnlyList<string>> DefaultStopWords { get; } = new Dictionary<string, IReadOnlyList<string>>(StringComparer.OrdinalIgnoreCase)
     {

@@ -217,7 +217,7 @@ public class RecordMatcher
         return new MatchScore(total, decision, parts);
     }
 
-    /// <summary>Encodes a profile's raw values as invariant text (for storage); <see cref="Decode"/> reverses it.</summary>
+    /// <summary>Encodes a profile's raw values as invariant text (for storage; times in UTC); <see cref="Decode"/> reverses it.</summary>
     /// <param name="profile">The profile.</param>
     /// <returns>One string per field, <see langword="null"/> for no value.</returns>
     public string?[] Encode(MatchProfile profile)
@@ -230,7 +230,7 @@ public class RecordMatcher
             {
                 null => null,
                 string s => s,
-                DateTimeOffset d => d.ToString("O", CultureInfo.InvariantCulture),
+                DateTimeOffset d => d.ToUniversalTime().ToString("O", CultureInfo.InvariantCulture),
                 GeoPoint p => string.Create(CultureInfo.InvariantCulture, $"{p.Longitude:R} {p.Latitude:R}"),
                 var o => Convert.ToString(o, CultureInfo.InvariantCulture),
             };

@@ -309,6 +309,7 @@ public sealed class IngestionRunner : IIngestionRunner
         };
 
         var writer = await _sink.OpenAsync<TRecord>(sinkRun, cancellationToken).ConfigureAwait(false);
+        writer = await Sync.SinkHooks.WrapAsync(writer, sinkRun, _services.GetServices<Sync.ISinkHook>(), cancellationToken).ConfigureAwait(false);
         await using (writer.ConfigureAwait(false))
         {
             var attempt = new AttemptCounts();

@@ -1,0 +1,90 @@
+using Ingestion.Postgres.Migrations;
+
+namespace Ingestion.Postgres.Dedup;
+
+/// <summary>The migrations of the <c>dedup</c> component of the library's schema.</summary>
+public static class DedupMigrations
+{
+    /// <summary>The component name.</summary>
+    public const string Component = "dedup";
+
+    /// <summary>
+    /// Version 1: the <c>pg_trgm</c> and <c>unaccent</c> extensions (postgresql-contrib); <c>dedup_records</c>
+    /// (one row per source record under dedup: its normalized search text and time with a trigram GIN index,
+    /// its encoded match profile, and its canonical record); <c>record_links</c> (each link or review
+    /// candidate with score, reason, status and reviewer); <c>dedup_merged</c> (merged canonical rows of the
+    /// merge policy); the <c>dedup_canonical</c> view (each canonical record with its source aliases); and
+    /// <c>dedup_fold(text, stop-word pattern)</c>, the SQL twin of the .NET normalizer built on <c>unaccent</c>.
+    /// </summary>
+    public static PostgresMigration V1 { get; } = new(Component, 1, "record_links, dedup_records with trigram index, canonical view", """
+        CREATE EXTENSION IF NOT EXISTS pg_trgm;
+        CREATE EXTENSION IF NOT EXISTS unaccent;
+
+        CREATE TABLE {schema}.dedup_records (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            record_type text NOT NULL,
+            source text NOT NULL,
+            source_id text NOT NULL,
+            match_text text NOT NULL,
+            match_time timestamptz,
+            profile jsonb NOT NULL,
+            canonical_id bigint NOT NULL,
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            UNIQUE (record_type, source, source_id));
+        CREATE INDEX dedup_records_text_trgm ON {schema}.dedup_records USING gin (match_text gin_trgm_ops);
+        CREATE INDEX dedup_records_time ON {schema}.dedup_records (record_type, match_time);
+        CREATE INDEX dedup_records_canonical ON {schema}.dedup_records (canonical_id);
+
+        CREATE FUNCTION {schema}.dedup_records_self_canonical() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.canonical_id IS NULL THEN
+                NEW.canonical_id := NEW.id;
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER dedup_records_self_canonical BEFORE INSERT ON {schema}.dedup_records
+            FOR EACH ROW EXECUTE FUNCTION {schema}.dedup_records_self_canonical();
+
+        CREATE TABLE {schema}.record_links (
+            record_type text NOT NULL,
+            record_id bigint NOT NULL REFERENCES {schema}.dedup_records (id) ON DELETE CASCADE,
+            target_id bigint NOT NULL REFERENCES {schema}.dedup_records (id) ON DELETE CASCADE,
+            score real NOT NULL,
+            reason text NOT NULL,
+            status text NOT NULL CHECK (status IN ('linked', 'review', 'confirmed', 'rejected', 'reported')),
+            run_id uuid,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            reviewed_at timestamptz,
+            reviewed_by text,
+            PRIMARY KEY (record_id, target_id),
+            CHECK (record_id <> target_id));
+        CREATE INDEX record_links_target ON {schema}.record_links (target_id);
+        CREATE INDEX record_links_status ON {schema}.record_links (record_type, status);
+
+        CREATE TABLE {schema}.dedup_merged (
+            record_type text NOT NULL,
+            canonical_id bigint NOT NULL REFERENCES {schema}.dedup_records (id) ON DELETE CASCADE,
+            record jsonb NOT NULL,
+            field_sources jsonb NOT NULL,
+            conflicts jsonb NOT NULL,
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (record_type, canonical_id));
+
+        CREATE VIEW {schema}.dedup_canonical AS
+            SELECT c.record_type, c.id AS canonical_id, c.source AS canonical_source, c.source_id AS canonical_source_id,
+                   c.profile, count(*) AS members,
+                   array_agg(m.source || ':' || m.source_id ORDER BY m.source, m.source_id) AS aliases
+            FROM {schema}.dedup_records c
+            JOIN {schema}.dedup_records m ON m.canonical_id = c.id
+            GROUP BY c.id;
+
+        CREATE FUNCTION {schema}.dedup_fold(value text, stop_words text) RETURNS text
+            LANGUAGE sql STABLE PARALLEL SAFE AS $$
+            WITH folded AS (
+                SELECT btrim(regexp_replace(lower(unaccent(coalesce(value, ''))), '[^[:alnum:]]+', ' ', 'g')) AS f),
+            kept AS (
+                SELECT f, btrim(regexp_replace(regexp_replace(' ' || f || ' ', coalesce(stop_words, ''), '', 'g'), ' +', ' ', 'g')) AS k FROM folded)
+            SELECT CASE WHEN stop_words IS NULL OR stop_words = '' OR k = '' THEN f ELSE k END FROM kept
+            $$;
+        """);
+}

@@ -24,6 +24,7 @@ public static class CaseRegistry
         new OursMixedCase(),
         new OursUnchangedCase(),
         new OursUpdateAllCase(),
+        new OursCsvFileCase(),
 
         // The durable work queue (absolute goals, noted after each line: claim_single >= 2,000/s, claim_batched >= 20,000/s, enqueue_bulk >= 200,000/s).
         new QueueEnqueueSingleCase(),

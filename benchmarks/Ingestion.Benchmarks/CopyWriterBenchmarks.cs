@@ -1,5 +1,9 @@
 using BenchmarkDotNet.Attributes;
 using Ingestion.Benchmarks.Data;
+using Ingestion.Hosting;
+using Ingestion.Postgres.Hosting;
+using Ingestion.Sinks;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -7,18 +11,22 @@ namespace Ingestion.Benchmarks;
 
 /// <summary>
 /// The per-row cost of writing rows with binary COPY: a hand-written <see cref="NpgsqlBinaryImporter"/>
-/// loop (the baseline) against our sink's COPY path. Each invocation copies <see cref="Rows"/>
-/// pre-generated rows into an empty table without index (truncated before each iteration), so the figure
-/// is the client's cost per row plus the server's bare insert, with row generation left out.
+/// loop (the baseline) against our sink's COPY path (<see cref="WriteMode.Append"/>: compiled accessors,
+/// value validation, one COPY). Each invocation copies <see cref="Rows"/> pre-generated rows into an empty
+/// table without index (truncated before each iteration), so the figure is the client's cost per row plus
+/// the server's bare insert, with row generation left out.
 /// </summary>
 [MemoryDiagnoser]
-[SimpleJob(launchCount: 1, warmupCount: 2, iterationCount: 8, invocationCount: 1)]
 public class CopyWriterBenchmarks
 {
     /// <summary>Rows per invocation; results are per row (OperationsPerInvoke).</summary>
     public const int Rows = 50_000;
 
+    private static readonly RecordSchema Schema = RecordSchema.FromType(typeof(BenchRow));
+
     private BenchDatabase _db = null!;
+    private ServiceProvider _services = null!;
+    private IIngestionSink _sink = null!;
     private BenchRow[] _rows = [];
 
     // Setups are synchronous: BenchmarkDotNet's in-process toolchain does not await Task-returning setups.
@@ -28,12 +36,18 @@ public class CopyWriterBenchmarks
         _db = BenchDatabase.CreateAsync().GetAwaiter().GetResult();
         _rows = RowGenerator.Rows(RowPlan.Initial, Rows).ToArray();
         _db.ExecuteAsync(BenchTable.CreateSql("raw_target", primaryKey: false)).GetAwaiter().GetResult();
+        _db.ExecuteAsync(BenchTable.CreateSql("sink_target", primaryKey: false)).GetAwaiter().GetResult();
+        var services = new ServiceCollection();
+        services.AddIngestion().UsePostgres(o => o.ConnectionString = _db.ConnectionString);
+        _services = services.BuildServiceProvider();
+        _services.GetRequiredService<IngestionDatabase>().EnsureMigratedAsync(CancellationToken.None).GetAwaiter().GetResult();
+        _sink = _services.GetRequiredService<IIngestionSink>();
     }
 
     [IterationSetup]
     public void Truncate()
     {
-        using var cmd = _db.DataSource.CreateCommand("TRUNCATE raw_target");
+        using var cmd = _db.DataSource.CreateCommand("TRUNCATE raw_target, sink_target");
         cmd.ExecuteNonQuery();
     }
 
@@ -60,6 +74,24 @@ public class CopyWriterBenchmarks
         return importer.Complete();
     }
 
+    [Benchmark(OperationsPerInvoke = Rows, Description = "sink writer, Append")]
+    public async Task<long> SinkAppend()
+    {
+        var options = new SourceOptions { Table = "sink_target", WriteMode = WriteMode.Append, BatchSize = Rows };
+        var run = new SinkRun { SourceName = "copy-writer", RunId = Guid.NewGuid(), Options = options, Schema = Schema };
+        var writer = await _sink.OpenAsync<BenchRow>(run, CancellationToken.None);
+        await using (writer)
+        {
+            var result = await writer.WriteBatchAsync(new SinkBatch<BenchRow> { Records = _rows }, CancellationToken.None);
+            await writer.CompleteAsync(CancellationToken.None);
+            return result.Created == Rows ? result.Created : throw new InvalidOperationException($"The sink created {result.Created} of {Rows} rows.");
+        }
+    }
+
     [GlobalCleanup]
-    public void CleanUp() => _db.DisposeAsync().AsTask().GetAwaiter().GetResult();
+    public void CleanUp()
+    {
+        _services.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _db.DisposeAsync().AsTask().GetAwaiter().GetResult();
+    }
 }

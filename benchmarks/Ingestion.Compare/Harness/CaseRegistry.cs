@@ -19,6 +19,13 @@ public static class CaseRegistry
         new EfCoreInsertCase(),
         new DapperUnnestUpsertCase(),
 
+        // Ours: the runner and the PostgreSQL sink, on the same rows.
+        new OursFirstLoadCase(),
+        new OursMixedCase(),
+        new OursUnchangedCase(),
+        new OursUpdateAllCase(),
+        new OursCsvFileCase(),
+
         // The durable work queue (absolute goals, noted after each line: claim_single >= 2,000/s, claim_batched >= 20,000/s, enqueue_bulk >= 200,000/s).
         new QueueEnqueueSingleCase(),
         new QueueEnqueueBulkCase(),

@@ -11,6 +11,7 @@ public sealed class CompareOptions
           --rows N         rows per case (default 1000000)
           --cases a,b,c    run only these cases (default: all; see --list); they run in registry order
           --ef-rows N      rows of efcore_insert (default: the smaller of --rows and 200000)
+          --batch-size N   records per batch of our runner (default: the library's default)
           --connection CS  the PostgreSQL server (default: env INGESTION_TEST_PG, then INGESTION_PG);
                            a throwaway database is created on it and dropped at the end
           --list           print the case names and exit
@@ -27,6 +28,9 @@ public sealed class CompareOptions
 
     /// <summary>The <c>--ef-rows</c> value, when given.</summary>
     public long? ExplicitEfRows { get; private set; }
+
+    /// <summary>The batch size of our runner's cases, when given (<c>--batch-size</c>).</summary>
+    public int? BatchSize { get; private set; }
 
     /// <summary>The server connection string, when given on the command line.</summary>
     public string? Connection { get; private set; }
@@ -45,6 +49,7 @@ public sealed class CompareOptions
         Rows = Math.Min(Rows, rows),
         ExplicitEfRows = Math.Min(EfRows, rows),
         Cases = Cases,
+        BatchSize = BatchSize,
         Connection = Connection,
     };
 
@@ -75,6 +80,10 @@ public sealed class CompareOptions
                     break;
                 case "--ef-rows":
                     o.ExplicitEfRows = PositiveCount(arg, Value());
+                    break;
+                case "--batch-size":
+                    var size = PositiveCount(arg, Value());
+                    o.BatchSize = size <= int.MaxValue ? (int)size : throw new ArgumentException($"--batch-size is too large (was {size}).");
                     break;
                 case "--cases":
                     var names = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

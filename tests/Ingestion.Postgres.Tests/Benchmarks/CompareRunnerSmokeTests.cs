@@ -14,7 +14,7 @@ public partial class CompareRunnerSmokeTests
 {
     private const int Rows = 2000;
 
-    private const string CompareCases = "raw_copy_pk,psql_copy_csv,dapper_unnest_upsert";
+    private const string CompareCases = "raw_copy_pk,psql_copy_csv,dapper_unnest_upsert,ours_first_load,ours_mixed";
 
     [Fact]
     public async Task Runs_the_cases_and_prints_one_parsable_line_each()
@@ -35,6 +35,9 @@ public partial class CompareRunnerSmokeTests
         Assert.Equal("500", ef.Groups["n"].Value);
         Assert.Contains("# efcore_insert: ran on 500 rows", stdout, StringComparison.Ordinal);
         Assert.Contains("peak_ws_mb=", stdout.Split('\n').Single(l => l.StartsWith("case=raw_copy_pk ", StringComparison.Ordinal)), StringComparison.Ordinal);
+        Assert.Contains("# ours_mixed: read=2000 created=667 updated=667 unchanged=666 duplicates=0 rejected=0", stdout, StringComparison.Ordinal);
+        Assert.Matches(@"(?m)^ratio ours_first_load/raw_copy_pk=\d+\.\d\d goal>=0\.95 (PASS|MISS)$", stdout);
+        Assert.Matches(@"(?m)^ratio ours_mixed/raw_copy_pk=\d+\.\d\d goal>=0\.50 (PASS|MISS)$", stdout);
         Assert.DoesNotContain("peak_ws_mb=", stdout.Split('\n').Single(l => l.StartsWith("case=psql_copy_csv ", StringComparison.Ordinal)), StringComparison.Ordinal);
     }
 

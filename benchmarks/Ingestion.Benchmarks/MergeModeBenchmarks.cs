@@ -1,0 +1,136 @@
+using BenchmarkDotNet.Attributes;
+using Ingestion.Benchmarks.Data;
+using Ingestion.Hosting;
+using Ingestion.Postgres.Hosting;
+using Ingestion.Sinks;
+using Microsoft.Extensions.DependencyInjection;
+using NpgsqlTypes;
+
+namespace Ingestion.Benchmarks;
+
+/// <summary>
+/// The per-row cost of each write mode of our PostgreSQL sink, one batch of <see cref="Rows"/> rows a
+/// invocation through <see cref="ISinkWriter{TRecord}"/> (open, write the batch, complete), against a
+/// hand-written binary COPY into a table with the same primary key (the baseline). Before each iteration the
+/// target table is put in the state the mode needs (empty, or holding the initial rows); that is not timed.
+/// </summary>
+[MemoryDiagnoser]
+public class MergeModeBenchmarks
+{
+    /// <summary>Rows per invocation; results are per row (OperationsPerInvoke).</summary>
+    public const int Rows = 20_000;
+
+    private static readonly RecordSchema Schema = RecordSchema.FromType(typeof(BenchRow));
+
+    private BenchDatabase _db = null!;
+    private ServiceProvider _services = null!;
+    private IIngestionSink _sink = null!;
+    private BenchRow[] _initial = [];
+    private BenchRow[] _changed = [];
+    private BenchRow[] _mixed = [];
+
+    // Setups are synchronous: BenchmarkDotNet's in-process toolchain does not await Task-returning setups.
+    [GlobalSetup]
+    public void SetUp()
+    {
+        _db = BenchDatabase.CreateAsync().GetAwaiter().GetResult();
+        _initial = RowGenerator.Rows(RowPlan.Initial, Rows).ToArray();
+        _changed = RowGenerator.Rows(RowPlan.AllChanged, Rows).ToArray();
+        _mixed = RowGenerator.Rows(RowPlan.Mixed, Rows).ToArray();
+        var services = new ServiceCollection();
+        services.AddIngestion().UsePostgres(o => o.ConnectionString = _db.ConnectionString);
+        _services = services.BuildServiceProvider();
+        _services.GetRequiredService<IngestionDatabase>().EnsureMigratedAsync(CancellationToken.None).GetAwaiter().GetResult();
+        _sink = _services.GetRequiredService<IIngestionSink>();
+        _db.ExecuteAsync(BenchTable.CreateSql("raw_pk")).GetAwaiter().GetResult();
+    }
+
+    [IterationSetup(Target = nameof(RawCopyWithPrimaryKey))]
+    public void EmptyRawTable() => _db.ExecuteAsync("TRUNCATE raw_pk").GetAwaiter().GetResult();
+
+    [IterationSetup(Targets = [nameof(MergeFirstLoad), nameof(Append)])]
+    public void EmptyTables()
+    {
+        Drop("mm_first_load");
+        Drop("mm_append");
+    }
+
+    [IterationSetup(Targets = [nameof(MergeUnchanged), nameof(MergeUpdateAll), nameof(MergeMixed), nameof(Replace)])]
+    public void PreloadedTables()
+    {
+        foreach (var table in new[] { "mm_unchanged", "mm_update_all", "mm_mixed", "mm_replace" })
+        {
+            Drop(table);
+            Write(table, WriteMode.Merge, _initial).GetAwaiter().GetResult();
+            _db.ExecuteAsync($"VACUUM (ANALYZE) {table}").GetAwaiter().GetResult();
+        }
+    }
+
+    [Benchmark(Baseline = true, OperationsPerInvoke = Rows, Description = "raw COPY into PK table")]
+    public ulong RawCopyWithPrimaryKey()
+    {
+        using var connection = _db.DataSource.OpenConnection();
+        using var importer = connection.BeginBinaryImport($"COPY raw_pk ({BenchTable.ColumnList}) FROM STDIN (FORMAT BINARY)");
+        foreach (var r in _initial)
+        {
+            importer.StartRow();
+            importer.Write(r.Region, NpgsqlDbType.Text);
+            importer.Write(r.Code, NpgsqlDbType.Text);
+            importer.Write(r.ObservedAt, NpgsqlDbType.TimestampTz);
+            importer.Write(r.Name, NpgsqlDbType.Text);
+            importer.Write(r.Category, NpgsqlDbType.Smallint);
+            importer.Write(r.Quantity, NpgsqlDbType.Integer);
+            importer.Write(r.Latitude, NpgsqlDbType.Double);
+            importer.Write(r.Longitude, NpgsqlDbType.Double);
+            importer.Write(r.Description, NpgsqlDbType.Text);
+            importer.Write(r.Active, NpgsqlDbType.Boolean);
+        }
+
+        return importer.Complete();
+    }
+
+    [Benchmark(OperationsPerInvoke = Rows, Description = "Merge, all new")]
+    public Task<SinkBatchResult> MergeFirstLoad() => Write("mm_first_load", WriteMode.Merge, _initial);
+
+    [Benchmark(OperationsPerInvoke = Rows, Description = "Merge, all unchanged")]
+    public Task<SinkBatchResult> MergeUnchanged() => Write("mm_unchanged", WriteMode.Merge, _initial);
+
+    [Benchmark(OperationsPerInvoke = Rows, Description = "Merge, all changed")]
+    public Task<SinkBatchResult> MergeUpdateAll() => Write("mm_update_all", WriteMode.Merge, _changed);
+
+    [Benchmark(OperationsPerInvoke = Rows, Description = "Merge, 1/3 new 1/3 changed 1/3 same")]
+    public Task<SinkBatchResult> MergeMixed() => Write("mm_mixed", WriteMode.Merge, _mixed);
+
+    [Benchmark(OperationsPerInvoke = Rows, Description = "Append, all new")]
+    public Task<SinkBatchResult> Append() => Write("mm_append", WriteMode.Append, _initial);
+
+    [Benchmark(OperationsPerInvoke = Rows, Description = "Replace, same rows")]
+    public Task<SinkBatchResult> Replace() => Write("mm_replace", WriteMode.Replace, _initial);
+
+    [GlobalCleanup]
+    public void CleanUp()
+    {
+        _services.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _db.DisposeAsync().AsTask().GetAwaiter().GetResult();
+    }
+
+    private void Drop(string table) => _db.ExecuteAsync($"DROP TABLE IF EXISTS {table}").GetAwaiter().GetResult();
+
+    private async Task<SinkBatchResult> Write(string table, WriteMode mode, BenchRow[] rows)
+    {
+        var options = new SourceOptions { Table = table, WriteMode = mode, CreateTable = true, BatchSize = Rows };
+        var run = new SinkRun { SourceName = table, RunId = Guid.NewGuid(), Options = options, Schema = Schema };
+        var writer = await _sink.OpenAsync<BenchRow>(run, CancellationToken.None);
+        await using (writer)
+        {
+            var result = await writer.WriteBatchAsync(new SinkBatch<BenchRow> { Records = rows }, CancellationToken.None);
+            await writer.CompleteAsync(CancellationToken.None);
+            if (result.Created + result.Updated + result.Unchanged != rows.Length)
+            {
+                throw new InvalidOperationException($"{table}: the sink accounted for {result.Created + result.Updated + result.Unchanged} of {rows.Length} rows.");
+            }
+
+            return result;
+        }
+    }
+}

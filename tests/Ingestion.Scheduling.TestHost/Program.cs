@@ -39,6 +39,10 @@ builder.Services.AddIngestion(builder.Configuration.GetSection("Ingestion"), o =
     {
         o.MaxRetryAttempts = 0;
         o.Timeout = null;
+
+        // One target table per host, created by the sink, so hosts never race to create the same table.
+        o.Table = "probe_" + hostName.Replace('-', '_');
+        o.CreateTable = true;
     })
     .UsePostgresScheduling();
 

@@ -32,6 +32,9 @@ internal sealed class PluginGeneration
 
     public DateTimeOffset LoadedAt { get; }
 
+    /// <summary>The shadow copy of the plug-in folder the generation was loaded from.</summary>
+    public string ShadowFolder { get; private init; } = string.Empty;
+
     /// <summary>A weak reference to the load context, for tests that check it is collected after unloading.</summary>
     public WeakReference ContextReference => new(_context);
 
@@ -59,13 +62,16 @@ internal sealed class PluginGeneration
 
         CheckDependencies(mainPath, folder, shared);
 
+        var shadow = PluginFiles.ShadowCopy(folder, name);
+        var shadowMain = Path.Combine(shadow, Path.GetFileName(mainPath));
         PluginLoadContext context;
         try
         {
-            context = new PluginLoadContext(name, mainPath, shared);
+            context = new PluginLoadContext(name, shadowMain, shared);
         }
         catch (InvalidOperationException e)
         {
+            PluginFiles.DeleteShadow(shadow);
             throw new PluginLoadException($"'{mainPath}': its dependencies cannot be resolved ({e.Message}).", e);
         }
 
@@ -91,7 +97,7 @@ internal sealed class PluginGeneration
                 throw new PluginLoadException($"'{mainPath}' needs newer shared assemblies than the host provides: {string.Join(", ", tooNew)}.");
             }
 
-            var assembly = context.LoadFromFileBytes(mainPath);
+            var assembly = context.LoadFile(shadowMain);
             var declared = new PluginBuilder(configuration);
             foreach (var entry in EntryPoints(assembly, mainPath))
             {
@@ -124,11 +130,12 @@ internal sealed class PluginGeneration
                 }
             }
 
-            return new PluginGeneration(context, image, assembly, declared, stamp, now);
+            return new PluginGeneration(context, image, assembly, declared, stamp, now) { ShadowFolder = shadow };
         }
         catch
         {
             context.Unload();
+            PluginFiles.DeleteShadow(shadow);
             throw;
         }
     }
@@ -138,6 +145,7 @@ internal sealed class PluginGeneration
     {
         _context?.Unload();
         _context = null;
+        PluginFiles.DeleteShadow(ShadowFolder);
     }
 
     private static List<IIngestionPlugin> EntryPoints(Assembly assembly, string mainPath)
@@ -241,9 +249,81 @@ internal sealed class PluginGeneration
     };
 }
 
-/// <summary>The identity of a plug-in folder's content, to detect a new build copied over it.</summary>
+/// <summary>The files of plug-in folders: their identity (to detect a new build copied over them) and their shadow copies.</summary>
 internal static class PluginFiles
 {
+    private const string ShadowRootName = "ingestion-plugin-shadow";
+
+    /// <summary>Copies a plug-in folder to a new folder under the temporary directory, removing copies left by processes that ended.</summary>
+    public static string ShadowCopy(string folder, string name)
+    {
+        var root = Path.Combine(Path.GetTempPath(), ShadowRootName);
+        RemoveStale(root);
+        var target = Path.Combine(root, $"{Environment.ProcessId}-{name}-{Guid.NewGuid():N}");
+        foreach (var file in Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories))
+        {
+            var to = Path.Combine(target, Path.GetRelativePath(folder, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(to)!);
+            File.Copy(file, to);
+        }
+
+        return target;
+    }
+
+    /// <summary>Deletes a shadow copy (best effort: a file still in use is left for the next clean-up).</summary>
+    public static void DeleteShadow(string shadow)
+    {
+        if (shadow.Length == 0 || !Directory.Exists(shadow))
+        {
+            return;
+        }
+
+        try
+        {
+            Directory.Delete(shadow, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private static void RemoveStale(string root)
+    {
+        if (!Directory.Exists(root))
+        {
+            return;
+        }
+
+        foreach (var dir in Directory.EnumerateDirectories(root))
+        {
+            var dash = Path.GetFileName(dir).IndexOf('-', StringComparison.Ordinal);
+            if (dash > 0 && int.TryParse(Path.GetFileName(dir).AsSpan(0, dash), System.Globalization.CultureInfo.InvariantCulture, out var pid) && !IsAlive(pid))
+            {
+                DeleteShadow(dir);
+            }
+        }
+    }
+
+    private static bool IsAlive(int pid)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>A hash of every file's relative path and content.</summary>
     public static string Stamp(string folder)
     {

@@ -6,8 +6,9 @@ namespace Ingestion.Plugins;
 /// <summary>
 /// The collectible load context of one plug-in generation. Shared (contract) assemblies resolve to the
 /// host's copies; every other dependency resolves from the plug-in's folder first (its deps.json, then
-/// <c>&lt;name&gt;.dll</c> beside the plug-in), then from the host. Assemblies are loaded from memory, so the
-/// files are never locked or mapped and a new build can be copied over them while loaded.
+/// <c>&lt;name&gt;.dll</c> beside the plug-in), then from the host. The folder it loads from is a shadow copy of
+/// the drop folder, so the dropped files are never locked or mapped and a new build can be copied over them
+/// while loaded, and <c>Assembly.Location</c> still names a real file beside the plug-in's other files.
 /// </summary>
 internal sealed class PluginLoadContext : AssemblyLoadContext
 {
@@ -23,20 +24,8 @@ internal sealed class PluginLoadContext : AssemblyLoadContext
         _shared = shared;
     }
 
-    /// <summary>Loads an assembly file of the plug-in from memory (with its symbols when present).</summary>
-    public Assembly LoadFromFileBytes(string path)
-    {
-        var bytes = File.ReadAllBytes(path);
-        var pdb = Path.ChangeExtension(path, ".pdb");
-        using var image = new MemoryStream(bytes, writable: false);
-        if (File.Exists(pdb))
-        {
-            using var symbols = new MemoryStream(File.ReadAllBytes(pdb), writable: false);
-            return LoadFromStream(image, symbols);
-        }
-
-        return LoadFromStream(image);
-    }
+    /// <summary>Loads an assembly file of the plug-in's (shadow) folder.</summary>
+    public Assembly LoadFile(string path) => LoadFromAssemblyPath(path);
 
     /// <summary>Where a dependency of the plug-in would come from: its folder, or <see langword="null"/> when not there.</summary>
     public string? ResolvePrivate(AssemblyName name)
@@ -59,7 +48,7 @@ internal sealed class PluginLoadContext : AssemblyLoadContext
         }
 
         var path = ResolvePrivate(assemblyName);
-        return path is null ? null : LoadFromFileBytes(path);
+        return path is null ? null : LoadFile(path);
     }
 
     protected override IntPtr LoadUnmanagedDll(string unmanagedDllName)

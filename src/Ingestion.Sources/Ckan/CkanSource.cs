@@ -262,7 +262,7 @@ public sealed class CkanSource : IngestionSource<DynamicRecord>
                 continue;
             }
 
-            var name = ColumnValues.IsValidColumnName(id) ? id : ColumnValues.ToColumnName(id);
+            var name = id.StartsWith('_') && ColumnValues.IsValidColumnName(id) ? id : ColumnValues.ToColumnName(id);
             if (!seen.Add(name))
             {
                 continue;

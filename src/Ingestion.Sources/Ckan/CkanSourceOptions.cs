@@ -27,7 +27,7 @@ public sealed class CkanSourceOptions
     /// <summary>Equality filters sent as <c>filters</c> (field to value).</summary>
     public IDictionary<string, string> Filters { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
-    /// <summary>Columns to read, overriding the types from the <c>fields</c> metadata; empty takes every field with its type.</summary>
+    /// <summary>Columns to read, overriding the types from the <c>fields</c> metadata; empty takes every field with its type, named in snake_case (<c>_id</c> stays <c>_id</c>).</summary>
     public IList<ColumnMappingOptions> Columns { get; } = new List<ColumnMappingOptions>();
 
     /// <summary>The key columns. Default <c>_id</c>.</summary>

@@ -51,6 +51,11 @@ public sealed class PluginLoaderTests(PluginFixtures fixtures)
         var pluginType = generation.Assembly.GetType("Fixtures.Good.GoodPlugin")!;
         Assert.True(typeof(IIngestionPlugin).IsAssignableFrom(pluginType));
         Assert.Same(typeof(IIngestionPlugin).Assembly, pluginType.GetInterfaces().Single().Assembly);
+
+        // It was loaded from a shadow copy: Assembly.Location names a real file, and the dropped files stay free.
+        Assert.True(File.Exists(generation.Assembly.Location));
+        Assert.StartsWith(Path.GetTempPath(), generation.Assembly.Location, StringComparison.Ordinal);
+        Assert.NotEqual(info.AssemblyPath, generation.Assembly.Location);
     }
 
     [Fact]

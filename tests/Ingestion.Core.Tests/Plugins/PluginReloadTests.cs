@@ -16,6 +16,8 @@ public sealed class PluginReloadTests(PluginFixtures fixtures)
         await host.RunAsync("greetings");
         Assert.All(host.Sink.GetTable("greetings").Values, r => Assert.Equal("v1", r[2]));
         var old = OldContext(host);
+        var oldShadow = host.Manager.HandleOf("greetings")!.Current.ShadowFolder;
+        Assert.True(Directory.Exists(oldShadow));
 
         // The files are not locked or mapped: a new build is copied over the loaded one, in place.
         PluginFixtures.CopyFolder(fixtures.Output("Plugin.Good.V2"), folder);
@@ -27,6 +29,7 @@ public sealed class PluginReloadTests(PluginFixtures fixtures)
         Assert.Equal(2, info.AssemblyVersion!.Major);
         Assert.Null(info.ReloadError);
         Assert.Equal(3, host.Sink.GetTable("greetings").Values.Count(r => (string)r[2]! == "v2"));
+        Assert.False(Directory.Exists(oldShadow), "the first generation's shadow copy was not removed");
 
         // The first generation's load context is collected once unloaded.
         for (var i = 0; i < 20 && old.IsAlive; i++)

@@ -12,7 +12,7 @@ namespace Ingestion.Postgres.Tests.Queue;
 public class MultiProcessQueueTests(PostgresDatabase db, Xunit.Abstractions.ITestOutputHelper output) : IClassFixture<PostgresDatabase>
 {
     private const int Items = 10_000;
-    private const int LeaseMs = 3_000;
+    private const int LeaseMs = 6_000;
 
     [Fact]
     public async Task Three_worker_processes_do_every_one_of_10000_items_exactly_once()

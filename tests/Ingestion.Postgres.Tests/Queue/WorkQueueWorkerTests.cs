@@ -5,6 +5,7 @@ using Ingestion.Queue;
 using Ingestion.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace Ingestion.Postgres.Tests.Queue;
 
@@ -84,7 +85,7 @@ public class WorkQueueWorkerTests(PostgresDatabase db) : IClassFixture<PostgresD
         }
 
         // The poll interval is 5 minutes: only the notification can deliver the item within this wait.
-        Assert.Equal("late-arrival", await seen.Task.WaitAsync(TimeSpan.FromSeconds(20)));
+        Assert.Equal("late-arrival", await seen.Task.WaitAsync(TimeSpan.FromSeconds(60)));
         await worker.StopAsync(None);
     }
 
@@ -141,6 +142,7 @@ public class WorkQueueWorkerTests(PostgresDatabase db) : IClassFixture<PostgresD
         await q.Store.EnqueueManyAsync("hosted", QueueTestStore.Items(Enumerable.Range(0, 50).Select(i => $"h{i}")), None);
 
         var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders();
         builder.Services.AddSingleton(new HandledTable(q.Database.DataSource, $"\"{q.Schema}\".handled"));
         builder.Services.AddIngestion()
             .UsePostgresQueue(o =>
@@ -157,6 +159,7 @@ public class WorkQueueWorkerTests(PostgresDatabase db) : IClassFixture<PostgresD
         }
 
         var bad = Host.CreateApplicationBuilder();
+        bad.Logging.ClearProviders();
         bad.Services.AddIngestion().AddWorkQueue<TableHandler>("no-store", 0);
         using var badHost = bad.Build();
         var e = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => badHost.StartAsync());

@@ -52,7 +52,7 @@ public sealed class PostgresImportJobStore : IImportJobStore
         var cmd = _database.DataSource.CreateCommand(
             $"""
             UPDATE {Schema}.import_jobs SET status = $2, finished_at = $3, read = $4, created = $5, updated = $6, unchanged = $7,
-                duplicates = $8, rejected = $9, deleted = $10, error = $11
+                duplicates = $8, rejected = $9, deleted = $10, error = $11, linked = $12, for_review = $13
             WHERE id = $1
             """);
         await using (cmd.ConfigureAwait(false))
@@ -67,6 +67,8 @@ public sealed class PostgresImportJobStore : IImportJobStore
             }
 
             cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)StoreSql.Clean(result.Error?.ToString(), MaxErrorLength) ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+            cmd.Parameters.Add(new NpgsqlParameter<long> { TypedValue = c.Linked });
+            cmd.Parameters.Add(new NpgsqlParameter<long> { TypedValue = c.ForReview });
             if (await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false) == 0)
             {
                 throw new InvalidOperationException($"Job {result.RunId} of source '{result.SourceName}' was never started.");
@@ -92,7 +94,7 @@ public sealed class PostgresImportJobStore : IImportJobStore
         await _database.EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
         var cmd = _database.DataSource.CreateCommand(
             $"""
-            SELECT id, source, trigger, mode, dry_run, host, started_at, finished_at, status, read, created, updated, unchanged, duplicates, rejected, deleted, error
+            SELECT id, source, trigger, mode, dry_run, host, started_at, finished_at, status, read, created, updated, unchanged, duplicates, rejected, deleted, error, linked, for_review
             FROM {Schema}.import_jobs WHERE ($2::text IS NULL OR source = $2) ORDER BY started_at DESC, id LIMIT $1
             """);
         await using (cmd.ConfigureAwait(false))
@@ -126,6 +128,8 @@ public sealed class PostgresImportJobStore : IImportJobStore
                             Duplicates = reader.GetInt64(13),
                             Rejected = reader.GetInt64(14),
                             Deleted = reader.GetInt64(15),
+                            Linked = reader.GetInt64(17),
+                            ForReview = reader.GetInt64(18),
                         },
                         Error = reader.IsDBNull(16) ? null : reader.GetString(16),
                     });

@@ -55,6 +55,10 @@ internal static class StoreSql
                 created_at timestamptz NOT NULL DEFAULT now());
             CREATE INDEX IF NOT EXISTS rejected_records_job_idx ON {schema}.rejected_records (job_id);
             """),
+        new PostgresMigration("stores", 2, "import_jobs: duplicates linked and candidates for review", """
+            ALTER TABLE {schema}.import_jobs ADD COLUMN IF NOT EXISTS linked bigint NOT NULL DEFAULT 0;
+            ALTER TABLE {schema}.import_jobs ADD COLUMN IF NOT EXISTS for_review bigint NOT NULL DEFAULT 0;
+            """),
     ];
 
     public static async Task SaveStateAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string schema, string source, SourceState state, CancellationToken cancellationToken)

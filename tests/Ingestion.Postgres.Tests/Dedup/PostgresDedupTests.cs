@@ -232,8 +232,8 @@ public class PostgresDedupTests(PostgresDatabase db) : IClassFixture<PostgresDat
         var b = new List<EventRow> { new() { SourceId = "42", Title = "FESTIVAL INTERNATIONAL DE JAZZ DE MONTREAL - 2026", StartsAt = T0.AddMinutes(15), Place = "Place-des-Arts" }, new() { SourceId = "43", Title = "Nuit blanche Montréal édition spéciale", StartsAt = T0.AddDays(3).AddMinutes(90), Place = "Quartier des Spectacles" } };
         services.AddIngestion()
             .UsePostgres(o => { o.ConnectionString = db.ConnectionString; o.Schema = "dedup_run"; })
-            .AddSource("eventbrite", _ => new ListSource(a), o => o.MaxRetryAttempts = 0)
-            .AddSource("opendata", _ => new ListSource(b), o => o.MaxRetryAttempts = 0)
+            .AddSource("eventbrite", _ => new ListSource(a), o => { o.MaxRetryAttempts = 0; o.CreateTable = true; })
+            .AddSource("opendata", _ => new ListSource(b), o => { o.MaxRetryAttempts = 0; o.CreateTable = true; })
             .AddDedup(Matcher(), DedupPolicy.Link, "eventbrite", "opendata");
         await using var sp = services.BuildServiceProvider();
         var runner = sp.GetRequiredService<IIngestionRunner>();

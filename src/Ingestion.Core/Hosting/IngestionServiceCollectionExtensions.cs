@@ -85,12 +85,17 @@ public static partial class IngestionServiceCollectionExtensions
             options.Configure(configure);
         }
 
-        if (validate is not null)
+        var section = builder.Configuration?.GetSection($"Sources:{sourceName}");
+        Catalog(builder).AddStartupCheck(sp =>
         {
-            Catalog(builder).AddStartupCheck(sp =>
-                validate(sp.GetRequiredService<IOptionsMonitor<TOptions>>().Get(sourceName))
-                    .Select(e => $"Source '{sourceName}': {e}"));
-        }
+            var unreadable = section is null ? [] : ConfigurationValueCheck.Check(section, typeof(TOptions));
+            if (unreadable.Count > 0 || validate is null)
+            {
+                return unreadable.Select(e => $"Source '{sourceName}': {e}");
+            }
+
+            return validate(sp.GetRequiredService<IOptionsMonitor<TOptions>>().Get(sourceName)).Select(e => $"Source '{sourceName}': {e}");
+        });
 
         return builder;
     }
@@ -150,7 +155,12 @@ public static partial class IngestionServiceCollectionExtensions
                 options.Configure(configure);
             }
 
-            Catalog.AddStartupCheck(sp => sp.GetRequiredService<IOptionsMonitor<SourceOptions>>().Get(name).Validate(name));
+            var section = Configuration?.GetSection($"Sources:{name}");
+            Catalog.AddStartupCheck(sp =>
+            {
+                var unreadable = section is null ? [] : ConfigurationValueCheck.Check(section, typeof(SourceOptions));
+                return unreadable.Count > 0 ? unreadable : sp.GetRequiredService<IOptionsMonitor<SourceOptions>>().Get(name).Validate(name);
+            });
             return this;
         }
     }

@@ -322,11 +322,11 @@ public sealed partial class IngestionScheduler : BackgroundService, IIngestionSc
                 await NotifyAsync(skipped).ConfigureAwait(false);
                 return skipped;
             default:
-                return await RunSlotAsync(def, claim, 1, cancellationToken).ConfigureAwait(false);
+                return await RunSlotAsync(def, claim, 1, takenOver: false, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private async Task<SlotOutcome> RunSlotAsync(ScheduleDef def, SlotClaim claim, int firstAttempt, CancellationToken cancellationToken)
+    private async Task<SlotOutcome> RunSlotAsync(ScheduleDef def, SlotClaim claim, int firstAttempt, bool takenOver, CancellationToken cancellationToken)
     {
         var o = def.Options;
         using var runCts = CancellationTokenSource.CreateLinkedTokenSource(_runsCts.Token, cancellationToken);
@@ -373,6 +373,14 @@ public sealed partial class IngestionScheduler : BackgroundService, IIngestionSc
                     };
                     lastResult = await _runner.RunAsync(def.Source, request, runCts.Token).ConfigureAwait(false);
                     (status, error) = Map(lastResult);
+                    if (status == ScheduleRunStatus.Skipped && takenOver)
+                    {
+                        // The slot was taken over because its claim expired, yet the source is still locked: the previous
+                        // holder is alive (stalled, not dead) or its session has not ended yet. The slot's work was not done,
+                        // so this is a failed attempt (retried while attempts remain), never a 'skipped' slot.
+                        status = ScheduleRunStatus.Failed;
+                        error = $"source '{def.Source}' was still locked when this host took over the expired claim of slot {claim.Slot:O} (the previous host may still be running it)";
+                    }
                     details = Details(lastResult);
                 }
 #pragma warning disable CA1031 // a runner failure (e.g. its store is down) fails the attempt, never the scheduler
@@ -453,7 +461,7 @@ public sealed partial class IngestionScheduler : BackgroundService, IIngestionSc
             LogTakenOver(_logger, claim.Schedule, claim.Slot, e.PreviousHost, claim.Attempt);
             if (def is not null && claim.Attempt < def.Options.RetryAttempts && !_stopping)
             {
-                _ = Track(async () => await RunSlotAsync(def, claim, claim.Attempt + 1, CancellationToken.None).ConfigureAwait(false));
+                _ = Track(async () => await RunSlotAsync(def, claim, claim.Attempt + 1, takenOver: true, CancellationToken.None).ConfigureAwait(false));
                 continue;
             }
 

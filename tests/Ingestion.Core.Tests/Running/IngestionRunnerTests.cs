@@ -367,6 +367,25 @@ public class IngestionRunnerTests
     }
 
     [Fact]
+    public void Values_that_do_not_convert_fail_at_start_instead_of_meaning_the_default()
+    {
+        var config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Ingestion:Sources:a:BatchSize"] = "lots",
+            ["Ingestion:Sources:a:WriteMode"] = "Upsert",
+            ["Ingestion:Sources:b:Timeout"] = "ten minutes",
+            ["Ingestion:Sources:b:MaxRejected"] = "5",
+        }).Build();
+        var e = Assert.Throws<OptionsValidationException>(() => Build(
+            b => b.AddSource("a", Source((_, ct) => ScriptedSource.Items(1, ct: ct))).AddSource("b", Source((_, ct) => ScriptedSource.Items(1, ct: ct))),
+            config.GetSection("Ingestion")));
+        Assert.Contains(e.Failures, f => f.StartsWith("Ingestion:Sources:a:BatchSize 'lots' is not a valid whole number", StringComparison.Ordinal));
+        Assert.Contains(e.Failures, f => f.StartsWith("Ingestion:Sources:a:WriteMode 'Upsert' is not a valid WriteMode (one of Merge, Append, Replace", StringComparison.Ordinal));
+        Assert.Contains(e.Failures, f => f.StartsWith("Ingestion:Sources:b:Timeout 'ten minutes' is not a valid duration", StringComparison.Ordinal));
+        Assert.DoesNotContain(e.Failures, f => f.Contains("MaxRejected", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Duplicate_and_invalid_source_names_fail_at_registration()
     {
         var services = new ServiceCollection();

@@ -296,6 +296,31 @@ public class IngestionSchedulerTests
         }
     }
 
+    [Fact]
+    public async Task A_taken_over_slot_whose_source_is_still_locked_fails_instead_of_being_skipped()
+    {
+        // The previous host's claim expired, but its run still holds the source's run lock (it stalled rather than died):
+        // the slot's work was not done, so the takeover attempt is a failure, not an overlap skip.
+        var store = new InMemoryScheduleStore();
+        var slot = Utc(2026, 1, 5, 0);
+        var stalled = new SlotClaim { Schedule = "s1", Source = "a", Slot = slot, Host = "stalled", Trigger = ScheduleTriggers.Schedule };
+        await store.TryClaimAsync(stalled, slot, slot.AddMinutes(1), CancellationToken.None);
+        await store.AddRunAsync(new ScheduleRun { Id = Guid.NewGuid(), Schedule = "s1", Source = "a", Slot = slot, Host = "stalled", Trigger = ScheduleTriggers.Schedule, Attempt = 1, Status = ScheduleRunStatus.Running, StartedAt = slot }, CancellationToken.None);
+
+        await using var h = SchedulerHarness.Create(Utc(2026, 1, 5, 0, 0, 30), Schedule("0 0 * * *", null, ("RetryAttempts", "2")), b => b.AddSource("a", SchedulerHarness.Items(1), SchedulerHarness.NoRunnerRetries), store);
+        await using (var held = await h.Services.GetRequiredService<IRunLockProvider>().TryAcquireAsync("a", CancellationToken.None))
+        {
+            Assert.NotNull(held);
+            await h.StartAsync();
+            await h.AdvanceUntilAsync(() => store.GetRecentOutcomesAsync("s1", 1, CancellationToken.None).Result.Count == 1, TimeSpan.FromSeconds(30), 10);
+        }
+
+        Assert.Equal([ScheduleRunStatus.Failed], await store.GetRecentOutcomesAsync("s1", 5, CancellationToken.None));
+        var retry = h.Runs()[1];
+        Assert.Equal((2, "host-a", ScheduleRunStatus.Failed), (retry.Attempt, retry.Host, retry.Status));
+        Assert.Contains("still locked", retry.Error, StringComparison.Ordinal);
+    }
+
     internal sealed class RecordingObserver(List<SlotOutcome> outcomes) : IScheduleObserver
     {
         public ValueTask OnSlotCompletedAsync(SlotOutcome outcome, CancellationToken cancellationToken)

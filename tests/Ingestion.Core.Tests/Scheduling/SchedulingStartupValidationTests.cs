@@ -67,6 +67,8 @@ public class SchedulingStartupValidationTests
     [InlineData("Ingestion:Scheduling:Schedules:daily:RetryDelay", "-00:05:00", "Ingestion:Scheduling:Schedules:daily:RetryDelay must be positive")]
     [InlineData("Ingestion:Scheduling:Schedules:daily:RetryAttempts", "0", "Ingestion:Scheduling:Schedules:daily:RetryAttempts must be at least 1")]
     [InlineData("Ingestion:Scheduling:ClaimLease", "-00:00:01", "Ingestion:Scheduling:ClaimLease must be positive")]
+    [InlineData("Ingestion:Scheduling:Schedules:daily:Misfire", "Sometimes", "Ingestion:Scheduling:Schedules:daily:Misfire")]
+    [InlineData("Ingestion:Scheduling:Schedules:daily:RetryAttempts", "three", "Ingestion:Scheduling:Schedules:daily:RetryAttempts")]
     [InlineData("Ingestion:Notifications:Webhooks:slack:Url", "file:///etc/passwd", "Ingestion:Notifications:Webhooks:slack:Url 'file:///etc/passwd' is not an absolute http(s) URL")]
     public async Task Bad_settings_fail_at_start_naming_the_setting(string key, string value, string expected)
     {

@@ -46,7 +46,7 @@ public class MultiHostSchedulerTests(PostgresDatabase db) : IClassFixture<Postgr
         File.WriteAllText(Path.Combine(Path.GetTempPath(), "ingestion-multihost-result.txt"), Summary(slots, probes));
     }
 
-    [Fact(Skip = "Flaky on CI (seen once: the retry of the abandoned slot was recorded 'skipped' by host-2 attempt 2 instead of run); the race between claim expiry and the overlap check needs fixing. Run by hand with --filter FullyQualifiedName~A_host_killed.")]
+    [Fact]
     public async Task A_host_killed_mid_run_leaves_a_claim_another_host_retries_without_overlap()
     {
         const string schema = "sched_kill";

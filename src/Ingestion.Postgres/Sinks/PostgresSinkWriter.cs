@@ -21,6 +21,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : ISinkWriter<TRecord>
     private const ulong RowSeed = 0x13198a2e03707344UL;
     private const string NewRowsSavepoint = "ingestion_new_rows";
     private const string MergeSavepoint = "ingestion_merge";
+    private const string MergePartSavepoint = "ingestion_merge_part";
 
     private readonly NpgsqlConnection _conn;
     private readonly SinkRun _run;
@@ -638,7 +639,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : ISinkWriter<TRecord>
     /// <summary>
     /// A merge statement broke a constraint of the table, which does not say which row: the merge is undone, and
     /// the staged rows are merged again in halves (each half kept when it passes) until one row is left that fails.
-    /// Only on this error path; the batch fails either way.
+    /// Only on this error path; the batch fails either way, and the search is undone (back to before the merge).
     /// </summary>
     private async Task<IngestionException> MergeViolationAsync(TableMapping<TRecord> mapping, SinkBatch<TRecord> batch, List<int> rows, ulong[]? rowHashes, PostgresException error, CancellationToken cancellationToken)
     {
@@ -676,6 +677,8 @@ internal sealed partial class PostgresSinkWriter<TRecord> : ISinkWriter<TRecord>
             {
                 culprit = rows[0];
             }
+
+            await _tx.RollbackAsync(MergeSavepoint, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
         {
@@ -695,7 +698,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : ISinkWriter<TRecord>
     /// <summary>Stages <paramref name="rows"/> and merges them under a savepoint: kept when they pass, undone when they break a constraint.</summary>
     private async Task<bool> MergePassesAsync(TableMapping<TRecord> mapping, IReadOnlyList<TRecord> records, List<int> rows, ulong[]? rowHashes, CancellationToken cancellationToken)
     {
-        await _tx!.SaveAsync(MergeSavepoint, cancellationToken).ConfigureAwait(false);
+        await _tx!.SaveAsync(MergePartSavepoint, cancellationToken).ConfigureAwait(false);
         try
         {
             await StageAsync(mapping, records, rows, rowHashes, cancellationToken).ConfigureAwait(false);
@@ -709,12 +712,13 @@ internal sealed partial class PostgresSinkWriter<TRecord> : ISinkWriter<TRecord>
                 await ExecuteAsync(mapping.UpsertFromStage, cancellationToken).ConfigureAwait(false);
             }
 
-            await _tx.ReleaseAsync(MergeSavepoint, cancellationToken).ConfigureAwait(false);
+            await _tx.ReleaseAsync(MergePartSavepoint, cancellationToken).ConfigureAwait(false);
             return true;
         }
         catch (PostgresException e) when (IsConstraintViolation(e))
         {
-            await _tx.RollbackAsync(MergeSavepoint, cancellationToken).ConfigureAwait(false);
+            await _tx.RollbackAsync(MergePartSavepoint, cancellationToken).ConfigureAwait(false);
+            await _tx.ReleaseAsync(MergePartSavepoint, cancellationToken).ConfigureAwait(false);
             return false;
         }
     }
@@ -740,7 +744,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : ISinkWriter<TRecord>
         return value switch
         {
             null => "null",
-            string s => $"'{(s.Length > 100 ? s[..100] + "..." : s)}'",
+            string s => $"'{(s.Length > 100 ? s[..(char.IsHighSurrogate(s[99]) ? 99 : 100)] + "..." : s)}'",
             IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
             _ => value.ToString() ?? string.Empty,
         };

@@ -150,6 +150,25 @@ public class PostgresSinkBadInputTests(PostgresDatabase db) : IClassFixture<Post
         Assert.Equal("a", await db.ScalarAsync<string>("SELECT string_agg(id, ',') FROM nul_text"));
     }
 
+    [Fact]
+    public async Task Text_with_an_unpaired_surrogate_is_rejected_and_a_paired_one_lands()
+    {
+        await using var h = new SinkHarness(db);
+        var run = Run<Reading>("surrogate", o => o.Table = "surrogate_text");
+        SinkBatchResult r;
+        await using (var w = await h.OpenAsync<Reading>(run))
+        {
+            r = await w.WriteBatchAsync(h.Batch<Reading>([Rd("a", "ok 😀"), Rd("b", "half \ud83d"), Rd("c", "\ude00 first")], budget: 2), default);
+            await w.CompleteAsync(default);
+        }
+
+        Assert.Equal(1L, r.Created);
+        Assert.Equal(["record 2|label", "record 3|label"], r.Rejected.Select(x => $"{x.Position}|{x.Field}").ToArray());
+        Assert.All(r.Rejected, x => Assert.Contains("unpaired UTF-16 surrogate", x.Reason));
+        Assert.Equal("ok 😀", await db.ScalarAsync<string>("SELECT label FROM surrogate_text WHERE id = 'a'"));
+        Assert.Equal(2L, await db.ScalarAsync<long>($"SELECT count(*) FROM ingestion.rejected_records WHERE job_id = '{run.RunId}'"));
+    }
+
     /// <summary>
     /// real and double precision hold NaN and the infinities: they are stored as-is, and a re-sent NaN
     /// is unchanged. numeric would hold NaN (and, since PostgreSQL 14, infinities) but the writer sends

@@ -28,6 +28,7 @@ public class PostgresSinkFaultTests(PostgresDatabase db) : IClassFixture<Postgre
 
         var run = runner.RunAsync("fault-copy", null, default);
         await pause.Reached.Task.WaitAsync(Patience);
+        await WaitForCursorAsync("fault-copy", "10");
         await using (var holder = await LockAsync("fault_copy"))
         {
             pause.Release();
@@ -70,6 +71,7 @@ public class PostgresSinkFaultTests(PostgresDatabase db) : IClassFixture<Postgre
         var runner = sp.GetRequiredService<IIngestionRunner>();
         var run = runner.RunAsync("fault-merge-2", null, default);
         await pause.Reached.Task.WaitAsync(Patience);
+        await WaitForCursorAsync("fault-merge-2", "10");
         await using (var holder = await LockAsync("fault_merge"))
         {
             pause.Release();
@@ -103,6 +105,7 @@ public class PostgresSinkFaultTests(PostgresDatabase db) : IClassFixture<Postgre
 
         var run = runner.RunAsync("cancel-copy", null, cts.Token);
         await pause.Reached.Task.WaitAsync(Patience);
+        await WaitForCursorAsync("cancel-copy", "10");
         IngestionResult result;
         await using (var holder = await LockAsync("cancel_copy"))
         {
@@ -192,6 +195,17 @@ public class PostgresSinkFaultTests(PostgresDatabase db) : IClassFixture<Postgre
         while (await db.ScalarAsync<long>($"SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}") > 0)
         {
             Assert.True(clock.Elapsed < Patience, $"Backend {pid} did not end within {Patience}.");
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>Waits until the first batch is committed: the runner writes it in the background while the source reads on.</summary>
+    private async Task WaitForCursorAsync(string source, string cursor)
+    {
+        var clock = Stopwatch.StartNew();
+        while (await CursorAsync(source) != cursor)
+        {
+            Assert.True(clock.Elapsed < Patience, $"The cursor of {source} did not reach {cursor} within {Patience}.");
             await Task.Delay(20);
         }
     }

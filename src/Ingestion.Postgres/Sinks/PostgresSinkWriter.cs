@@ -14,7 +14,7 @@ namespace Ingestion.Postgres.Sinks;
 /// index (unchanged rows never cross the wire, keys known new are copied straight into the table), stage
 /// the rest and merge them with exact counts, and store rejects and the checkpoint in the same transaction.
 /// </summary>
-internal sealed partial class PostgresSinkWriter<TRecord> : ISinkWriter<TRecord>
+internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter<TRecord>
     where TRecord : class
 {
     private const ulong KeySeed = 0x243f6a8885a308d3UL;
@@ -34,6 +34,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : ISinkWriter<TRecord>
     private readonly HashSet<string> _tempTablesInTx = new(StringComparer.Ordinal);
     private NpgsqlTransaction? _tx;
     private TableMapping<TRecord>? _indexedMapping;
+    private TableMapping<TRecord>? _lastMapping;
     private KeyHashIndex? _index;
     private bool _indexComplete;
     private bool _changedRows;
@@ -73,49 +74,21 @@ internal sealed partial class PostgresSinkWriter<TRecord> : ISinkWriter<TRecord>
         if (records.Count > 0)
         {
             mapping = await MappingAsync(SchemaOf(records[0]), cancellationToken).ConfigureAwait(false);
+            Volatile.Write(ref _lastMapping, mapping);
         }
 
-        // 1. Validate on the client: a bad value is a rejected record, never a failed COPY.
-        var rejected = new List<RejectedRecord>();
-        var valid = new bool[records.Count];
-        var keyHashes = new ulong[records.Count];
-        var rowHashes = new ulong[records.Count];
-        if (mapping is not null)
-        {
-            for (var i = 0; i < records.Count; i++)
-            {
-                var record = records[i];
-                if (!ReferenceEquals(SchemaOf(record), mapping.Schema) && !SameColumns(SchemaOf(record), mapping.Schema))
-                {
-                    throw new IngestionException($"Source '{Source}': {batch.PositionOf(i)} has a different schema than the first record of its batch; records of one batch must share a schema.") { SourceName = Source, Position = batch.PositionOf(i) };
-                }
-
-                if (Check(mapping, record, batch.PositionOf(i)) is { } reject)
-                {
-                    rejected.Add(reject);
-                    continue;
-                }
-
-                valid[i] = true;
-                var kh = new RowHasher(KeySeed);
-                foreach (var f in mapping.KeyFields)
-                {
-                    f.HashValue(record, ref kh);
-                }
-
-                keyHashes[i] = KeyHashIndex.NonZero(kh.Finish());
-                if (mapping.HasHash)
-                {
-                    var rh = new RowHasher(RowSeed);
-                    foreach (var f in mapping.ValueFields)
-                    {
-                        f.Hash(record, ref rh);
-                    }
-
-                    rowHashes[i] = KeyHashIndex.NonZero(rh.Finish());
-                }
-            }
-        }
+        // 1. Validate on the client (a bad value is a rejected record, never a failed COPY), hash, and dedup by key
+        //    (the last record of a key wins): done ahead by PrepareBatch when the runner could, else here.
+        var rows = mapping is null
+            ? PreparedRows.Empty
+            : batch.Prepared is PreparedRows p && ReferenceEquals(p.Mapping, mapping) && ReferenceEquals(p.Records, records)
+                ? p
+                : Prepare(mapping, records, batch.FirstRecordNumber, throwOnProblem: true)!;
+        var rejected = rows.Rejected;
+        var keyHashes = rows.KeyHashes;
+        var rowHashes = rows.RowHashes;
+        var winners = rows.Winners;
+        var duplicates = rows.Duplicates;
 
         if (rejected.Count > batch.RejectBudget)
         {
@@ -127,42 +100,6 @@ internal sealed partial class PostgresSinkWriter<TRecord> : ISinkWriter<TRecord>
                 Field = first.Field,
                 Rejected = [.. batch.Rejected, .. rejected],
             };
-        }
-
-        // 2. Dedup by key: the last record of a key wins.
-        var winners = new List<int>(records.Count);
-        long duplicates = 0;
-        if (mapping is not null)
-        {
-            var lastOfKey = new Dictionary<ulong, int>(records.Count);
-            for (var i = 0; i < records.Count; i++)
-            {
-                if (!valid[i])
-                {
-                    continue;
-                }
-
-                if (lastOfKey.TryGetValue(keyHashes[i], out var previous))
-                {
-                    if (!mapping.KeyFields.All(f => f.ValueEquals(records[previous], records[i])))
-                    {
-                        throw new IngestionException($"Source '{Source}': {batch.PositionOf(previous)} and {batch.PositionOf(i)} have different keys with the same 64-bit key hash; split the batch differently (BatchSize) to write them.") { SourceName = Source, Position = batch.PositionOf(i) };
-                    }
-
-                    valid[previous] = false;
-                    duplicates++;
-                }
-
-                lastOfKey[keyHashes[i]] = i;
-            }
-
-            for (var i = 0; i < records.Count; i++)
-            {
-                if (valid[i])
-                {
-                    winners.Add(i);
-                }
-            }
         }
 
         _tx ??= await _conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
@@ -209,6 +146,23 @@ internal sealed partial class PostgresSinkWriter<TRecord> : ISinkWriter<TRecord>
         }
 
         return new SinkBatchResult { Created = counts.Created, Updated = counts.Updated, Unchanged = counts.Unchanged, Duplicates = duplicates, Rejected = rejected };
+    }
+
+    public object? PrepareBatch(IReadOnlyList<TRecord> records, long firstRecordNumber)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+
+        // Only with the mapping already in use: finding a new one needs the connection, which the write holds.
+        var mapping = Volatile.Read(ref _lastMapping);
+        if (records.Count == 0 || mapping is null || _completed)
+        {
+            return null;
+        }
+
+        var schema = SchemaOf(records[0]);
+        return ReferenceEquals(schema, mapping.Schema) || SameColumns(schema, mapping.Schema)
+            ? Prepare(mapping, records, firstRecordNumber, throwOnProblem: false)
+            : null;
     }
 
     public async ValueTask<SinkCompletion> CompleteAsync(CancellationToken cancellationToken)
@@ -262,6 +216,92 @@ internal sealed partial class PostgresSinkWriter<TRecord> : ISinkWriter<TRecord>
     {
         await RollbackQuietlyAsync().ConfigureAwait(false);
         await _conn.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The database-free part of writing a batch: checks every value (bad ones become rejected records), hashes keys
+    /// and rows, and keeps the last record of each key. Touches no mutable state of the writer, so it may run on the
+    /// runner's reading thread while the previous batch is written. A problem that must fail the batch (mixed schemas,
+    /// a 64-bit key-hash collision) throws when <paramref name="throwOnProblem"/> is set, else gives null.
+    /// </summary>
+    private PreparedRows? Prepare(TableMapping<TRecord> mapping, IReadOnlyList<TRecord> records, long firstRecordNumber, bool throwOnProblem)
+    {
+        string PositionOf(int index) => $"record {firstRecordNumber + index}";
+        var rejected = new List<RejectedRecord>();
+        var valid = new bool[records.Count];
+        var keyHashes = new ulong[records.Count];
+        var rowHashes = new ulong[records.Count];
+        for (var i = 0; i < records.Count; i++)
+        {
+            var record = records[i];
+            if (!ReferenceEquals(SchemaOf(record), mapping.Schema) && !SameColumns(SchemaOf(record), mapping.Schema))
+            {
+                return throwOnProblem
+                    ? throw new IngestionException($"Source '{Source}': {PositionOf(i)} has a different schema than the first record of its batch; records of one batch must share a schema.") { SourceName = Source, Position = PositionOf(i) }
+                    : null;
+            }
+
+            if (Check(mapping, record, PositionOf(i)) is { } reject)
+            {
+                rejected.Add(reject);
+                continue;
+            }
+
+            valid[i] = true;
+            var kh = new RowHasher(KeySeed);
+            foreach (var f in mapping.KeyFields)
+            {
+                f.HashValue(record, ref kh);
+            }
+
+            keyHashes[i] = KeyHashIndex.NonZero(kh.Finish());
+            if (mapping.HasHash)
+            {
+                var rh = new RowHasher(RowSeed);
+                foreach (var f in mapping.ValueFields)
+                {
+                    f.Hash(record, ref rh);
+                }
+
+                rowHashes[i] = KeyHashIndex.NonZero(rh.Finish());
+            }
+        }
+
+        var winners = new List<int>(records.Count);
+        long duplicates = 0;
+        var lastOfKey = new Dictionary<ulong, int>(records.Count);
+        for (var i = 0; i < records.Count; i++)
+        {
+            if (!valid[i])
+            {
+                continue;
+            }
+
+            if (lastOfKey.TryGetValue(keyHashes[i], out var previous))
+            {
+                if (!mapping.KeyFields.All(f => f.ValueEquals(records[previous], records[i])))
+                {
+                    return throwOnProblem
+                        ? throw new IngestionException($"Source '{Source}': {PositionOf(previous)} and {PositionOf(i)} have different keys with the same 64-bit key hash; split the batch differently (BatchSize) to write them.") { SourceName = Source, Position = PositionOf(i) }
+                        : null;
+                }
+
+                valid[previous] = false;
+                duplicates++;
+            }
+
+            lastOfKey[keyHashes[i]] = i;
+        }
+
+        for (var i = 0; i < records.Count; i++)
+        {
+            if (valid[i])
+            {
+                winners.Add(i);
+            }
+        }
+
+        return new PreparedRows(mapping, records, rejected, keyHashes, rowHashes, winners, duplicates);
     }
 
     private async Task WriteRowsAsync(TableMapping<TRecord> mapping, SinkBatch<TRecord> batch, List<int> winners, ulong[] keyHashes, ulong[] rowHashes, Counts counts, List<int> indexUpdates, CancellationToken cancellationToken)
@@ -804,6 +844,12 @@ internal sealed partial class PostgresSinkWriter<TRecord> : ISinkWriter<TRecord>
 
     [LoggerMessage(3005, LogLevel.Warning, "Source {SourceName}: looking for the row that broke a constraint failed")]
     private static partial void LogViolationSearchFailed(ILogger logger, Exception exception, string sourceName);
+
+    /// <summary>A batch checked, hashed and deduplicated for one mapping.</summary>
+    private sealed record PreparedRows(TableMapping<TRecord>? Mapping, IReadOnlyList<TRecord>? Records, List<RejectedRecord> Rejected, ulong[] KeyHashes, ulong[] RowHashes, List<int> Winners, long Duplicates)
+    {
+        public static PreparedRows Empty { get; } = new(null, null, [], [], [], [], 0);
+    }
 
     private sealed class Counts
     {

@@ -195,7 +195,18 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
                 return new BulkEnqueueResult(0, 0);
             }
 
-            var (read, added, _) = await BulkChunkAsync(conn, transaction, queue, queueId, e, 0, long.MaxValue, cancellationToken).ConfigureAwait(false);
+            // Chunks within the caller's transaction: keys of an earlier chunk are in queue_items by then, so the
+            // next chunk skips them like any known key, and the client never holds more than one chunk's keys.
+            long read = 0, added = 0;
+            var more = true;
+            while (more)
+            {
+                var (r, a, m) = await BulkChunkAsync(conn, transaction, queue, queueId, e, read, BulkChunkRows, cancellationToken).ConfigureAwait(false);
+                read += r;
+                added += a;
+                more = m;
+            }
+
             return new BulkEnqueueResult(read, added);
         }
     }
@@ -204,38 +215,44 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
     private async Task<(long Read, long Added, bool More)> BulkChunkAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string queue, int queueId, IAsyncEnumerator<WorkItemRequest> e, long before, long maxRows, CancellationToken cancellationToken)
     {
         await ExecAsync(conn, tx, """
-            CREATE TEMP TABLE IF NOT EXISTS ingestion_queue_stage (ord bigint, key text COLLATE "C", payload text, priority int, run_after timestamptz) ON COMMIT DROP;
+            CREATE TEMP TABLE IF NOT EXISTS ingestion_queue_stage (key text COLLATE "C", payload text, priority int, run_after timestamptz) ON COMMIT DROP;
             TRUNCATE ingestion_queue_stage;
             """, cancellationToken).ConfigureAwait(false);
         long read = 0;
         var more = true;
-        var importer = await conn.BeginBinaryImportAsync("COPY ingestion_queue_stage (ord, key, payload, priority, run_after) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false);
+
+        // A key repeated in the input is dropped here (the first one wins), so the server needs no sort to find them.
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var importer = await conn.BeginBinaryImportAsync("COPY ingestion_queue_stage (key, payload, priority, run_after) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false);
         await using (importer.ConfigureAwait(false))
         {
             while (more && read < maxRows)
             {
                 var item = e.Current ?? throw new ArgumentException($"Bulk enqueue to queue '{queue}': item {before + read + 1} is null.", "items");
                 CheckKey(item.Key, $"item {before + read + 1}");
-                await importer.StartRowAsync(cancellationToken).ConfigureAwait(false);
-                await importer.WriteAsync(read, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
-                await importer.WriteAsync(item.Key, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
-                if (item.Payload is null)
+                if (seen.Add(item.Key))
                 {
-                    await importer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
-                }
-                else
-                {
-                    await importer.WriteAsync(item.Payload, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
-                }
+                    // Synchronous writes: they only fill Npgsql's buffer, and flush it when full.
+                    importer.StartRow();
+                    importer.Write(item.Key, NpgsqlDbType.Text);
+                    if (item.Payload is null)
+                    {
+                        importer.WriteNull();
+                    }
+                    else
+                    {
+                        importer.Write(item.Payload, NpgsqlDbType.Text);
+                    }
 
-                await importer.WriteAsync(item.Priority, NpgsqlDbType.Integer, cancellationToken).ConfigureAwait(false);
-                if (item.NotBefore is { } nb)
-                {
-                    await importer.WriteAsync(nb.ToUniversalTime(), NpgsqlDbType.TimestampTz, cancellationToken).ConfigureAwait(false);
-                }
-                else
-                {
-                    await importer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+                    importer.Write(item.Priority, NpgsqlDbType.Integer);
+                    if (item.NotBefore is { } nb)
+                    {
+                        importer.Write(nb.ToUniversalTime(), NpgsqlDbType.TimestampTz);
+                    }
+                    else
+                    {
+                        importer.WriteNull();
+                    }
                 }
 
                 read++;
@@ -248,7 +265,7 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
         await ExecAsync(conn, tx, "ANALYZE ingestion_queue_stage", cancellationToken).ConfigureAwait(false);
         var select = $"""
             SELECT $1, s.key, s.payload, s.priority, coalesce(s.run_after, now())
-            FROM (SELECT DISTINCT ON (key) key, payload, priority, run_after FROM ingestion_queue_stage ORDER BY key, ord) s
+            FROM ingestion_queue_stage s
             WHERE NOT EXISTS (SELECT 1 FROM {_q}.queue_items i WHERE i.queue_id = $1 AND i.key = s.key)
               AND NOT EXISTS (SELECT 1 FROM {_q}.queue_done d WHERE d.queue_id = $1 AND d.key = s.key)
             """;

@@ -313,6 +313,11 @@ internal static class ValueCodec
             return $"Text contains a NUL character (\\0) at index {s.IndexOf('\0', StringComparison.Ordinal)}, which PostgreSQL text cannot hold.";
         }
 
+        if (UnpairedSurrogate(s) is { } at)
+        {
+            return $"Text contains an unpaired UTF-16 surrogate at index {at}, which is not valid Unicode and cannot be sent as UTF-8.";
+        }
+
         if (column.MaxLength > 0 && s.Length > column.MaxLength)
         {
             var length = s.EnumerateRunes().Count();
@@ -332,6 +337,25 @@ internal static class ValueCodec
             {
                 return $"Value is not valid JSON for column '{column.Name}' ({column.SqlType}): {e.Message}";
             }
+        }
+
+        return null;
+    }
+
+    /// <summary>The index of the first surrogate without its pair (a cut emoji, a bad decoder), or <see langword="null"/>; vectorized search, so clean text costs one pass.</summary>
+    internal static int? UnpairedSurrogate(string s)
+    {
+        var i = s.AsSpan().IndexOfAnyInRange('\ud800', '\udfff');
+        while (i >= 0 && i < s.Length)
+        {
+            if (!char.IsHighSurrogate(s[i]) || i + 1 >= s.Length || !char.IsLowSurrogate(s[i + 1]))
+            {
+                return i;
+            }
+
+            i += 2;
+            var next = s.AsSpan(i).IndexOfAnyInRange('\ud800', '\udfff');
+            i = next < 0 ? -1 : i + next;
         }
 
         return null;

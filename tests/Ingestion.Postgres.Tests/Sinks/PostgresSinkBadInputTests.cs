@@ -169,6 +169,39 @@ public class PostgresSinkBadInputTests(PostgresDatabase db) : IClassFixture<Post
         Assert.Equal(2L, await db.ScalarAsync<long>($"SELECT count(*) FROM ingestion.rejected_records WHERE job_id = '{run.RunId}'"));
     }
 
+    /// <summary>jsonb cannot hold an escaped NUL or a lone surrogate escape (json, kept as text, can).</summary>
+    [Fact]
+    public async Task JSON_that_parses_but_jsonb_cannot_store_is_rejected_before_the_copy()
+    {
+        await db.ExecuteAsync("CREATE TABLE json_escapes (id int PRIMARY KEY, b jsonb, j json)");
+        var schema = RecordSchema.Create([new ColumnSchema("id", ColumnType.Int32), new ColumnSchema("b", ColumnType.Json), new ColumnSchema("j", ColumnType.Json)], ["id"]);
+        await using var h = new SinkHarness(db);
+        SinkBatchResult r;
+        await using (var w = await h.OpenAsync<DynamicRecord>(Run<DynamicRecord>("json-escapes", o => { o.Table = "json_escapes"; o.CreateTable = false; })))
+        {
+            r = await w.WriteBatchAsync(
+                h.Batch<DynamicRecord>(
+                [
+                    new(schema, [1, """{"a":"\u00e9 \ud83d\ude00"}""", """{"a":"\u0000"}"""]),
+                    new(schema, [2, """{"a":"x\u0000y"}""", null]),
+                    new(schema, [3, """{"k\u0000":1}""", null]),
+                    new(schema, [4, """{"a":"\ud800"}""", null]),
+                    new(schema, [5, null, """["\udc00"]"""]),
+                    new(schema, [6, """{"a":"\\u0000 is an escaped backslash"}""", null]),
+                ],
+                budget: 3),
+                default);
+            await w.CompleteAsync(default);
+        }
+
+        Assert.Equal(["record 2|b", "record 3|b", "record 4|b"], r.Rejected.Select(x => $"{x.Position}|{x.Field}").ToArray());
+        Assert.Contains("\\u0000", r.Rejected[0].Reason);
+        Assert.Contains("surrogate", r.Rejected[2].Reason);
+        Assert.Equal(3L, r.Created);
+        Assert.Equal("é 😀|{\"a\":\"\\u0000\"}", await db.ScalarAsync<string>("SELECT (b->>'a') || '|' || j::text FROM json_escapes WHERE id = 1"));
+        Assert.Equal("\\u0000 is an escaped backslash", await db.ScalarAsync<string>("SELECT b->>'a' FROM json_escapes WHERE id = 6"));
+    }
+
     /// <summary>
     /// real and double precision hold NaN and the infinities: they are stored as-is, and a re-sent NaN
     /// is unchanged. numeric would hold NaN (and, since PostgreSQL 14, infinities) but the writer sends

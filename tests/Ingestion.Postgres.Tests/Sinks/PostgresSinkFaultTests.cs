@@ -96,6 +96,32 @@ public class PostgresSinkFaultTests(PostgresDatabase db) : IClassFixture<Postgre
     }
 
     [Fact]
+    public async Task Terminating_the_backend_of_a_whole_run_transaction_leaves_nothing_and_the_retry_loads_everything()
+    {
+        var pause = new Pause(atRecord: 11);
+        await using var sp = Services("fault-whole", "fault_whole", pause, offset: 0, o => o.Transaction = TransactionScope.WholeRun);
+        var runner = sp.GetRequiredService<IIngestionRunner>();
+        var run = runner.RunAsync("fault-whole", null, default);
+        await pause.Reached.Task.WaitAsync(Patience);
+
+        // The first batch is written (its checkpoint saved last) in the open run transaction: kill the backend there.
+        var pid = await WaitForBackendAsync("ingestion:fault-whole", "state = 'idle in transaction' AND query LIKE '%source_state%'");
+        Assert.True(await db.ScalarAsync<bool>($"SELECT pg_terminate_backend({pid})"));
+        await WaitGoneAsync(pid);
+        // Nothing of the run is visible: the table it created in its transaction is gone with its rows.
+        Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM pg_class WHERE relname = 'fault_whole'"));
+        Assert.Null(await CursorAsync("fault-whole"));
+        pause.Release();
+
+        var result = await run.WaitAsync(Patience);
+        Assert.Equal(IngestionStatus.Succeeded, result.Status);
+        Assert.Equal(2, result.Attempts);
+        Assert.Equal((30L, 30L), (result.Counts.Read, result.Counts.Created));
+        Assert.Equal("30|465", await db.ScalarAsync<string>("SELECT count(*) || '|' || sum(value) FROM fault_whole"));
+        Assert.Equal("30", await CursorAsync("fault-whole"));
+    }
+
+    [Fact]
     public async Task Cancelling_during_the_COPY_rolls_back_the_batch_reports_Cancelled_and_keeps_earlier_batches()
     {
         var pause = new Pause(atRecord: 11);
@@ -130,7 +156,7 @@ public class PostgresSinkFaultTests(PostgresDatabase db) : IClassFixture<Postgre
         Assert.Equal(30L, await db.ScalarAsync<long>("SELECT count(*) FROM cancel_copy"));
     }
 
-    private ServiceProvider Services(string source, string table, Pause? pause, int offset) =>
+    private ServiceProvider Services(string source, string table, Pause? pause, int offset, Action<SourceOptions>? configure = null) =>
         PostgresRunnerTests.Services(db, b => b.AddSource(source, _ => new FuncSource<Row>((c, ct) => Rows(c, 30, offset, pause, ct)), o =>
         {
             o.Table = table;
@@ -138,6 +164,7 @@ public class PostgresSinkFaultTests(PostgresDatabase db) : IClassFixture<Postgre
             o.BatchSize = 10;
             o.MaxRetryAttempts = 2;
             o.RetryDelay = TimeSpan.FromMilliseconds(20);
+            configure?.Invoke(o);
         }));
 
     /// <summary>Rows k{i} = i + offset from after the saved cursor up to <paramref name="to"/>, a checkpoint with every 10th.</summary>
@@ -171,20 +198,22 @@ public class PostgresSinkFaultTests(PostgresDatabase db) : IClassFixture<Postgre
         return new LockHolder(conn, tx);
     }
 
-    private async Task<int> WaitForBlockedBackendAsync(string applicationName, string statement)
+    private Task<int> WaitForBlockedBackendAsync(string applicationName, string statement) =>
+        WaitForBackendAsync(applicationName, $"wait_event_type = 'Lock' AND query LIKE '{statement} %'");
+
+    private async Task<int> WaitForBackendAsync(string applicationName, string condition)
     {
         var clock = Stopwatch.StartNew();
         while (true)
         {
-            await using var cmd = db.DataSource.CreateCommand("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 AND wait_event_type = 'Lock' AND query LIKE $2 || ' %'");
+            await using var cmd = db.DataSource.CreateCommand($"SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 AND {condition}");
             cmd.Parameters.AddWithValue(applicationName);
-            cmd.Parameters.AddWithValue(statement);
             if (await cmd.ExecuteScalarAsync() is int pid)
             {
                 return pid;
             }
 
-            Assert.True(clock.Elapsed < Patience, $"No backend of {applicationName} waited on a lock in {statement} within {Patience}.");
+            Assert.True(clock.Elapsed < Patience, $"No backend of {applicationName} was in the state {condition} within {Patience}.");
             await Task.Delay(20);
         }
     }

@@ -83,7 +83,7 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
             claimed AS (
                 UPDATE {_q}.queue_items i
                 SET state = 1, attempts = i.attempts + 1, lease_owner = $2, lease_until = now() + $6 * interval '1 millisecond'
-                FROM next WHERE i.queue_id = $1 AND i.key = next.key
+                WHERE i.queue_id = $1 AND i.key = ANY (ARRAY(SELECT key FROM next))
                 RETURNING i.key, i.attempts, i.payload, i.priority, i.enqueued_at, i.last_error)
             SELECT NULL::text, (SELECT count(*) FROM archived)::int, NULL::text, NULL::int, NULL::timestamptz, NULL::text
             UNION ALL
@@ -303,40 +303,51 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
         var conn = await _database.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (conn.ConfigureAwait(false))
         {
-            var cmd = new NpgsqlCommand(_claimSql, conn);
-            await using (cmd.ConfigureAwait(false))
+            // The claim is written so that its generic plan is as good as a custom one (no join sized by the LIMIT
+            // parameter), and runs with that cached plan: PostgreSQL would otherwise plan it anew at every call (the
+            // empty completion arrays make each custom plan look cheaper), and planning costs twice the execution.
+            var tx = await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await using (tx.ConfigureAwait(false))
             {
-                cmd.Parameters.Add(new NpgsqlParameter<int> { TypedValue = queueId });
-                cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = request.Owner, NpgsqlDbType = NpgsqlDbType.Text });
-                cmd.Parameters.Add(new NpgsqlParameter<int> { TypedValue = request.MaxItems });
-                cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = keys, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-                cmd.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = attempts, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
-                cmd.Parameters.Add(new NpgsqlParameter<double> { TypedValue = request.Lease.TotalMilliseconds });
-                await cmd.PrepareAsync(cancellationToken).ConfigureAwait(false);
-                var items = new List<WorkItem>(request.MaxItems);
-                var completed = 0;
-                var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                await using (reader.ConfigureAwait(false))
+                var batch = new NpgsqlBatch(conn, tx);
+                await using (batch.ConfigureAwait(false))
                 {
-                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    batch.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL plan_cache_mode = force_generic_plan"));
+                    var claim = new NpgsqlBatchCommand(_claimSql);
+                    claim.Parameters.Add(new NpgsqlParameter<int> { TypedValue = queueId });
+                    claim.Parameters.Add(new NpgsqlParameter<string> { TypedValue = request.Owner, NpgsqlDbType = NpgsqlDbType.Text });
+                    claim.Parameters.Add(new NpgsqlParameter<int> { TypedValue = request.MaxItems });
+                    claim.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = keys, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+                    claim.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = attempts, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
+                    claim.Parameters.Add(new NpgsqlParameter<double> { TypedValue = request.Lease.TotalMilliseconds });
+                    batch.BatchCommands.Add(claim);
+                    await batch.PrepareAsync(cancellationToken).ConfigureAwait(false);
+                    var items = new List<WorkItem>(request.MaxItems);
+                    var completed = 0;
+                    var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                    await using (reader.ConfigureAwait(false))
                     {
-                        if (reader.IsDBNull(0))
+                        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                         {
-                            completed = reader.GetInt32(1);
-                            continue;
+                            if (reader.IsDBNull(0))
+                            {
+                                completed = reader.GetInt32(1);
+                                continue;
+                            }
+
+                            items.Add(new WorkItem(request.Queue, reader.GetString(0), reader.GetInt32(1))
+                            {
+                                Payload = reader.IsDBNull(2) ? null : reader.GetString(2),
+                                Priority = reader.GetInt32(3),
+                                EnqueuedAt = reader.GetFieldValue<DateTimeOffset>(4),
+                                LastError = reader.IsDBNull(5) ? null : reader.GetString(5),
+                            });
                         }
-
-                        items.Add(new WorkItem(request.Queue, reader.GetString(0), reader.GetInt32(1))
-                        {
-                            Payload = reader.IsDBNull(2) ? null : reader.GetString(2),
-                            Priority = reader.GetInt32(3),
-                            EnqueuedAt = reader.GetFieldValue<DateTimeOffset>(4),
-                            LastError = reader.IsDBNull(5) ? null : reader.GetString(5),
-                        });
                     }
-                }
 
-                return new ClaimResult(items, completed);
+                    await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+                    return new ClaimResult(items, completed);
+                }
             }
         }
     }

@@ -519,6 +519,23 @@ public class PostgresSinkBadInputTests(PostgresDatabase db) : IClassFixture<Post
     }
 
     [Fact]
+    public async Task Two_rows_of_one_batch_breaking_a_unique_index_together_name_the_second_one()
+    {
+        await db.ExecuteAsync("CREATE TABLE unique_pair (id text PRIMARY KEY, value int, note text CONSTRAINT pair_note_unique UNIQUE, at timestamptz, _ingestion_hash bigint)");
+        await using var h = new SinkHarness(db, connectionString: WithoutErrorDetail());
+        await using var w = await h.OpenAsync<Row>(Run<Row>("unique-pair", o => { o.Table = "unique_pair"; o.CreateTable = false; }));
+        await w.WriteBatchAsync(h.Batch<Row>([R("a", 1, "a"), R("b", 2, "b")]), default);
+
+        // Each row passes alone; together (with the others kept) the last one breaks the index.
+        var e = await Assert.ThrowsAsync<IngestionException>(async () =>
+            await w.WriteBatchAsync(h.Batch<Row>([R("a", 10, "same"), R("c", 3, "c"), R("b", 20, "same"), R("d", 4, "d")]), default));
+
+        Assert.Equal("record 5", e.Position);
+        Assert.Contains("(key id='b') violates constraint pair_note_unique", e.Message);
+        Assert.Equal("a=1a,b=2b", await db.ScalarAsync<string>("SELECT string_agg(id || '=' || value || note, ',' ORDER BY id) FROM unique_pair"));
+    }
+
+    [Fact]
     public async Task Appending_a_key_that_exists_names_the_key()
     {
         await using var h = new SinkHarness(db, connectionString: WithoutErrorDetail());

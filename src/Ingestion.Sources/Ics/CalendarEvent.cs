@@ -37,10 +37,18 @@ public sealed class CalendarEvent
     /// <summary>Whether the event (or instance) is cancelled: STATUS:CANCELLED, or a calendar with METHOD:CANCEL.</summary>
     public bool IsCancelled { get; init; }
 
-    /// <summary>The start as an instant (UTC). Floating and all-day values are placed in the source's floating time zone.</summary>
+    /// <summary>
+    /// The start as an instant (UTC). Floating and all-day values are placed in the source's floating time zone.
+    /// Column <c>starts_at</c>.
+    /// </summary>
+    [Column("starts_at")]
     public DateTimeOffset Start { get; init; }
 
-    /// <summary>The end as an instant (UTC): DTEND, or DTSTART + DURATION, or the start (one day later for all-day events).</summary>
+    /// <summary>
+    /// The end as an instant (UTC): DTEND, or DTSTART + DURATION, or the start (one day later for all-day events).
+    /// Column <c>ends_at</c> (not <c>end</c>, a reserved word in SQL).
+    /// </summary>
+    [Column("ends_at")]
     public DateTimeOffset End { get; init; }
 
     /// <summary>The start as written, in the event's own wall-clock time.</summary>

@@ -318,8 +318,65 @@ public sealed class IngestionRunner : IIngestionRunner
             long recordNumber = 0;
             var cap = run.Options.MaxRecords;
 
+            // One batch is written in the background while the source reads the next one (a two-stage pipeline):
+            // batches still reach the sink one at a time and in order, each with its own checkpoint, and a batch's
+            // counts are taken (and its failure surfaces) before the next batch is handed over.
+            InFlightBatch? inFlight = null;
+
+            async Task DrainAsync()
+            {
+                if (inFlight is not { } pending)
+                {
+                    return;
+                }
+
+                inFlight = null;
+                run.Position = pending.Position;
+                var written = await pending.Write.ConfigureAwait(false);
+                var counts = new IngestionCounts
+                {
+                    Read = pending.Read,
+                    Created = written.Created,
+                    Updated = written.Updated,
+                    Unchanged = written.Unchanged,
+                    Duplicates = written.Duplicates,
+                    Rejected = pending.SourceRejects + written.Rejected.Count,
+                    Linked = written.Linked,
+                    ForReview = written.ForReview,
+                };
+                if (run.Options.Transaction == TransactionScope.PerBatch && !run.Request.DryRun && run.Options.WriteMode != WriteMode.Replace)
+                {
+                    run.Commit(counts);
+                }
+                else
+                {
+                    attempt.Add(counts);
+                }
+
+                run.ReportProgress(attempt.Counts);
+            }
+
+            async Task DrainQuietlyAsync()
+            {
+                try
+                {
+                    await DrainAsync().ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    // The attempt was cancelled: the batch in flight rolled back with it.
+                }
+#pragma warning disable CA1031 // another failure is already on its way out; this one is logged, not lost silently
+                catch (Exception e)
+#pragma warning restore CA1031
+                {
+                    Log.FlushAfterFailureFailed(run.Logger, e, run.SourceName, "the attempt ended early");
+                }
+            }
+
             async Task FlushAsync()
             {
+                await DrainAsync().ConfigureAwait(false);
                 var (rejects, checkpoint) = context.TakePending();
                 if (buffer.Count == 0 && rejects.Count == 0 && checkpoint is null)
                 {
@@ -353,29 +410,9 @@ public sealed class IngestionRunner : IIngestionRunner
                     RejectBudget = budgetLeft,
                 };
                 run.Position = batch.PositionOf(0);
-                var written = await writer.WriteBatchAsync(batch, cancellationToken).ConfigureAwait(false);
-                var counts = new IngestionCounts
-                {
-                    Read = buffer.Count + rejects.Count,
-                    Created = written.Created,
-                    Updated = written.Updated,
-                    Unchanged = written.Unchanged,
-                    Duplicates = written.Duplicates,
-                    Rejected = rejects.Count + written.Rejected.Count,
-                    Linked = written.Linked,
-                    ForReview = written.ForReview,
-                };
+                var read = buffer.Count + rejects.Count;
                 buffer.Clear();
-                if (run.Options.Transaction == TransactionScope.PerBatch && !run.Request.DryRun && run.Options.WriteMode != WriteMode.Replace)
-                {
-                    run.Commit(counts);
-                }
-                else
-                {
-                    attempt.Add(counts);
-                }
-
-                run.ReportProgress(attempt.Counts);
+                inFlight = new InFlightBatch(Task.Run(async () => await writer.WriteBatchAsync(batch, cancellationToken).ConfigureAwait(false), CancellationToken.None), batch.PositionOf(0), read, rejects.Count);
             }
 
             async Task FlushAfterSourceFailureAsync(Exception sourceError)
@@ -383,6 +420,7 @@ public sealed class IngestionRunner : IIngestionRunner
                 try
                 {
                     await FlushAsync().ConfigureAwait(false);
+                    await DrainAsync().ConfigureAwait(false);
                 }
                 catch (Exception flushError) when (flushError is not RejectBudgetExceededException)
                 {
@@ -391,50 +429,63 @@ public sealed class IngestionRunner : IIngestionRunner
             }
 
             var records = typed.ReadAsync(context, cancellationToken).GetAsyncEnumerator(cancellationToken);
-            await using (records.ConfigureAwait(false))
+            try
             {
-                while (true)
+                await using (records.ConfigureAwait(false))
                 {
-                    TRecord record;
-                    try
+                    while (true)
                     {
-                        if (!await records.MoveNextAsync().ConfigureAwait(false))
+                        TRecord record;
+                        try
                         {
-                            break;
+                            if (!await records.MoveNextAsync().ConfigureAwait(false))
+                            {
+                                break;
+                            }
+
+                            record = records.Current;
+                        }
+                        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+                        {
+                            // The records read before the failure are genuine: commit them with the last checkpoint
+                            // (which covers only records already read), so a retry resumes as late as possible.
+                            await FlushAfterSourceFailureAsync(e).ConfigureAwait(false);
+                            throw;
                         }
 
-                        record = records.Current;
-                    }
-                    catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-                    {
-                        // The records read before the failure are genuine: commit them with the last checkpoint
-                        // (which covers only records already read), so a retry resumes as late as possible.
-                        await FlushAfterSourceFailureAsync(e).ConfigureAwait(false);
-                        throw;
-                    }
+                        if (record is null)
+                        {
+                            throw new IngestionException($"Source '{run.SourceName}' yielded a null record after record {recordNumber}.") { SourceName = run.SourceName, Position = $"record {recordNumber + 1}" };
+                        }
 
-                    if (record is null)
-                    {
-                        throw new IngestionException($"Source '{run.SourceName}' yielded a null record after record {recordNumber}.") { SourceName = run.SourceName, Position = $"record {recordNumber + 1}" };
-                    }
+                        recordNumber++;
+                        buffer.Add(record);
+                        if (buffer.Count >= run.Options.BatchSize || context.PendingRejects.Count >= run.Options.BatchSize)
+                        {
+                            await FlushAsync().ConfigureAwait(false);
+                        }
 
-                    recordNumber++;
-                    buffer.Add(record);
-                    if (buffer.Count >= run.Options.BatchSize || context.PendingRejects.Count >= run.Options.BatchSize)
-                    {
-                        await FlushAsync().ConfigureAwait(false);
+                        if (cap is { } max && recordNumber >= max)
+                        {
+                            run.StoppedByCap = true;
+                            Log.RecordCapReached(run.Logger, run.SourceName, max);
+                            break;
+                        }
                     }
+                }
 
-                    if (cap is { } max && recordNumber >= max)
-                    {
-                        run.StoppedByCap = true;
-                        Log.RecordCapReached(run.Logger, run.SourceName, max);
-                        break;
-                    }
+                await FlushAsync().ConfigureAwait(false);
+                await DrainAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                // Never leave a write running when the attempt ends early: the writer is disposed next.
+                if (inFlight is not null)
+                {
+                    await DrainQuietlyAsync().ConfigureAwait(false);
                 }
             }
 
-            await FlushAsync().ConfigureAwait(false);
             run.NotModified = context.IsNotModified && recordNumber == 0;
             run.StoppedByCap |= context.StoppedEarlyReason is not null;
             var completion = await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
@@ -462,6 +513,8 @@ public sealed class IngestionRunner : IIngestionRunner
             Log.ObserverFailed(_logger, e, observer.GetType().Name, sourceName);
         }
     }
+
+    private sealed record InFlightBatch(Task<SinkBatchResult> Write, string Position, int Read, int SourceRejects);
 
     private sealed class AttemptCounts
     {

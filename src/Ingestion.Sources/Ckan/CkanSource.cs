@@ -14,7 +14,9 @@ namespace Ingestion.Sources.Ckan;
 /// runs), paging by offset until the reported total is reached; columns and types come from the <c>fields</c>
 /// metadata. Each page ends with a checkpoint, so a failed run resumes at the next page.
 /// </summary>
-public sealed class CkanSource : IngestionSource<DynamicRecord>
+/// <param name="http">The HTTP layer.</param>
+/// <param name="options">The options, named by source.</param>
+public sealed class CkanSource(ISourceHttpClientFactory http, IOptionsMonitor<CkanSourceOptions> options) : HttpSourceBase<CkanSourceOptions, DynamicRecord>(http, options)
 {
     /// <summary>The state value holding the next offset of an unfinished run.</summary>
     public const string OffsetKey = "ckan.offset";
@@ -24,20 +26,6 @@ public sealed class CkanSource : IngestionSource<DynamicRecord>
 
     /// <summary>The state value holding the highest sort value an unfinished incremental run has seen.</summary>
     public const string MaxKey = "ckan.max";
-
-    private readonly ISourceHttpClientFactory _http;
-    private readonly IOptionsMonitor<CkanSourceOptions> _options;
-
-    /// <summary>Creates the source.</summary>
-    /// <param name="http">The HTTP layer.</param>
-    /// <param name="options">The options, named by source.</param>
-    public CkanSource(ISourceHttpClientFactory http, IOptionsMonitor<CkanSourceOptions> options)
-    {
-        ArgumentNullException.ThrowIfNull(http);
-        ArgumentNullException.ThrowIfNull(options);
-        _http = http;
-        _options = options;
-    }
 
     /// <summary>The column type of a CKAN (PostgreSQL) field type.</summary>
     /// <param name="ckanType">The field type, e.g. <c>int4</c>, <c>numeric</c>, <c>timestamp</c>.</param>
@@ -56,14 +44,11 @@ public sealed class CkanSource : IngestionSource<DynamicRecord>
     };
 
     /// <inheritdoc />
-    public override async IAsyncEnumerable<DynamicRecord> ReadAsync(IngestionContext context, [EnumeratorCancellation] CancellationToken cancellationToken)
+    protected override async IAsyncEnumerable<DynamicRecord> ReadAsync(IngestionContext context, CkanSourceOptions options, SourceHttpClient http, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(context);
-        var o = _options.Get(context.SourceName);
-        var http = _http.Create(context, o.Http);
-        http.Redactor.AddSecret(o.ApiKey);
+        http.Redactor.AddSecret(options.ApiKey);
         var state = context.State;
-        var isIncremental = o.Incremental && context.Mode == IngestionMode.Incremental;
+        var isIncremental = options.Incremental && context.Mode == IngestionMode.Incremental;
         var resuming = context.Mode == IngestionMode.Incremental && state.Values.TryGetValue(OffsetKey, out var savedOffset) && savedOffset.Length > 0;
         var offset = resuming ? JsonPaging.ParseLong(state.Values[OffsetKey]) ?? 0 : 0;
         var since = resuming ? state.Values.GetValueOrDefault(SinceKey) : isIncremental ? state.Cursor : null;
@@ -75,15 +60,15 @@ public sealed class CkanSource : IngestionSource<DynamicRecord>
 
         var sinceLiteral = since is null ? null : SqlLiteral(since, context.SourceName);
         JsonRecordMapper? mapper = null;
-        var key = o.Key.Count > 0 ? o.Key : ["_id"];
-        for (var page = 1; page <= o.MaxPages; page++)
+        var key = options.Key.Count > 0 ? options.Key : ["_id"];
+        for (var page = 1; page <= options.MaxPages; page++)
         {
-            var url = isIncremental ? SqlUrl(o, sinceLiteral, offset) : SearchUrl(o, offset);
+            var url = isIncremental ? SqlUrl(options, sinceLiteral, offset) : SearchUrl(options, offset);
             var label = $"offset {offset}";
             SourceHttpResponse response;
             try
             {
-                response = await http.SendAsync(() => Request(o, url), allowNotModified: false, cancellationToken).ConfigureAwait(false);
+                response = await http.SendAsync(() => Request(options, url), allowNotModified: false, cancellationToken).ConfigureAwait(false);
             }
             catch (RequestBudgetExhaustedException e)
             {
@@ -106,7 +91,7 @@ public sealed class CkanSource : IngestionSource<DynamicRecord>
                     throw new IngestionException($"Source '{context.SourceName}': CKAN refused {response.RedactedUrl}: {http.Redactor.Redact(ColumnValues.Clip(error))}") { SourceName = context.SourceName, Position = label };
                 }
 
-                mapper ??= new JsonRecordMapper(Columns(o, result, context.SourceName), key);
+                mapper ??= new JsonRecordMapper(Columns(options, result, context.SourceName), key);
                 if (!result.TryGetProperty("records", out var items) || items.ValueKind != JsonValueKind.Array)
                 {
                     throw new IngestionException($"Source '{context.SourceName}': the CKAN answer at {label} has no records array.") { SourceName = context.SourceName, Position = label };
@@ -121,7 +106,7 @@ public sealed class CkanSource : IngestionSource<DynamicRecord>
                         records.Add(record);
                     }
 
-                    if (isIncremental && item.TryGetProperty(o.SortField, out var sortValue) && sortValue.ValueKind is JsonValueKind.Number or JsonValueKind.String)
+                    if (isIncremental && item.TryGetProperty(options.SortField, out var sortValue) && sortValue.ValueKind is JsonValueKind.Number or JsonValueKind.String)
                     {
                         var text = sortValue.ValueKind == JsonValueKind.String ? sortValue.GetString()! : sortValue.GetRawText();
                         if (max is null || Compare(text, max) > 0)
@@ -140,7 +125,7 @@ public sealed class CkanSource : IngestionSource<DynamicRecord>
             }
 
             offset += count;
-            var done = count == 0 || count < o.PageSize || (total is { } all && offset >= all);
+            var done = count == 0 || count < options.PageSize || (total is { } all && offset >= all);
             if (done)
             {
                 break;

@@ -1,7 +1,5 @@
 using Ingestion.Hosting;
 using Ingestion.Sources.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
 
 namespace Ingestion.Sources.Ckan;
 
@@ -16,10 +14,6 @@ public static class CkanSourceBuilderExtensions
     /// <returns>The builder.</returns>
     public static IIngestionBuilder AddCkanSource(this IIngestionBuilder builder, string name, Action<CkanSourceOptions>? configure = null, Action<SourceOptions>? configureSource = null)
     {
-        ArgumentNullException.ThrowIfNull(builder);
-        ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        builder.AddSourceHttp();
-        builder.AddSourceOptions(name, configure, o => o.Validate($"Ingestion:Sources:{name}"));
-        return builder.AddSource(name, sp => new CkanSource(sp.GetRequiredService<ISourceHttpClientFactory>(), sp.GetRequiredService<IOptionsMonitor<CkanSourceOptions>>()), configureSource);
+        return builder.AddHttpSource<CkanSource, CkanSourceOptions>(name, configure, configureSource);
     }
 }

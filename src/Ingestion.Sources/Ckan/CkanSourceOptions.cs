@@ -4,7 +4,7 @@ using Ingestion.Sources.Mapping;
 namespace Ingestion.Sources.Ckan;
 
 /// <summary>Settings of a CKAN datastore source, bound from <c>Ingestion:Sources:&lt;name&gt;</c>.</summary>
-public sealed class CkanSourceOptions
+public sealed class CkanSourceOptions : IHttpSourceOptions
 {
     /// <summary>The portal's base URL (<c>https://donnees.montreal.ca</c>); the action API is under <c>/api/3/action/</c>. Required.</summary>
     public string? BaseUrl { get; set; }

@@ -12,28 +12,13 @@ namespace Ingestion.Sources.Csv;
 /// encoding and culture, headers mapped to typed columns. A bad line becomes a rejected record with its
 /// line number and raw text; files of any size stream. An unchanged file ends the run as not modified.
 /// </summary>
-public sealed class CsvSource : IngestionSource<DynamicRecord>
+/// <param name="http">The HTTP layer (used when the location is a URL).</param>
+/// <param name="options">The CSV options, named by source.</param>
+public sealed class CsvSource(ISourceHttpClientFactory http, IOptionsMonitor<CsvSourceOptions> options) : HttpSourceBase<CsvSourceOptions, DynamicRecord>(http, options)
 {
-    private readonly ISourceHttpClientFactory _http;
-    private readonly IOptionsMonitor<CsvSourceOptions> _options;
-
-    /// <summary>Creates the source.</summary>
-    /// <param name="http">The HTTP layer (used when the location is a URL).</param>
-    /// <param name="options">The CSV options, named by source.</param>
-    public CsvSource(ISourceHttpClientFactory http, IOptionsMonitor<CsvSourceOptions> options)
-    {
-        ArgumentNullException.ThrowIfNull(http);
-        ArgumentNullException.ThrowIfNull(options);
-        _http = http;
-        _options = options;
-    }
-
     /// <inheritdoc />
-    public override async IAsyncEnumerable<DynamicRecord> ReadAsync(IngestionContext context, [EnumeratorCancellation] CancellationToken cancellationToken)
+    protected override async IAsyncEnumerable<DynamicRecord> ReadAsync(IngestionContext context, CsvSourceOptions options, SourceHttpClient http, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(context);
-        var options = _options.Get(context.SourceName);
-        var http = _http.Create(context, options.Http);
         var document = await http.OpenDocumentAsync(options.Location!, cancellationToken).ConfigureAwait(false);
         if (document is null)
         {
@@ -172,29 +157,14 @@ public sealed class CsvSource : IngestionSource<DynamicRecord>
 /// does not parse) becomes a rejected record with its line, member and raw text.
 /// </summary>
 /// <typeparam name="TRecord">A <c>[CsvRecord]</c> partial class that is also an Ingestion record (a <c>[RecordKey]</c> or a <c>SourceId</c>).</typeparam>
-public sealed class CsvSource<TRecord> : IngestionSource<TRecord>
+/// <param name="http">The HTTP layer (used when the location is a URL).</param>
+/// <param name="options">The CSV options, named by source.</param>
+public sealed class CsvSource<TRecord>(ISourceHttpClientFactory http, IOptionsMonitor<CsvSourceOptions> options) : HttpSourceBase<CsvSourceOptions, TRecord>(http, options)
     where TRecord : class
 {
-    private readonly ISourceHttpClientFactory _http;
-    private readonly IOptionsMonitor<CsvSourceOptions> _options;
-
-    /// <summary>Creates the source.</summary>
-    /// <param name="http">The HTTP layer (used when the location is a URL).</param>
-    /// <param name="options">The CSV options, named by source.</param>
-    public CsvSource(ISourceHttpClientFactory http, IOptionsMonitor<CsvSourceOptions> options)
-    {
-        ArgumentNullException.ThrowIfNull(http);
-        ArgumentNullException.ThrowIfNull(options);
-        _http = http;
-        _options = options;
-    }
-
     /// <inheritdoc />
-    public override async IAsyncEnumerable<TRecord> ReadAsync(IngestionContext context, [EnumeratorCancellation] CancellationToken cancellationToken)
+    protected override async IAsyncEnumerable<TRecord> ReadAsync(IngestionContext context, CsvSourceOptions options, SourceHttpClient http, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(context);
-        var options = _options.Get(context.SourceName);
-        var http = _http.Create(context, options.Http);
         var document = await http.OpenDocumentAsync(options.Location!, cancellationToken).ConfigureAwait(false);
         if (document is null)
         {

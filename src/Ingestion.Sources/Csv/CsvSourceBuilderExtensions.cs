@@ -1,7 +1,5 @@
 using Ingestion.Hosting;
 using Ingestion.Sources.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
 
 namespace Ingestion.Sources.Csv;
 
@@ -19,8 +17,7 @@ public static class CsvSourceBuilderExtensions
     /// <returns>The builder.</returns>
     public static IIngestionBuilder AddCsvSource(this IIngestionBuilder builder, string name, Action<CsvSourceOptions>? configure = null, Action<SourceOptions>? configureSource = null)
     {
-        Register(builder, name, configure);
-        return builder.AddSource(name, sp => new CsvSource(sp.GetRequiredService<ISourceHttpClientFactory>(), sp.GetRequiredService<IOptionsMonitor<CsvSourceOptions>>()), configureSource);
+        return builder.AddHttpSource<CsvSource, CsvSourceOptions>(name, configure, configureSource);
     }
 
     /// <summary>
@@ -36,15 +33,6 @@ public static class CsvSourceBuilderExtensions
     public static IIngestionBuilder AddCsvSource<TRecord>(this IIngestionBuilder builder, string name, Action<CsvSourceOptions>? configure = null, Action<SourceOptions>? configureSource = null)
         where TRecord : class
     {
-        Register(builder, name, configure);
-        return builder.AddSource(name, sp => new CsvSource<TRecord>(sp.GetRequiredService<ISourceHttpClientFactory>(), sp.GetRequiredService<IOptionsMonitor<CsvSourceOptions>>()), configureSource);
-    }
-
-    private static void Register(IIngestionBuilder builder, string name, Action<CsvSourceOptions>? configure)
-    {
-        ArgumentNullException.ThrowIfNull(builder);
-        ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        builder.AddSourceHttp();
-        builder.AddSourceOptions(name, configure, o => o.Validate($"Ingestion:Sources:{name}"));
+        return builder.AddHttpSource<CsvSource<TRecord>, CsvSourceOptions>(name, configure, configureSource);
     }
 }

@@ -8,7 +8,7 @@ namespace Ingestion.Sources.Csv;
 /// Settings of a CSV source, bound from <c>Ingestion:Sources:&lt;name&gt;</c>: where the file is, how it is
 /// delimited, quoted (RFC 4180) and encoded, and (for dynamic records) how its headers map to typed columns.
 /// </summary>
-public sealed class CsvSourceOptions
+public sealed class CsvSourceOptions : IHttpSourceOptions
 {
     /// <summary>A local path, a <c>file:</c> URL or an <c>http(s)</c> URL. Required.</summary>
     public string? Location { get; set; }

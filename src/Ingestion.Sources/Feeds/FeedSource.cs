@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Ingestion.Sources.Http;
+using Microsoft.Extensions.Options;
 
 namespace Ingestion.Sources.Feeds;
 
@@ -10,29 +11,15 @@ namespace Ingestion.Sources.Feeds;
 /// rejected with their index, line and field. The validators are saved once the whole feed has been read.
 /// Register it with <see cref="FeedSourceServiceCollectionExtensions.AddFeedSource"/>.
 /// </summary>
-public sealed class FeedSource : IngestionSource<FeedItem>
+/// <param name="http">Creates the HTTP client of a run.</param>
+/// <param name="options">The feed settings, named by source.</param>
+public sealed class FeedSource(ISourceHttpClientFactory http, IOptionsMonitor<FeedSourceOptions> options) : HttpSourceBase<FeedSourceOptions, FeedItem>(http, options)
 {
-    private readonly FeedSourceOptions _options;
-    private readonly ISourceHttpClientFactory _http;
-
-    /// <summary>Creates the source.</summary>
-    /// <param name="options">The feed settings.</param>
-    /// <param name="http">Creates the HTTP client of a run.</param>
-    public FeedSource(FeedSourceOptions options, ISourceHttpClientFactory http)
-    {
-        ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(http);
-        _options = options;
-        _http = http;
-    }
-
     /// <inheritdoc />
-    public override async IAsyncEnumerable<FeedItem> ReadAsync(IngestionContext context, [EnumeratorCancellation] CancellationToken cancellationToken)
+    protected override async IAsyncEnumerable<FeedItem> ReadAsync(IngestionContext context, FeedSourceOptions options, SourceHttpClient http, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(context);
-        var url = _options.Url ?? throw new IngestionException($"Source '{context.SourceName}': Url is not set.") { SourceName = context.SourceName, Field = "Url" };
-        var client = _http.Create(context, _options.Http);
-        var document = await client.OpenDocumentAsync(url, cancellationToken).ConfigureAwait(false);
+        var url = options.Url ?? throw new IngestionException($"Source '{context.SourceName}': Url is not set.") { SourceName = context.SourceName, Field = "Url" };
+        var document = await http.OpenDocumentAsync(url, cancellationToken).ConfigureAwait(false);
         if (document is null)
         {
             yield break;
@@ -40,7 +27,7 @@ public sealed class FeedSource : IngestionSource<FeedItem>
 
         await using (document.ConfigureAwait(false))
         {
-            using var buffer = await DocumentBuffer.ReadAsync(document.Content, _options.MaxDocumentBytes, context.SourceName, document.Location, cancellationToken).ConfigureAwait(false);
+            using var buffer = await DocumentBuffer.ReadAsync(document.Content, options.MaxDocumentBytes, context.SourceName, document.Location, cancellationToken).ConfigureAwait(false);
             var settings = new FeedParseSettings
             {
                 SourceName = context.SourceName,
@@ -81,7 +68,7 @@ public sealed class FeedSource : IngestionSource<FeedItem>
                 }
             }
 
-            client.Checkpoint(null, null, document);
+            http.Checkpoint(null, null, document);
         }
     }
 }

@@ -3,7 +3,7 @@ using Ingestion.Sources.Http;
 namespace Ingestion.Sources.Feeds;
 
 /// <summary>The settings of an RSS/Atom feed source, bound from <c>Ingestion:Sources:&lt;name&gt;</c>.</summary>
-public sealed class FeedSourceOptions
+public sealed class FeedSourceOptions : IHttpSourceOptions
 {
     /// <summary>The feed: an <c>http(s)</c> URL, a <c>file:</c> URL, or a local path.</summary>
     public string? Url { get; set; }

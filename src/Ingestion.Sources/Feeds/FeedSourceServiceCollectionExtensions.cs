@@ -1,7 +1,5 @@
 using Ingestion.Hosting;
 using Ingestion.Sources.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
 
 namespace Ingestion.Sources.Feeds;
 
@@ -20,12 +18,6 @@ public static class FeedSourceServiceCollectionExtensions
     /// <returns>The builder.</returns>
     public static IIngestionBuilder AddFeedSource(this IIngestionBuilder builder, string name, Action<FeedSourceOptions>? configure = null, Action<SourceOptions>? source = null)
     {
-        ArgumentNullException.ThrowIfNull(builder);
-        builder.AddSourceHttp();
-        builder.AddSourceOptions(name, configure, o => o.Validate($"Ingestion:Sources:{name}"));
-        return builder.AddSource(
-            name,
-            sp => new FeedSource(sp.GetRequiredService<IOptionsMonitor<FeedSourceOptions>>().Get(name), sp.GetRequiredService<ISourceHttpClientFactory>()),
-            source);
+        return builder.AddHttpSource<FeedSource, FeedSourceOptions>(name, configure, source);
     }
 }

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using Ingestion.Sources.Feeds;
 using Ingestion.Sources.Http;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Ingestion.Sources.Ics;
 
@@ -14,42 +15,40 @@ namespace Ingestion.Sources.Ics;
 /// override it). Events that cannot be read are rejected naming their line, UID and property.
 /// Register it with <see cref="IcsSourceServiceCollectionExtensions.AddIcsSource"/>.
 /// </summary>
-public sealed partial class IcsSource : IngestionSource<CalendarEvent>
+/// <param name="http">Creates the HTTP client of a run.</param>
+/// <param name="options">The calendar settings, named by source.</param>
+public sealed partial class IcsSource(ISourceHttpClientFactory http, IOptionsMonitor<IcsSourceOptions> options) : HttpSourceBase<IcsSourceOptions, CalendarEvent>(http, options)
 {
     /// <summary>The state value holding the end of the window of the last expansion (round-trip format).</summary>
     public const string WindowEndStateKey = "ics.window_end";
 
-    private readonly IcsSourceOptions _options;
-    private readonly ISourceHttpClientFactory _http;
-
-    /// <summary>Creates the source.</summary>
-    /// <param name="options">The calendar settings.</param>
-    /// <param name="http">Creates the HTTP client of a run.</param>
-    public IcsSource(IcsSourceOptions options, ISourceHttpClientFactory http)
+    /// <summary>
+    /// Creates the run's client; an unchanged calendar still yields new instances as the window moves, so once it
+    /// has moved enough since the last expansion the client sees no saved validators and fetches the whole calendar.
+    /// </summary>
+    /// <param name="context">The run.</param>
+    /// <param name="options">The run's options.</param>
+    /// <returns>The client.</returns>
+    protected override SourceHttpClient CreateHttpClient(IngestionContext context, IcsSourceOptions options)
     {
+        ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(options);
-        ArgumentNullException.ThrowIfNull(http);
-        _options = options;
-        _http = http;
+        var (_, windowEnd) = Window(context, options);
+        if (NeedsReexpansion(context.State, windowEnd, options))
+        {
+            Log.Reexpanding(context.Logger, context.SourceName, windowEnd);
+            context = new UnconditionalContext(context);
+        }
+
+        return base.CreateHttpClient(context, options);
     }
 
     /// <inheritdoc />
-    public override async IAsyncEnumerable<CalendarEvent> ReadAsync(IngestionContext context, [EnumeratorCancellation] CancellationToken cancellationToken)
+    protected override async IAsyncEnumerable<CalendarEvent> ReadAsync(IngestionContext context, IcsSourceOptions options, SourceHttpClient http, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(context);
-        var url = _options.Url ?? throw new IngestionException($"Source '{context.SourceName}': Url is not set.") { SourceName = context.SourceName, Field = "Url" };
-        var (windowStart, windowEnd) = Window(context);
-
-        // An unchanged calendar still yields new instances as the window moves: skip the validators once it has moved enough.
-        var fetchContext = context;
-        if (NeedsReexpansion(context.State, windowEnd))
-        {
-            Log.Reexpanding(context.Logger, context.SourceName, windowEnd);
-            fetchContext = new UnconditionalContext(context);
-        }
-
-        var client = _http.Create(fetchContext, _options.Http);
-        var document = await client.OpenDocumentAsync(url, cancellationToken).ConfigureAwait(false);
+        var url = options.Url ?? throw new IngestionException($"Source '{context.SourceName}': Url is not set.") { SourceName = context.SourceName, Field = "Url" };
+        var (windowStart, windowEnd) = Window(context, options);
+        var document = await http.OpenDocumentAsync(url, cancellationToken).ConfigureAwait(false);
         if (document is null)
         {
             yield break;
@@ -57,14 +56,14 @@ public sealed partial class IcsSource : IngestionSource<CalendarEvent>
 
         await using (document.ConfigureAwait(false))
         {
-            using var buffer = await DocumentBuffer.ReadAsync(document.Content, _options.MaxDocumentBytes, context.SourceName, document.Location, cancellationToken).ConfigureAwait(false);
+            using var buffer = await DocumentBuffer.ReadAsync(document.Content, options.MaxDocumentBytes, context.SourceName, document.Location, cancellationToken).ConfigureAwait(false);
             var settings = new IcsParseSettings
             {
                 SourceName = context.SourceName,
                 WindowStart = windowStart,
                 WindowEnd = windowEnd,
-                FloatingTimeZone = TimeZoneInfo.FindSystemTimeZoneById(_options.FloatingTimeZone),
-                MaxInstancesPerEvent = _options.MaxInstancesPerEvent,
+                FloatingTimeZone = TimeZoneInfo.FindSystemTimeZoneById(options.FloatingTimeZone),
+                MaxInstancesPerEvent = options.MaxInstancesPerEvent,
                 Charset = document.Encoding?.WebName,
             };
 
@@ -97,15 +96,15 @@ public sealed partial class IcsSource : IngestionSource<CalendarEvent>
             }
 
             var values = new Dictionary<string, string>(StringComparer.Ordinal) { [WindowEndStateKey] = windowEnd.ToString("O", CultureInfo.InvariantCulture) };
-            context.Checkpoint(client.CreateCheckpoint(null, values, document));
+            context.Checkpoint(http.CreateCheckpoint(null, values, document));
         }
     }
 
-    private (DateTimeOffset Start, DateTimeOffset End) Window(IngestionContext context)
+    private static (DateTimeOffset Start, DateTimeOffset End) Window(IngestionContext context, IcsSourceOptions options)
     {
         var now = context.TimeProvider.GetUtcNow();
-        var start = Parameter(context, "windowStart") ?? now - _options.PastWindow;
-        var end = Parameter(context, "windowEnd") ?? now + _options.FutureWindow;
+        var start = Parameter(context, "windowStart") ?? now - options.PastWindow;
+        var end = Parameter(context, "windowEnd") ?? now + options.FutureWindow;
         if (end <= start)
         {
             throw new IngestionException($"Source '{context.SourceName}': the expansion window ends ({end:O}) before it starts ({start:O}).") { SourceName = context.SourceName, Field = "windowEnd" };
@@ -126,7 +125,7 @@ public sealed partial class IcsSource : IngestionSource<CalendarEvent>
             : throw new IngestionException($"Source '{context.SourceName}': the run parameter {name} '{text}' is not a date.") { SourceName = context.SourceName, Field = name };
     }
 
-    private bool NeedsReexpansion(SourceState state, DateTimeOffset windowEnd)
+    private static bool NeedsReexpansion(SourceState state, DateTimeOffset windowEnd, IcsSourceOptions options)
     {
         if (!state.Values.TryGetValue(WindowEndStateKey, out var saved)
             || !DateTimeOffset.TryParse(saved, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var previous))
@@ -134,7 +133,7 @@ public sealed partial class IcsSource : IngestionSource<CalendarEvent>
             return state.ETag is not null || state.LastModified is not null || state.ContentHash is not null;
         }
 
-        return windowEnd - previous >= _options.ReexpandAfter;
+        return windowEnd - previous >= options.ReexpandAfter;
     }
 
     private static partial class Log

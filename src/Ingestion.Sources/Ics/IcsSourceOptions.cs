@@ -4,7 +4,7 @@ using Ingestion.Sources.Http;
 namespace Ingestion.Sources.Ics;
 
 /// <summary>The settings of an iCalendar (ICS) source, bound from <c>Ingestion:Sources:&lt;name&gt;</c>.</summary>
-public sealed class IcsSourceOptions
+public sealed class IcsSourceOptions : IHttpSourceOptions
 {
     /// <summary>The calendar: an <c>http(s)</c> URL, a <c>file:</c> URL, or a local path.</summary>
     public string? Url { get; set; }

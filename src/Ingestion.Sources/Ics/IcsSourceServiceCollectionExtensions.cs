@@ -1,7 +1,5 @@
 using Ingestion.Hosting;
 using Ingestion.Sources.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
 
 namespace Ingestion.Sources.Ics;
 
@@ -20,12 +18,6 @@ public static class IcsSourceServiceCollectionExtensions
     /// <returns>The builder.</returns>
     public static IIngestionBuilder AddIcsSource(this IIngestionBuilder builder, string name, Action<IcsSourceOptions>? configure = null, Action<SourceOptions>? source = null)
     {
-        ArgumentNullException.ThrowIfNull(builder);
-        builder.AddSourceHttp();
-        builder.AddSourceOptions(name, configure, o => o.Validate($"Ingestion:Sources:{name}"));
-        return builder.AddSource(
-            name,
-            sp => new IcsSource(sp.GetRequiredService<IOptionsMonitor<IcsSourceOptions>>().Get(name), sp.GetRequiredService<ISourceHttpClientFactory>()),
-            source);
+        return builder.AddHttpSource<IcsSource, IcsSourceOptions>(name, configure, source);
     }
 }

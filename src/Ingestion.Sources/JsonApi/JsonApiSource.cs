@@ -14,7 +14,9 @@ namespace Ingestion.Sources.JsonApi;
 /// overlap) as a parameter. Each page ends with a checkpoint, so a failed or budget-stopped run resumes at the
 /// next page.
 /// </summary>
-public sealed class JsonApiSource : IngestionSource<DynamicRecord>
+/// <param name="http">The HTTP layer.</param>
+/// <param name="options">The options, named by source.</param>
+public sealed class JsonApiSource(ISourceHttpClientFactory http, IOptionsMonitor<JsonApiSourceOptions> options) : HttpSourceBase<JsonApiSourceOptions, DynamicRecord>(http, options)
 {
     /// <summary>The state value holding the next page position of an unfinished run.</summary>
     public const string NextKey = "jsonapi.next";
@@ -25,29 +27,12 @@ public sealed class JsonApiSource : IngestionSource<DynamicRecord>
     /// <summary>The state value holding the newest item time seen by an unfinished run.</summary>
     public const string WatermarkKey = "jsonapi.watermark";
 
-    private readonly ISourceHttpClientFactory _http;
-    private readonly IOptionsMonitor<JsonApiSourceOptions> _options;
-
-    /// <summary>Creates the source.</summary>
-    /// <param name="http">The HTTP layer.</param>
-    /// <param name="options">The options, named by source.</param>
-    public JsonApiSource(ISourceHttpClientFactory http, IOptionsMonitor<JsonApiSourceOptions> options)
-    {
-        ArgumentNullException.ThrowIfNull(http);
-        ArgumentNullException.ThrowIfNull(options);
-        _http = http;
-        _options = options;
-    }
-
     /// <inheritdoc />
-    public override async IAsyncEnumerable<DynamicRecord> ReadAsync(IngestionContext context, [EnumeratorCancellation] CancellationToken cancellationToken)
+    protected override async IAsyncEnumerable<DynamicRecord> ReadAsync(IngestionContext context, JsonApiSourceOptions options, SourceHttpClient http, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(context);
-        var o = _options.Get(context.SourceName);
-        var http = _http.Create(context, o.Http);
-        http.Redactor.AddSecret(o.ApiKey);
-        var mapper = new JsonRecordMapper(o.Columns, o.Key, o.RawJsonColumn);
-        var baseUrl = new Uri(o.Url!);
+        http.Redactor.AddSecret(options.ApiKey);
+        var mapper = new JsonRecordMapper(options.Columns, options.Key, options.RawJsonColumn);
+        var baseUrl = new Uri(options.Url!);
         var state = context.State;
         var incremental = context.Mode == IngestionMode.Incremental;
         var resume = incremental && state.Values.TryGetValue(NextKey, out var saved) && saved.Length > 0 ? saved : null;
@@ -61,26 +46,26 @@ public sealed class JsonApiSource : IngestionSource<DynamicRecord>
         else
         {
             watermark = incremental ? JsonPaging.ParseTime(state.Cursor) : null;
-            since = !string.IsNullOrEmpty(o.IncrementalParameter) && watermark is { } w
-                ? (w - o.Overlap).ToUniversalTime().ToString(o.IncrementalFormat, CultureInfo.InvariantCulture)
+            since = !string.IsNullOrEmpty(options.IncrementalParameter) && watermark is { } w
+                ? (w - options.Overlap).ToUniversalTime().ToString(options.IncrementalFormat, CultureInfo.InvariantCulture)
                 : null;
         }
 
-        var position = resume ?? o.Pagination switch
+        var position = resume ?? options.Pagination switch
         {
-            JsonApiPagination.PageNumber => JsonPaging.Format(o.FirstPage),
+            JsonApiPagination.PageNumber => JsonPaging.Format(options.FirstPage),
             JsonApiPagination.OffsetLimit => "0",
             _ => string.Empty,
         };
 
-        for (var pageIndex = 1; pageIndex <= o.MaxPages; pageIndex++)
+        for (var pageIndex = 1; pageIndex <= options.MaxPages; pageIndex++)
         {
-            var url = PageUrl(o, baseUrl, position, since);
+            var url = PageUrl(options, baseUrl, position, since);
             var label = $"page {pageIndex}{(resume is null ? string.Empty : " after resuming")}";
             SourceHttpResponse response;
             try
             {
-                response = await http.SendAsync(() => Request(o, url), allowNotModified: false, cancellationToken).ConfigureAwait(false);
+                response = await http.SendAsync(() => Request(options, url), allowNotModified: false, cancellationToken).ConfigureAwait(false);
             }
             catch (RequestBudgetExhaustedException e)
             {
@@ -95,13 +80,13 @@ public sealed class JsonApiSource : IngestionSource<DynamicRecord>
                 response.EnsureMediaType("JSON", "json", "javascript");
                 using var document = await response.ReadJsonAsync(label, cancellationToken).ConfigureAwait(false);
                 var root = document.RootElement;
-                if (!ColumnValues.TryGetPath(root, o.ItemsPath, out var items) || items.ValueKind != JsonValueKind.Array)
+                if (!ColumnValues.TryGetPath(root, options.ItemsPath, out var items) || items.ValueKind != JsonValueKind.Array)
                 {
-                    throw new IngestionException($"Source '{context.SourceName}': {label} from {response.RedactedUrl} has no items array at '{o.ItemsPath}'.")
+                    throw new IngestionException($"Source '{context.SourceName}': {label} from {response.RedactedUrl} has no items array at '{options.ItemsPath}'.")
                     {
                         SourceName = context.SourceName,
                         Position = label,
-                        Field = o.ItemsPath,
+                        Field = options.ItemsPath,
                     };
                 }
 
@@ -114,7 +99,7 @@ public sealed class JsonApiSource : IngestionSource<DynamicRecord>
                         records.Add(record);
                     }
 
-                    if (o.IncrementalField is { Length: > 0 } field && ColumnValues.TryGetPath(item, field, out var time)
+                    if (options.IncrementalField is { Length: > 0 } field && ColumnValues.TryGetPath(item, field, out var time)
                         && ColumnValues.TryConvert(time, ColumnType.TimestampTz, null, out var value) is null && value is DateTimeOffset t
                         && (watermark is null || t > watermark))
                     {
@@ -122,8 +107,8 @@ public sealed class JsonApiSource : IngestionSource<DynamicRecord>
                     }
                 }
 
-                long? total = o.TotalPath is { Length: > 0 } tp && ColumnValues.TryGetPath(root, tp, out var te) && te.ValueKind == JsonValueKind.Number && te.TryGetInt64(out var tv) ? tv : null;
-                next = Next(o, position, index, total, root, response);
+                long? total = options.TotalPath is { Length: > 0 } tp && ColumnValues.TryGetPath(root, tp, out var te) && te.ValueKind == JsonValueKind.Number && te.TryGetInt64(out var tv) ? tv : null;
+                next = Next(options, position, index, total, root, response);
             }
 
             foreach (var record in records)

@@ -1,7 +1,5 @@
 using Ingestion.Hosting;
 using Ingestion.Sources.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
 
 namespace Ingestion.Sources.JsonApi;
 
@@ -16,10 +14,6 @@ public static class JsonApiSourceBuilderExtensions
     /// <returns>The builder.</returns>
     public static IIngestionBuilder AddJsonApiSource(this IIngestionBuilder builder, string name, Action<JsonApiSourceOptions>? configure = null, Action<SourceOptions>? configureSource = null)
     {
-        ArgumentNullException.ThrowIfNull(builder);
-        ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        builder.AddSourceHttp();
-        builder.AddSourceOptions(name, configure, o => o.Validate($"Ingestion:Sources:{name}"));
-        return builder.AddSource(name, sp => new JsonApiSource(sp.GetRequiredService<ISourceHttpClientFactory>(), sp.GetRequiredService<IOptionsMonitor<JsonApiSourceOptions>>()), configureSource);
+        return builder.AddHttpSource<JsonApiSource, JsonApiSourceOptions>(name, configure, configureSource);
     }
 }

@@ -19,7 +19,7 @@ public enum JsonApiPagination
 }
 
 /// <summary>Settings of a paginated JSON API source, bound from <c>Ingestion:Sources:&lt;name&gt;</c>.</summary>
-public sealed class JsonApiSourceOptions
+public sealed class JsonApiSourceOptions : IHttpSourceOptions
 {
     /// <summary>The first page's URL (its query is kept). Required.</summary>
     public string? Url { get; set; }

@@ -12,35 +12,20 @@ namespace Ingestion.Sources.Wfs;
 /// FeatureCollection from a URL or file): properties become columns and the geometry a PostGIS column. Each page
 /// ends with a checkpoint, so a failed run resumes at the next page.
 /// </summary>
-public sealed class WfsSource : IngestionSource<DynamicRecord>
+/// <param name="http">The HTTP layer.</param>
+/// <param name="options">The options, named by source.</param>
+public sealed class WfsSource(ISourceHttpClientFactory http, IOptionsMonitor<WfsSourceOptions> options) : HttpSourceBase<WfsSourceOptions, DynamicRecord>(http, options)
 {
     /// <summary>The state value holding the next start index of an unfinished run.</summary>
     public const string StartIndexKey = "wfs.start";
 
-    private readonly ISourceHttpClientFactory _http;
-    private readonly IOptionsMonitor<WfsSourceOptions> _options;
-
-    /// <summary>Creates the source.</summary>
-    /// <param name="http">The HTTP layer.</param>
-    /// <param name="options">The options, named by source.</param>
-    public WfsSource(ISourceHttpClientFactory http, IOptionsMonitor<WfsSourceOptions> options)
-    {
-        ArgumentNullException.ThrowIfNull(http);
-        ArgumentNullException.ThrowIfNull(options);
-        _http = http;
-        _options = options;
-    }
-
     /// <inheritdoc />
-    public override async IAsyncEnumerable<DynamicRecord> ReadAsync(IngestionContext context, [EnumeratorCancellation] CancellationToken cancellationToken)
+    protected override async IAsyncEnumerable<DynamicRecord> ReadAsync(IngestionContext context, WfsSourceOptions options, SourceHttpClient http, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(context);
-        var o = _options.Get(context.SourceName);
-        var http = _http.Create(context, o.Http);
         JsonRecordMapper? mapper = null;
-        if (string.IsNullOrEmpty(o.TypeName))
+        if (string.IsNullOrEmpty(options.TypeName))
         {
-            var document = await http.OpenDocumentAsync(o.Url!, cancellationToken).ConfigureAwait(false);
+            var document = await http.OpenDocumentAsync(options.Url!, cancellationToken).ConfigureAwait(false);
             if (document is null)
             {
                 yield break;
@@ -52,7 +37,7 @@ public sealed class WfsSource : IngestionSource<DynamicRecord>
                 try
                 {
                     using var json = await JsonDocument.ParseAsync(document.Content, default, cancellationToken).ConfigureAwait(false);
-                    (all, _, _) = ReadPage(json.RootElement, o, ref mapper, 0, context, http.Redactor, document.Location);
+                    (all, _, _) = ReadPage(json.RootElement, options, ref mapper, 0, context, http.Redactor, document.Location);
                 }
                 catch (JsonException e)
                 {
@@ -71,9 +56,9 @@ public sealed class WfsSource : IngestionSource<DynamicRecord>
         }
 
         var start = context.Mode == IngestionMode.Incremental && context.State.Values.TryGetValue(StartIndexKey, out var saved) ? JsonPaging.ParseLong(saved) ?? 0 : 0;
-        for (var page = 1; page <= o.MaxPages; page++)
+        for (var page = 1; page <= options.MaxPages; page++)
         {
-            var url = PageUrl(o, start);
+            var url = PageUrl(options, start);
             SourceHttpResponse response;
             try
             {
@@ -92,7 +77,7 @@ public sealed class WfsSource : IngestionSource<DynamicRecord>
             {
                 response.EnsureMediaType("GeoJSON", "json");
                 using var json = await response.ReadJsonAsync($"startIndex {start}", cancellationToken).ConfigureAwait(false);
-                (records, count, matched) = ReadPage(json.RootElement, o, ref mapper, start, context, http.Redactor, response.RedactedUrl);
+                (records, count, matched) = ReadPage(json.RootElement, options, ref mapper, start, context, http.Redactor, response.RedactedUrl);
             }
 
             foreach (var record in records)
@@ -101,7 +86,7 @@ public sealed class WfsSource : IngestionSource<DynamicRecord>
             }
 
             start += count;
-            if (count == 0 || count < o.PageSize || (matched is { } m && start >= m))
+            if (count == 0 || count < options.PageSize || (matched is { } m && start >= m))
             {
                 break;
             }

@@ -1,7 +1,5 @@
 using Ingestion.Hosting;
 using Ingestion.Sources.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
 
 namespace Ingestion.Sources.Wfs;
 
@@ -16,10 +14,6 @@ public static class WfsSourceBuilderExtensions
     /// <returns>The builder.</returns>
     public static IIngestionBuilder AddWfsSource(this IIngestionBuilder builder, string name, Action<WfsSourceOptions>? configure = null, Action<SourceOptions>? configureSource = null)
     {
-        ArgumentNullException.ThrowIfNull(builder);
-        ArgumentException.ThrowIfNullOrWhiteSpace(name);
-        builder.AddSourceHttp();
-        builder.AddSourceOptions(name, configure, o => o.Validate($"Ingestion:Sources:{name}"));
-        return builder.AddSource(name, sp => new WfsSource(sp.GetRequiredService<ISourceHttpClientFactory>(), sp.GetRequiredService<IOptionsMonitor<WfsSourceOptions>>()), configureSource);
+        return builder.AddHttpSource<WfsSource, WfsSourceOptions>(name, configure, configureSource);
     }
 }

@@ -4,7 +4,7 @@ using Ingestion.Sources.Mapping;
 namespace Ingestion.Sources.Wfs;
 
 /// <summary>Settings of a WFS / GeoJSON source, bound from <c>Ingestion:Sources:&lt;name&gt;</c>.</summary>
-public sealed class WfsSourceOptions
+public sealed class WfsSourceOptions : IHttpSourceOptions
 {
     /// <summary>
     /// The WFS endpoint (<c>https://host/geoserver/wfs</c>) with <see cref="TypeName"/>; or, without a type name, the URL

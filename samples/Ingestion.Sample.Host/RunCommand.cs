@@ -65,7 +65,7 @@ public sealed class JobsCommand : ISampleCommand
     public static async Task PrintJobsAsync(IImportJobStore store, int count, CancellationToken cancellationToken)
     {
         var jobs = await store.ListRecentAsync(count, null, cancellationToken);
-        string[] header = ["started (UTC)", "source", "trigger", "mode", "status", "secs", "read", "created", "updated", "unchanged", "dup", "rejected", "deleted", "error"];
+        string[] header = ["started (UTC)", "source", "trigger", "mode", "status", "secs", "read", "created", "updated", "unchanged", "dup", "rejected", "deleted", "linked", "review", "error"];
         var rows = jobs.Select(j => new[]
         {
             j.StartedAt.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture),
@@ -81,6 +81,8 @@ public sealed class JobsCommand : ISampleCommand
             j.Counts.Duplicates.ToString(System.Globalization.CultureInfo.InvariantCulture),
             j.Counts.Rejected.ToString(System.Globalization.CultureInfo.InvariantCulture),
             j.Counts.Deleted.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            j.Counts.Linked.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            j.Counts.ForReview.ToString(System.Globalization.CultureInfo.InvariantCulture),
             j.Error is { Length: > 60 } e ? e[..57] + "..." : j.Error ?? "",
         }).ToList();
         var widths = header.Select((h, i) => Math.Max(h.Length, rows.Count == 0 ? 0 : rows.Max(r => r[i].Length))).ToArray();

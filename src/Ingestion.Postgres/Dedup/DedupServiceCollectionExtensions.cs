@@ -12,15 +12,16 @@ namespace Ingestion.Postgres.Dedup;
 /// <summary>One source set under cross-source dedup: the matcher of its record type, the policy and the sources.</summary>
 public sealed class DedupRegistration
 {
-    internal DedupRegistration(Type recordType, RecordMatcher matcher, DedupPolicy policy, IReadOnlyList<string> sources)
+    internal DedupRegistration(Type recordType, RecordMatcher matcher, DedupPolicy policy, IReadOnlyList<string> sources, Func<string, string, object, MatchProfile> profile)
     {
         RecordType = recordType;
         Matcher = matcher;
         Policy = policy;
         Sources = sources;
+        ProfileOf = profile;
     }
 
-    /// <summary>The record class.</summary>
+    /// <summary>The record class the matcher reads: the sources' records are of this class or derive from it (<see cref="object"/>: any class).</summary>
     public Type RecordType { get; }
 
     /// <summary>The matcher.</summary>
@@ -31,6 +32,9 @@ public sealed class DedupRegistration
 
     /// <summary>The sources whose records are matched against each other.</summary>
     public IReadOnlyList<string> Sources { get; }
+
+    /// <summary>Builds the profile of a record (of <see cref="RecordType"/> or a class derived from it) with the typed matcher.</summary>
+    internal Func<string, string, object, MatchProfile> ProfileOf { get; }
 }
 
 /// <summary>Sets up cross-source dedup in PostgreSQL.</summary>
@@ -41,8 +45,11 @@ public static class DedupServiceCollectionExtensions
     /// merges or reports the duplicates per the policy (<c>record_links</c> in the library's schema). The
     /// counts appear in each run's result and job as <see cref="IngestionCounts.Linked"/> and
     /// <see cref="IngestionCounts.ForReview"/>. Requires <c>UsePostgres()</c>.
+    /// The sources may yield different classes when the matcher reads a common base class: a matcher built with
+    /// <c>RecordMatcher.For&lt;object&gt;</c> whose selectors switch on the class matches a CSV source's
+    /// <c>DynamicRecord</c> against an ICS source's <c>CalendarEvent</c>.
     /// </summary>
-    /// <typeparam name="TRecord">The record class the sources yield.</typeparam>
+    /// <typeparam name="TRecord">The record class the matcher reads; each source yields it or a class derived from it.</typeparam>
     /// <param name="builder">The ingestion builder.</param>
     /// <param name="matcher">The matcher of the record type.</param>
     /// <param name="policy">Link, merge or report only.</param>
@@ -71,7 +78,7 @@ public static class DedupServiceCollectionExtensions
         builder.Services.AddPostgresMigration(DedupMigrations.V1);
         builder.Services.TryAddSingleton<PostgresDedupStore>();
         builder.Services.TryAddSingleton<RecordLinkReview>();
-        builder.Services.AddSingleton(new DedupRegistration(typeof(TRecord), matcher, policy, sources.ToArray()));
+        builder.Services.AddSingleton(new DedupRegistration(typeof(TRecord), matcher, policy, sources.ToArray(), (source, id, record) => matcher.Profile(source, id, (TRecord)record)));
         builder.Services.TryAddEnumerable(ServiceDescriptor.Singleton<ISinkHook, DedupSinkHook>());
         var names = sources.ToArray();
         builder.Catalog().AddStartupCheck(sp =>
@@ -95,15 +102,15 @@ internal sealed class DedupSinkHook(IEnumerable<DedupRegistration> registrations
             return ValueTask.FromResult<ISinkHookRun<TRecord>?>(null);
         }
 
-        if (registration.Matcher is not RecordMatcher<TRecord> matcher)
+        if (!registration.RecordType.IsAssignableFrom(typeof(TRecord)))
         {
             throw new InvalidOperationException($"Source '{run.SourceName}' yields {typeof(TRecord).Name} records, but its dedup set matches {registration.RecordType.Name} records.");
         }
 
-        return ValueTask.FromResult<ISinkHookRun<TRecord>?>(new Run<TRecord>(registration, matcher, store, run));
+        return ValueTask.FromResult<ISinkHookRun<TRecord>?>(new Run<TRecord>(registration, store, run));
     }
 
-    private sealed class Run<TRecord>(DedupRegistration registration, RecordMatcher<TRecord> matcher, PostgresDedupStore store, SinkRun run) : ISinkHookRun<TRecord>
+    private sealed class Run<TRecord>(DedupRegistration registration, PostgresDedupStore store, SinkRun run) : ISinkHookRun<TRecord>
         where TRecord : class
     {
         private readonly RecordValues<TRecord> _values = new(run.Schema);
@@ -115,11 +122,11 @@ internal sealed class DedupSinkHook(IEnumerable<DedupRegistration> registrations
             {
                 if (SourceId(record) is { } id)
                 {
-                    profiles.Add(matcher.Profile(run.SourceName, id, record));
+                    profiles.Add(registration.ProfileOf(run.SourceName, id, record));
                 }
             }
 
-            var result = await store.MatchBatchAsync(matcher, registration.Policy, profiles, run.RunId, run.IsDryRun, cancellationToken).ConfigureAwait(false);
+            var result = await store.MatchBatchAsync(registration.Matcher, registration.Policy, profiles, run.RunId, run.IsDryRun, cancellationToken).ConfigureAwait(false);
             return written with { Linked = written.Linked + result.Linked, ForReview = written.ForReview + result.ForReview };
         }
 

@@ -35,6 +35,30 @@ public sealed class ListSource(IReadOnlyList<EventRow> rows) : IngestionSource<E
     }
 }
 
+/// <summary>An event as a calendar publishes it: another class, other property names.</summary>
+public sealed class CalendarRow
+{
+    public string SourceId { get; set; } = "";
+
+    public string? Summary { get; set; }
+
+    public DateTimeOffset Start { get; set; }
+
+    public string? Location { get; set; }
+}
+
+public sealed class CalendarSource(IReadOnlyList<CalendarRow> rows) : IngestionSource<CalendarRow>
+{
+    public override async IAsyncEnumerable<CalendarRow> ReadAsync(IngestionContext context, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        foreach (var r in rows)
+        {
+            await Task.Yield();
+            yield return r;
+        }
+    }
+}
+
 public class PostgresDedupTests(PostgresDatabase db) : IClassFixture<PostgresDatabase>
 {
     private static readonly DateTimeOffset T0 = new(2026, 6, 26, 19, 0, 0, TimeSpan.FromHours(-4));
@@ -250,5 +274,78 @@ public class PostgresDedupTests(PostgresDatabase db) : IClassFixture<PostgresDat
         var dry = await runner.RunAsync("opendata", new RunRequest { DryRun = true }, default);
         Assert.Equal(0L, dry.Counts.Linked);
         Assert.Throws<ArgumentException>(() => new ServiceCollection().AddIngestion().AddDedup(Matcher(), DedupPolicy.Link, "only-one"));
+    }
+    [Fact]
+    public async Task Sources_of_different_classes_are_linked_through_the_postgres_sink_with_counts_in_the_job_rows()
+    {
+        // One matcher over object: each source yields its own class, the selectors read each.
+        var matcher = RecordMatcher.For<object>("mixed_events")
+            .Text("title", r => r switch { EventRow e => e.Title, CalendarRow c => c.Summary, _ => null }, weight: 0.6, required: true, minSimilarity: 0.3)
+            .DateTime("starts_at", r => r switch { EventRow e => e.StartsAt, CalendarRow c => c.Start, _ => null }, TimeSpan.FromHours(2), weight: 0.25, required: true)
+            .Text("place", r => r switch { EventRow e => e.Place, CalendarRow c => c.Location, _ => null }, weight: 0.15)
+            .Thresholds(link: 0.8, review: 0.6)
+            .Build();
+        var listed = new List<EventRow>
+        {
+            new() { SourceId = "e1", Title = "Festival International de Jazz de Montréal", StartsAt = T0, Place = "Place des Arts" },
+            new() { SourceId = "e2", Title = "Nuit blanche à Montréal", StartsAt = T0.AddDays(3), Place = "Quartier des spectacles" },
+            new() { SourceId = "e3", Title = "Piknic Électronik", StartsAt = T0.AddDays(7), Place = "Parc Jean-Drapeau" },
+        };
+        var calendar = new List<CalendarRow>
+        {
+            new() { SourceId = "jazz@cal", Summary = "FESTIVAL INTERNATIONAL DE JAZZ DE MONTREAL - 2026", Start = T0.AddMinutes(15), Location = "Place-des-Arts" },
+            new() { SourceId = "nuit@cal", Summary = "Nuit blanche Montréal édition spéciale", Start = T0.AddDays(3).AddMinutes(90), Location = "Quartier des Spectacles" },
+            new() { SourceId = "piknic@cal", Summary = "Piknic Électronik", Start = T0.AddDays(7).AddYears(1), Location = "Parc Jean-Drapeau" },
+            new() { SourceId = "other@cal", Summary = "Marché de nuit du Vieux-Port", Start = T0.AddMinutes(30), Location = "Place des Arts" },
+        };
+        var services = new ServiceCollection();
+        services.AddIngestion()
+            .UsePostgres(o => { o.ConnectionString = db.ConnectionString; o.Schema = "dedup_mixed"; })
+            .AddSource("agenda", _ => new ListSource(listed), o => { o.MaxRetryAttempts = 0; o.CreateTable = true; o.Table = "mixed_agenda"; })
+            .AddSource("calendar", _ => new CalendarSource(calendar), o => { o.MaxRetryAttempts = 0; o.CreateTable = true; o.Table = "mixed_calendar"; })
+            .AddDedup(matcher, DedupPolicy.Link, "agenda", "calendar");
+        await using var sp = services.BuildServiceProvider();
+        var runner = sp.GetRequiredService<IIngestionRunner>();
+        Assert.True((await runner.RunAsync("agenda", null, default)).IsSuccess);
+        var result = await runner.RunAsync("calendar", null, default);
+        Assert.True(result.IsSuccess, result.ToString());
+        Assert.Equal((4L, 1L, 1L), (result.Counts.Created, result.Counts.Linked, result.Counts.ForReview));
+
+        // The rows are in the target tables, the links in record_links, the counts in the job row.
+        Assert.Equal(4L, await db.ScalarAsync<long>("SELECT count(*) FROM dedup_mixed.mixed_calendar"));
+        Assert.Equal(
+            "calendar:jazz@cal>agenda:e1=linked;calendar:nuit@cal>agenda:e2=review",
+            await db.ScalarAsync<string>("""
+                SELECT string_agg(a.source || ':' || a.source_id || '>' || b.source || ':' || b.source_id || '=' || l.status, ';' ORDER BY a.source_id)
+                FROM dedup_mixed.record_links l JOIN dedup_mixed.dedup_records a ON a.id = l.record_id JOIN dedup_mixed.dedup_records b ON b.id = l.target_id
+                WHERE l.record_type = 'mixed_events'
+                """));
+        Assert.Equal(result.RunId, await db.ScalarAsync<Guid>("SELECT run_id FROM dedup_mixed.record_links WHERE status = 'linked'"));
+        var job = (await sp.GetRequiredService<Ingestion.Stores.IImportJobStore>().ListRecentAsync(1, "calendar", default))[0];
+        Assert.Equal((1L, 1L), (job.Counts.Linked, job.Counts.ForReview));
+        Assert.Equal("1/1", await db.ScalarAsync<string>($"SELECT linked || '/' || for_review FROM dedup_mixed.import_jobs WHERE id = '{result.RunId}'"));
+
+        var canonical = await sp.GetRequiredService<RecordLinkReview>().GetCanonicalAsync("mixed_events", new SourceRecordRef("calendar", "jazz@cal"), default);
+        Assert.Equal(["agenda:e1", "calendar:jazz@cal"], canonical!.Aliases);
+
+        // Running the calendar again links nothing new; the links stay.
+        var again = await runner.RunAsync("calendar", null, default);
+        Assert.Equal((0L, 0L, 4L), (again.Counts.Linked, again.Counts.ForReview, again.Counts.Unchanged));
+        Assert.Equal(2L, await db.ScalarAsync<long>("SELECT count(*) FROM dedup_mixed.record_links"));
+    }
+
+    [Fact]
+    public async Task A_source_whose_class_the_matcher_cannot_read_fails_naming_both_classes()
+    {
+        var services = new ServiceCollection();
+        services.AddIngestion()
+            .UsePostgres(o => { o.ConnectionString = db.ConnectionString; o.Schema = "dedup_wrong_class"; })
+            .AddSource("agenda", _ => new ListSource([new EventRow { SourceId = "e1", Title = "Festival", StartsAt = T0 }]), o => { o.MaxRetryAttempts = 0; o.CreateTable = true; })
+            .AddSource("calendar", _ => new CalendarSource([new CalendarRow { SourceId = "c1", Summary = "Festival", Start = T0 }]), o => { o.MaxRetryAttempts = 0; o.CreateTable = true; })
+            .AddDedup(Matcher(), DedupPolicy.Link, "agenda", "calendar");
+        await using var sp = services.BuildServiceProvider();
+        var result = await sp.GetRequiredService<IIngestionRunner>().RunAsync("calendar", null, default);
+        Assert.Equal(IngestionStatus.Failed, result.Status);
+        Assert.Contains("Source 'calendar' yields CalendarRow records, but its dedup set matches EventRow records", result.Error!.Message);
     }
 }

@@ -38,8 +38,9 @@ public sealed class ContactsSource(Func<IReadOnlyList<Contact>> rows, Func<int?>
 
 /// <summary>
 /// Deletion detection is a sink hook: it records the keys a full refresh returns and applies the deletions
-/// to the PostgreSQL target table at the end. These tests run it with the in-memory sink over a target table
-/// filled by hand (as earlier runs would have), so only the hook writes to PostgreSQL.
+/// to the PostgreSQL target table at the end. These tests run it through the runner and the PostgreSQL sink
+/// (<c>UsePostgres</c>) over a target table filled by hand (as earlier runs would have), and read the counts
+/// back from the result and from the <c>import_jobs</c> row.
 /// </summary>
 public class DeletionDetectionTests(PostgresDatabase db) : IClassFixture<PostgresDatabase>
 {
@@ -65,6 +66,9 @@ public class DeletionDetectionTests(PostgresDatabase db) : IClassFixture<Postgre
 
     private static RunRequest Full => new() { Mode = IngestionMode.FullRefresh };
 
+    private Task<string> JobRowAsync(string table, Guid runId) =>
+        db.ScalarAsync<string>($"SELECT status || ' deleted=' || deleted || ' read=' || read FROM sync_{table}.import_jobs WHERE id = '{runId}'");
+
     [Fact]
     public async Task A_full_refresh_soft_deletes_rows_the_source_no_longer_returns_and_revives_returning_ones()
     {
@@ -74,6 +78,7 @@ public class DeletionDetectionTests(PostgresDatabase db) : IClassFixture<Postgre
         var result = await runner.RunAsync("crm", Full, default);
         Assert.True(result.IsSuccess, result.ToString());
         Assert.Equal(2L, result.Counts.Deleted);
+        Assert.Equal("Succeeded deleted=2 read=8", await JobRowAsync("contacts_soft", result.RunId));
         Assert.Equal("c3,c7", await db.ScalarAsync<string>("SELECT string_agg(source_id, ',' ORDER BY source_id) FROM public.contacts_soft WHERE deleted_at IS NOT NULL"));
         Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM public.contacts_soft WHERE source = 'other' AND deleted_at IS NULL"));
 
@@ -100,6 +105,8 @@ public class DeletionDetectionTests(PostgresDatabase db) : IClassFixture<Postgre
         Assert.Contains("returned 4 rows, below the floor of 50", result.Error!.Message);
         Assert.Contains("of the 10 rows present", result.Error.Message);
         Assert.Contains("nothing was deleted", result.Error.Message);
+        Assert.Equal("Failed deleted=0 read=4", await JobRowAsync("contacts_floor", result.RunId));
+        Assert.Contains("below the floor", await db.ScalarAsync<string>($"SELECT error FROM sync_contacts_floor.import_jobs WHERE id = '{result.RunId}'"));
         Assert.Equal(11L, await db.ScalarAsync<long>("SELECT count(*) FROM public.contacts_floor"));
         Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM sync_contacts_floor.sync_seen_keys"));
     }
@@ -114,12 +121,14 @@ public class DeletionDetectionTests(PostgresDatabase db) : IClassFixture<Postgre
         var cut = await runner.RunAsync("crm", Full with { }, default);
         Assert.Equal(IngestionStatus.Failed, cut.Status);
         Assert.Equal(0L, cut.Counts.Deleted);
+        Assert.StartsWith("Failed deleted=0", await JobRowAsync("contacts_cut", cut.RunId));
         Assert.Equal(11L, await db.ScalarAsync<long>("SELECT count(*) FROM public.contacts_cut"));
 
         _failAfter = null;
         var next = await runner.RunAsync("crm", Full, default);
         Assert.True(next.IsSuccess, next.ToString());
         Assert.Equal(1L, next.Counts.Deleted);
+        Assert.Equal("Succeeded deleted=1 read=9", await JobRowAsync("contacts_cut", next.RunId));
         Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM public.contacts_cut WHERE source_id = 'c10'"));
         Assert.Equal(10L, await db.ScalarAsync<long>("SELECT count(*) FROM public.contacts_cut"));
     }

@@ -312,7 +312,7 @@ public class PostgresDedupTests(PostgresDatabase db) : IClassFixture<PostgresDat
         Assert.Equal((4L, 1L, 1L), (result.Counts.Created, result.Counts.Linked, result.Counts.ForReview));
 
         // The rows are in the target tables, the links in record_links, the counts in the job row.
-        Assert.Equal(4L, await db.ScalarAsync<long>("SELECT count(*) FROM dedup_mixed.mixed_calendar"));
+        Assert.Equal(4L, await db.ScalarAsync<long>("SELECT count(*) FROM public.mixed_calendar"));
         Assert.Equal(
             "calendar:jazz@cal>agenda:e1=linked;calendar:nuit@cal>agenda:e2=review",
             await db.ScalarAsync<string>("""

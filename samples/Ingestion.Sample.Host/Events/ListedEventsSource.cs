@@ -1,7 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 
 namespace Ingestion.Sample.Host.Events;
 
@@ -24,7 +23,7 @@ public sealed class ListedEvent
 /// </summary>
 public sealed class ListedEventsSource(string path) : IngestionSource<ListedEvent>
 {
-    private sealed record Agenda([property: JsonPropertyName("events")] List<Entry?>? Events);
+    private sealed record Agenda(List<Entry?>? Events);
 
     private sealed record Entry(string? Id, string? Name, DateTimeOffset? Start, string? Venue);
 

@@ -22,8 +22,6 @@ public class CopyWriterBenchmarks
     /// <summary>Rows per invocation; results are per row (OperationsPerInvoke).</summary>
     public const int Rows = 50_000;
 
-    private static readonly RecordSchema Schema = RecordSchema.FromType(typeof(BenchRow));
-
     private BenchDatabase _db = null!;
     private ServiceProvider _services = null!;
     private IIngestionSink _sink = null!;
@@ -55,38 +53,11 @@ public class CopyWriterBenchmarks
     public ulong RawImporter()
     {
         using var connection = _db.DataSource.OpenConnection();
-        using var importer = connection.BeginBinaryImport($"COPY raw_target ({BenchTable.ColumnList}) FROM STDIN (FORMAT BINARY)");
-        foreach (var r in _rows)
-        {
-            importer.StartRow();
-            importer.Write(r.Region, NpgsqlDbType.Text);
-            importer.Write(r.Code, NpgsqlDbType.Text);
-            importer.Write(r.ObservedAt, NpgsqlDbType.TimestampTz);
-            importer.Write(r.Name, NpgsqlDbType.Text);
-            importer.Write(r.Category, NpgsqlDbType.Smallint);
-            importer.Write(r.Quantity, NpgsqlDbType.Integer);
-            importer.Write(r.Latitude, NpgsqlDbType.Double);
-            importer.Write(r.Longitude, NpgsqlDbType.Double);
-            importer.Write(r.Description, NpgsqlDbType.Text);
-            importer.Write(r.Active, NpgsqlDbType.Boolean);
-        }
-
-        return importer.Complete();
+        return BenchTable.CopyRaw(connection, "raw_target", _rows);
     }
 
     [Benchmark(OperationsPerInvoke = Rows, Description = "sink writer, Append")]
-    public async Task<long> SinkAppend()
-    {
-        var options = new SourceOptions { Table = "sink_target", WriteMode = WriteMode.Append, BatchSize = Rows };
-        var run = new SinkRun { SourceName = "copy-writer", RunId = Guid.NewGuid(), Options = options, Schema = Schema };
-        var writer = await _sink.OpenAsync<BenchRow>(run, CancellationToken.None);
-        await using (writer)
-        {
-            var result = await writer.WriteBatchAsync(new SinkBatch<BenchRow> { Records = _rows }, CancellationToken.None);
-            await writer.CompleteAsync(CancellationToken.None);
-            return result.Created == Rows ? result.Created : throw new InvalidOperationException($"The sink created {result.Created} of {Rows} rows.");
-        }
-    }
+    public async Task<long> SinkAppend() => (await SinkWrite.OnceAsync(_sink, "sink_target", WriteMode.Append, _rows)).Created;
 
     [GlobalCleanup]
     public void CleanUp()

@@ -20,8 +20,6 @@ public class MergeModeBenchmarks
     /// <summary>Rows per invocation; results are per row (OperationsPerInvoke).</summary>
     public const int Rows = 20_000;
 
-    private static readonly RecordSchema Schema = RecordSchema.FromType(typeof(BenchRow));
-
     private BenchDatabase _db = null!;
     private ServiceProvider _services = null!;
     private IIngestionSink _sink = null!;
@@ -70,23 +68,7 @@ public class MergeModeBenchmarks
     public ulong RawCopyWithPrimaryKey()
     {
         using var connection = _db.DataSource.OpenConnection();
-        using var importer = connection.BeginBinaryImport($"COPY raw_pk ({BenchTable.ColumnList}) FROM STDIN (FORMAT BINARY)");
-        foreach (var r in _initial)
-        {
-            importer.StartRow();
-            importer.Write(r.Region, NpgsqlDbType.Text);
-            importer.Write(r.Code, NpgsqlDbType.Text);
-            importer.Write(r.ObservedAt, NpgsqlDbType.TimestampTz);
-            importer.Write(r.Name, NpgsqlDbType.Text);
-            importer.Write(r.Category, NpgsqlDbType.Smallint);
-            importer.Write(r.Quantity, NpgsqlDbType.Integer);
-            importer.Write(r.Latitude, NpgsqlDbType.Double);
-            importer.Write(r.Longitude, NpgsqlDbType.Double);
-            importer.Write(r.Description, NpgsqlDbType.Text);
-            importer.Write(r.Active, NpgsqlDbType.Boolean);
-        }
-
-        return importer.Complete();
+        return BenchTable.CopyRaw(connection, "raw_pk", _initial);
     }
 
     [Benchmark(OperationsPerInvoke = Rows, Description = "Merge, all new")]
@@ -116,21 +98,5 @@ public class MergeModeBenchmarks
 
     private void Drop(string table) => _db.ExecuteAsync($"DROP TABLE IF EXISTS {table}").GetAwaiter().GetResult();
 
-    private async Task<SinkBatchResult> Write(string table, WriteMode mode, BenchRow[] rows)
-    {
-        var options = new SourceOptions { Table = table, WriteMode = mode, CreateTable = true, BatchSize = Rows };
-        var run = new SinkRun { SourceName = table, RunId = Guid.NewGuid(), Options = options, Schema = Schema };
-        var writer = await _sink.OpenAsync<BenchRow>(run, CancellationToken.None);
-        await using (writer)
-        {
-            var result = await writer.WriteBatchAsync(new SinkBatch<BenchRow> { Records = rows }, CancellationToken.None);
-            await writer.CompleteAsync(CancellationToken.None);
-            if (result.Created + result.Updated + result.Unchanged != rows.Length)
-            {
-                throw new InvalidOperationException($"{table}: the sink accounted for {result.Created + result.Updated + result.Unchanged} of {rows.Length} rows.");
-            }
-
-            return result;
-        }
-    }
+    private Task<SinkBatchResult> Write(string table, WriteMode mode, BenchRow[] rows) => SinkWrite.OnceAsync(_sink, table, mode, rows);
 }

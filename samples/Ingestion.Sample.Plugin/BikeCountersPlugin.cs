@@ -12,6 +12,7 @@ public sealed class BikeCountersPlugin : IIngestionPlugin
         builder.AddSource<BikeCountersSource>("bike-counters", o =>
         {
             o.Table = "bike_counts";
+            o.CreateTable = true;
             o.MaxRejected = 100;
         });
         builder.AddSourceOptions<BikeCountersOptions>("bike-counters", validate: o => o.Validate());

@@ -7,7 +7,7 @@ namespace Ingestion.Compare.Harness;
 /// <summary>Runs the selected cases against a throwaway database and prints one line per case, then the goals.</summary>
 public static class CompareRunner
 {
-    private const long WarmUpRows = 5_000;
+    private const long WarmUpRows = 50_000;
 
     /// <summary>Runs the comparison.</summary>
     /// <param name="args">The command line.</param>

@@ -374,15 +374,24 @@ public sealed class IngestionRunner : IIngestionRunner
                 }
             }
 
+            var preparer = writer as IPreparingSinkWriter<TRecord>;
+
             async Task FlushAsync()
             {
-                await DrainAsync().ConfigureAwait(false);
                 var (rejects, checkpoint) = context.TakePending();
                 if (buffer.Count == 0 && rejects.Count == 0 && checkpoint is null)
                 {
+                    await DrainAsync().ConfigureAwait(false);
                     return;
                 }
 
+                // The sink's database-free work on this batch overlaps the write of the previous one.
+                var records = buffer.ToArray();
+                var firstRecordNumber = recordNumber - buffer.Count + 1;
+                var read = buffer.Count + rejects.Count;
+                buffer.Clear();
+                var prepared = preparer is not null && records.Length > 0 ? preparer.PrepareBatch(records, firstRecordNumber) : null;
+                await DrainAsync().ConfigureAwait(false);
                 if (checkpoint is not null)
                 {
                     state = state.Apply(checkpoint);
@@ -403,15 +412,14 @@ public sealed class IngestionRunner : IIngestionRunner
 
                 var batch = new SinkBatch<TRecord>
                 {
-                    Records = buffer.ToArray(),
-                    FirstRecordNumber = recordNumber - buffer.Count + 1,
+                    Records = records,
+                    FirstRecordNumber = firstRecordNumber,
                     Rejected = rejects,
                     State = checkpoint is null ? null : state,
                     RejectBudget = budgetLeft,
+                    Prepared = prepared,
                 };
                 run.Position = batch.PositionOf(0);
-                var read = buffer.Count + rejects.Count;
-                buffer.Clear();
                 inFlight = new InFlightBatch(Task.Run(async () => await writer.WriteBatchAsync(batch, cancellationToken).ConfigureAwait(false), CancellationToken.None), batch.PositionOf(0), read, rejects.Count);
             }
 

@@ -41,6 +41,27 @@ public interface ISinkWriter<TRecord> : IAsyncDisposable
     ValueTask<SinkCompletion> CompleteAsync(CancellationToken cancellationToken);
 }
 
+/// <summary>
+/// A writer whose per-batch work has a part that needs no database: checking values, hashing keys and rows, removing
+/// duplicate keys. The runner calls <see cref="PrepareBatch"/> on its reading thread while the previous batch is still
+/// being written, so that work overlaps the database's instead of leaving it idle; the result comes back in
+/// <see cref="SinkBatch{TRecord}.Prepared"/>.
+/// </summary>
+/// <typeparam name="TRecord">The record type.</typeparam>
+public interface IPreparingSinkWriter<TRecord> : ISinkWriter<TRecord>
+    where TRecord : class
+{
+    /// <summary>
+    /// Prepares records for a later <see cref="ISinkWriter{TRecord}.WriteBatchAsync"/>. Called concurrently with the
+    /// write of the previous batch, so it must not use the writer's connection or mutable state. Never throws for bad
+    /// data: it returns <see langword="null"/> instead, and the write does the work (and reports the problem) itself.
+    /// </summary>
+    /// <param name="records">The records of the coming batch.</param>
+    /// <param name="firstRecordNumber">The 1-based number of the first record in the run (for positions).</param>
+    /// <returns>An opaque state for <see cref="SinkBatch{TRecord}.Prepared"/>, or <see langword="null"/>.</returns>
+    object? PrepareBatch(IReadOnlyList<TRecord> records, long firstRecordNumber);
+}
+
 /// <summary>What a sink needs to know about the run it writes.</summary>
 public sealed class SinkRun
 {
@@ -85,6 +106,12 @@ public sealed class SinkBatch<TRecord>
 
     /// <summary>How many more records the sink may reject in this batch before the run's error budget is exceeded.</summary>
     public long RejectBudget { get; init; }
+
+    /// <summary>
+    /// What <see cref="IPreparingSinkWriter{TRecord}.PrepareBatch"/> returned for these records, or <see langword="null"/>
+    /// when the batch was not prepared ahead (the writer then does that work itself).
+    /// </summary>
+    public object? Prepared { get; init; }
 
     /// <summary>The position string of a record of this batch, given its index in <see cref="Records"/>.</summary>
     /// <param name="index">The index in the batch.</param>

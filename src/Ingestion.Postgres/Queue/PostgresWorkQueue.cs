@@ -83,7 +83,7 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
             claimed AS (
                 UPDATE {_q}.queue_items i
                 SET state = 1, attempts = i.attempts + 1, lease_owner = $2, lease_until = now() + $6 * interval '1 millisecond'
-                FROM next WHERE i.queue_id = $1 AND i.key = next.key
+                WHERE i.queue_id = $1 AND i.key = ANY (ARRAY(SELECT key FROM next))
                 RETURNING i.key, i.attempts, i.payload, i.priority, i.enqueued_at, i.last_error)
             SELECT NULL::text, (SELECT count(*) FROM archived)::int, NULL::text, NULL::int, NULL::timestamptz, NULL::text
             UNION ALL
@@ -195,7 +195,18 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
                 return new BulkEnqueueResult(0, 0);
             }
 
-            var (read, added, _) = await BulkChunkAsync(conn, transaction, queue, queueId, e, 0, long.MaxValue, cancellationToken).ConfigureAwait(false);
+            // Chunks within the caller's transaction: keys of an earlier chunk are in queue_items by then, so the
+            // next chunk skips them like any known key, and the client never holds more than one chunk's keys.
+            long read = 0, added = 0;
+            var more = true;
+            while (more)
+            {
+                var (r, a, m) = await BulkChunkAsync(conn, transaction, queue, queueId, e, read, BulkChunkRows, cancellationToken).ConfigureAwait(false);
+                read += r;
+                added += a;
+                more = m;
+            }
+
             return new BulkEnqueueResult(read, added);
         }
     }
@@ -209,6 +220,7 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
             """, cancellationToken).ConfigureAwait(false);
         long read = 0;
         var more = true;
+
         var importer = await conn.BeginBinaryImportAsync("COPY ingestion_queue_stage (ord, key, payload, priority, run_after) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false);
         await using (importer.ConfigureAwait(false))
         {
@@ -216,26 +228,28 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
             {
                 var item = e.Current ?? throw new ArgumentException($"Bulk enqueue to queue '{queue}': item {before + read + 1} is null.", "items");
                 CheckKey(item.Key, $"item {before + read + 1}");
-                await importer.StartRowAsync(cancellationToken).ConfigureAwait(false);
-                await importer.WriteAsync(read, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
-                await importer.WriteAsync(item.Key, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+
+                // Synchronous writes: they only fill Npgsql's buffer, and flush it when full.
+                importer.StartRow();
+                importer.Write(read, NpgsqlDbType.Bigint);
+                importer.Write(item.Key, NpgsqlDbType.Text);
                 if (item.Payload is null)
                 {
-                    await importer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+                    importer.WriteNull();
                 }
                 else
                 {
-                    await importer.WriteAsync(item.Payload, NpgsqlDbType.Text, cancellationToken).ConfigureAwait(false);
+                    importer.Write(item.Payload, NpgsqlDbType.Text);
                 }
 
-                await importer.WriteAsync(item.Priority, NpgsqlDbType.Integer, cancellationToken).ConfigureAwait(false);
+                importer.Write(item.Priority, NpgsqlDbType.Integer);
                 if (item.NotBefore is { } nb)
                 {
-                    await importer.WriteAsync(nb.ToUniversalTime(), NpgsqlDbType.TimestampTz, cancellationToken).ConfigureAwait(false);
+                    importer.Write(nb.ToUniversalTime(), NpgsqlDbType.TimestampTz);
                 }
                 else
                 {
-                    await importer.WriteNullAsync(cancellationToken).ConfigureAwait(false);
+                    importer.WriteNull();
                 }
 
                 read++;
@@ -246,6 +260,8 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
         }
 
         await ExecAsync(conn, tx, "ANALYZE ingestion_queue_stage", cancellationToken).ConfigureAwait(false);
+        // DISTINCT ON drops keys repeated in the input (the first wins) and, being a sort by key, also makes the
+        // inserts below arrive in key order, which the primary-key index takes far faster than storage order.
         var select = $"""
             SELECT $1, s.key, s.payload, s.priority, coalesce(s.run_after, now())
             FROM (SELECT DISTINCT ON (key) key, payload, priority, run_after FROM ingestion_queue_stage ORDER BY key, ord) s
@@ -286,40 +302,51 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
         var conn = await _database.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (conn.ConfigureAwait(false))
         {
-            var cmd = new NpgsqlCommand(_claimSql, conn);
-            await using (cmd.ConfigureAwait(false))
+            // The claim is written so that its generic plan is as good as a custom one (no join sized by the LIMIT
+            // parameter), and runs with that cached plan: PostgreSQL would otherwise plan it anew at every call (the
+            // empty completion arrays make each custom plan look cheaper), and planning costs twice the execution.
+            var tx = await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await using (tx.ConfigureAwait(false))
             {
-                cmd.Parameters.Add(new NpgsqlParameter<int> { TypedValue = queueId });
-                cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = request.Owner, NpgsqlDbType = NpgsqlDbType.Text });
-                cmd.Parameters.Add(new NpgsqlParameter<int> { TypedValue = request.MaxItems });
-                cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = keys, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-                cmd.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = attempts, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
-                cmd.Parameters.Add(new NpgsqlParameter<double> { TypedValue = request.Lease.TotalMilliseconds });
-                await cmd.PrepareAsync(cancellationToken).ConfigureAwait(false);
-                var items = new List<WorkItem>(request.MaxItems);
-                var completed = 0;
-                var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                await using (reader.ConfigureAwait(false))
+                var batch = new NpgsqlBatch(conn, tx);
+                await using (batch.ConfigureAwait(false))
                 {
-                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    batch.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL plan_cache_mode = force_generic_plan"));
+                    var claim = new NpgsqlBatchCommand(_claimSql);
+                    claim.Parameters.Add(new NpgsqlParameter<int> { TypedValue = queueId });
+                    claim.Parameters.Add(new NpgsqlParameter<string> { TypedValue = request.Owner, NpgsqlDbType = NpgsqlDbType.Text });
+                    claim.Parameters.Add(new NpgsqlParameter<int> { TypedValue = request.MaxItems });
+                    claim.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = keys, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+                    claim.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = attempts, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
+                    claim.Parameters.Add(new NpgsqlParameter<double> { TypedValue = request.Lease.TotalMilliseconds });
+                    batch.BatchCommands.Add(claim);
+                    await batch.PrepareAsync(cancellationToken).ConfigureAwait(false);
+                    var items = new List<WorkItem>(request.MaxItems);
+                    var completed = 0;
+                    var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                    await using (reader.ConfigureAwait(false))
                     {
-                        if (reader.IsDBNull(0))
+                        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                         {
-                            completed = reader.GetInt32(1);
-                            continue;
+                            if (reader.IsDBNull(0))
+                            {
+                                completed = reader.GetInt32(1);
+                                continue;
+                            }
+
+                            items.Add(new WorkItem(request.Queue, reader.GetString(0), reader.GetInt32(1))
+                            {
+                                Payload = reader.IsDBNull(2) ? null : reader.GetString(2),
+                                Priority = reader.GetInt32(3),
+                                EnqueuedAt = reader.GetFieldValue<DateTimeOffset>(4),
+                                LastError = reader.IsDBNull(5) ? null : reader.GetString(5),
+                            });
                         }
-
-                        items.Add(new WorkItem(request.Queue, reader.GetString(0), reader.GetInt32(1))
-                        {
-                            Payload = reader.IsDBNull(2) ? null : reader.GetString(2),
-                            Priority = reader.GetInt32(3),
-                            EnqueuedAt = reader.GetFieldValue<DateTimeOffset>(4),
-                            LastError = reader.IsDBNull(5) ? null : reader.GetString(5),
-                        });
                     }
-                }
 
-                return new ClaimResult(items, completed);
+                    await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+                    return new ClaimResult(items, completed);
+                }
             }
         }
     }

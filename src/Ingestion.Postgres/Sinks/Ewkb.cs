@@ -41,6 +41,7 @@ internal static class Ewkb
         catch (JsonException e)
         {
             problem = $"Geometry is not valid GeoJSON: {e.Message}";
+            return false;
         }
 
         problem = $"Geometry is not a valid GeoJSON geometry: {problem}";

@@ -65,6 +65,9 @@ internal abstract class FieldAccessor<TRecord>
     protected static string? Raw<T>(T value) => value switch
     {
         null => null,
+        DateTime d => d.ToString("O", CultureInfo.InvariantCulture),
+        DateTimeOffset d => d.ToString("O", CultureInfo.InvariantCulture),
+        DateOnly d => d.ToString("O", CultureInfo.InvariantCulture),
         IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
         GeoJsonGeometry g => g.Json,
         byte[] b => Convert.ToHexString(b.AsSpan(0, Math.Min(b.Length, 256))),

@@ -21,6 +21,18 @@ namespace Ingestion.Postgres.Sinks;
 /// whose hash did not change are counted unchanged without crossing the wire, keys known new go straight
 /// into the table, and only changed rows are staged and updated. Tables without the column are merged
 /// through a staging table with <c>INSERT ... ON CONFLICT ... WHERE ... IS DISTINCT FROM</c>.
+/// <para>
+/// Every value is checked on the client before the COPY; a bad one makes its record a rejected record
+/// (position, field, reason, raw value) within the source's error budget: a null key, text with a NUL
+/// character, text longer than a <c>varchar(n)</c> in characters, a number out of the column's range
+/// (<c>smallint</c>/<c>integer</c>, <c>numeric(p,s)</c> after rounding to its scale), a
+/// <see cref="DateTime"/> of unspecified kind for a <c>timestamptz</c> column, invalid JSON or geometry,
+/// and for dynamic records a value that does not convert without loss. <c>real</c> and
+/// <c>double precision</c> columns store NaN and the infinities as they are; <c>numeric</c> columns reject
+/// them, because the writer sends numeric values as <see cref="decimal"/>, which has neither.
+/// A row that breaks a constraint of the table (a CHECK, a unique index on other columns, a foreign key)
+/// fails its batch with an error naming the row's position and key.
+/// </para>
 /// </remarks>
 public sealed class PostgresSink : IIngestionSink
 {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Ingestion.Postgres.Sql;
 using Ingestion.Postgres.Stores;
 using Ingestion.Sinks;
@@ -13,12 +14,14 @@ namespace Ingestion.Postgres.Sinks;
 /// index (unchanged rows never cross the wire, keys known new are copied straight into the table), stage
 /// the rest and merge them with exact counts, and store rejects and the checkpoint in the same transaction.
 /// </summary>
-internal sealed partial class PostgresSinkWriter<TRecord> : ISinkWriter<TRecord>
+internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter<TRecord>
     where TRecord : class
 {
     private const ulong KeySeed = 0x243f6a8885a308d3UL;
     private const ulong RowSeed = 0x13198a2e03707344UL;
     private const string NewRowsSavepoint = "ingestion_new_rows";
+    private const string MergeSavepoint = "ingestion_merge";
+    private const string MergePartSavepoint = "ingestion_merge_part";
 
     private readonly NpgsqlConnection _conn;
     private readonly SinkRun _run;
@@ -31,6 +34,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : ISinkWriter<TRecord>
     private readonly HashSet<string> _tempTablesInTx = new(StringComparer.Ordinal);
     private NpgsqlTransaction? _tx;
     private TableMapping<TRecord>? _indexedMapping;
+    private TableMapping<TRecord>? _lastMapping;
     private KeyHashIndex? _index;
     private bool _indexComplete;
     private bool _changedRows;
@@ -70,49 +74,21 @@ internal sealed partial class PostgresSinkWriter<TRecord> : ISinkWriter<TRecord>
         if (records.Count > 0)
         {
             mapping = await MappingAsync(SchemaOf(records[0]), cancellationToken).ConfigureAwait(false);
+            Volatile.Write(ref _lastMapping, mapping);
         }
 
-        // 1. Validate on the client: a bad value is a rejected record, never a failed COPY.
-        var rejected = new List<RejectedRecord>();
-        var valid = new bool[records.Count];
-        var keyHashes = new ulong[records.Count];
-        var rowHashes = new ulong[records.Count];
-        if (mapping is not null)
-        {
-            for (var i = 0; i < records.Count; i++)
-            {
-                var record = records[i];
-                if (!ReferenceEquals(SchemaOf(record), mapping.Schema) && !SameColumns(SchemaOf(record), mapping.Schema))
-                {
-                    throw new IngestionException($"Source '{Source}': {batch.PositionOf(i)} has a different schema than the first record of its batch; records of one batch must share a schema.") { SourceName = Source, Position = batch.PositionOf(i) };
-                }
-
-                if (Check(mapping, record, batch.PositionOf(i)) is { } reject)
-                {
-                    rejected.Add(reject);
-                    continue;
-                }
-
-                valid[i] = true;
-                var kh = new RowHasher(KeySeed);
-                foreach (var f in mapping.KeyFields)
-                {
-                    f.HashValue(record, ref kh);
-                }
-
-                keyHashes[i] = KeyHashIndex.NonZero(kh.Finish());
-                if (mapping.HasHash)
-                {
-                    var rh = new RowHasher(RowSeed);
-                    foreach (var f in mapping.ValueFields)
-                    {
-                        f.Hash(record, ref rh);
-                    }
-
-                    rowHashes[i] = KeyHashIndex.NonZero(rh.Finish());
-                }
-            }
-        }
+        // 1. Validate on the client (a bad value is a rejected record, never a failed COPY), hash, and dedup by key
+        //    (the last record of a key wins): done ahead by PrepareBatch when the runner could, else here.
+        var rows = mapping is null
+            ? PreparedRows.Empty
+            : batch.Prepared is PreparedRows p && ReferenceEquals(p.Mapping, mapping) && ReferenceEquals(p.Records, records)
+                ? p
+                : Prepare(mapping, records, batch.FirstRecordNumber, throwOnProblem: true)!;
+        var rejected = rows.Rejected;
+        var keyHashes = rows.KeyHashes;
+        var rowHashes = rows.RowHashes;
+        var winners = rows.Winners;
+        var duplicates = rows.Duplicates;
 
         if (rejected.Count > batch.RejectBudget)
         {
@@ -124,42 +100,6 @@ internal sealed partial class PostgresSinkWriter<TRecord> : ISinkWriter<TRecord>
                 Field = first.Field,
                 Rejected = [.. batch.Rejected, .. rejected],
             };
-        }
-
-        // 2. Dedup by key: the last record of a key wins.
-        var winners = new List<int>(records.Count);
-        long duplicates = 0;
-        if (mapping is not null)
-        {
-            var lastOfKey = new Dictionary<ulong, int>(records.Count);
-            for (var i = 0; i < records.Count; i++)
-            {
-                if (!valid[i])
-                {
-                    continue;
-                }
-
-                if (lastOfKey.TryGetValue(keyHashes[i], out var previous))
-                {
-                    if (!mapping.KeyFields.All(f => f.ValueEquals(records[previous], records[i])))
-                    {
-                        throw new IngestionException($"Source '{Source}': {batch.PositionOf(previous)} and {batch.PositionOf(i)} have different keys with the same 64-bit key hash; split the batch differently (BatchSize) to write them.") { SourceName = Source, Position = batch.PositionOf(i) };
-                    }
-
-                    valid[previous] = false;
-                    duplicates++;
-                }
-
-                lastOfKey[keyHashes[i]] = i;
-            }
-
-            for (var i = 0; i < records.Count; i++)
-            {
-                if (valid[i])
-                {
-                    winners.Add(i);
-                }
-            }
         }
 
         _tx ??= await _conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
@@ -206,6 +146,23 @@ internal sealed partial class PostgresSinkWriter<TRecord> : ISinkWriter<TRecord>
         }
 
         return new SinkBatchResult { Created = counts.Created, Updated = counts.Updated, Unchanged = counts.Unchanged, Duplicates = duplicates, Rejected = rejected };
+    }
+
+    public object? PrepareBatch(IReadOnlyList<TRecord> records, long firstRecordNumber)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+
+        // Only with the mapping already in use: finding a new one needs the connection, which the write holds.
+        var mapping = Volatile.Read(ref _lastMapping);
+        if (records.Count == 0 || mapping is null || _completed)
+        {
+            return null;
+        }
+
+        var schema = SchemaOf(records[0]);
+        return ReferenceEquals(schema, mapping.Schema) || SameColumns(schema, mapping.Schema)
+            ? Prepare(mapping, records, firstRecordNumber, throwOnProblem: false)
+            : null;
     }
 
     public async ValueTask<SinkCompletion> CompleteAsync(CancellationToken cancellationToken)
@@ -261,6 +218,92 @@ internal sealed partial class PostgresSinkWriter<TRecord> : ISinkWriter<TRecord>
         await _conn.DisposeAsync().ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// The database-free part of writing a batch: checks every value (bad ones become rejected records), hashes keys
+    /// and rows, and keeps the last record of each key. Touches no mutable state of the writer, so it may run on the
+    /// runner's reading thread while the previous batch is written. A problem that must fail the batch (mixed schemas,
+    /// a 64-bit key-hash collision) throws when <paramref name="throwOnProblem"/> is set, else gives null.
+    /// </summary>
+    private PreparedRows? Prepare(TableMapping<TRecord> mapping, IReadOnlyList<TRecord> records, long firstRecordNumber, bool throwOnProblem)
+    {
+        string PositionOf(int index) => $"record {firstRecordNumber + index}";
+        var rejected = new List<RejectedRecord>();
+        var valid = new bool[records.Count];
+        var keyHashes = new ulong[records.Count];
+        var rowHashes = new ulong[records.Count];
+        for (var i = 0; i < records.Count; i++)
+        {
+            var record = records[i];
+            if (!ReferenceEquals(SchemaOf(record), mapping.Schema) && !SameColumns(SchemaOf(record), mapping.Schema))
+            {
+                return throwOnProblem
+                    ? throw new IngestionException($"Source '{Source}': {PositionOf(i)} has a different schema than the first record of its batch; records of one batch must share a schema.") { SourceName = Source, Position = PositionOf(i) }
+                    : null;
+            }
+
+            if (Check(mapping, record, PositionOf(i)) is { } reject)
+            {
+                rejected.Add(reject);
+                continue;
+            }
+
+            valid[i] = true;
+            var kh = new RowHasher(KeySeed);
+            foreach (var f in mapping.KeyFields)
+            {
+                f.HashValue(record, ref kh);
+            }
+
+            keyHashes[i] = KeyHashIndex.NonZero(kh.Finish());
+            if (mapping.HasHash)
+            {
+                var rh = new RowHasher(RowSeed);
+                foreach (var f in mapping.ValueFields)
+                {
+                    f.Hash(record, ref rh);
+                }
+
+                rowHashes[i] = KeyHashIndex.NonZero(rh.Finish());
+            }
+        }
+
+        var winners = new List<int>(records.Count);
+        long duplicates = 0;
+        var lastOfKey = new Dictionary<ulong, int>(records.Count);
+        for (var i = 0; i < records.Count; i++)
+        {
+            if (!valid[i])
+            {
+                continue;
+            }
+
+            if (lastOfKey.TryGetValue(keyHashes[i], out var previous))
+            {
+                if (!mapping.KeyFields.All(f => f.ValueEquals(records[previous], records[i])))
+                {
+                    return throwOnProblem
+                        ? throw new IngestionException($"Source '{Source}': {PositionOf(previous)} and {PositionOf(i)} have different keys with the same 64-bit key hash; split the batch differently (BatchSize) to write them.") { SourceName = Source, Position = PositionOf(i) }
+                        : null;
+                }
+
+                valid[previous] = false;
+                duplicates++;
+            }
+
+            lastOfKey[keyHashes[i]] = i;
+        }
+
+        for (var i = 0; i < records.Count; i++)
+        {
+            if (valid[i])
+            {
+                winners.Add(i);
+            }
+        }
+
+        return new PreparedRows(mapping, records, rejected, keyHashes, rowHashes, winners, duplicates);
+    }
+
     private async Task WriteRowsAsync(TableMapping<TRecord> mapping, SinkBatch<TRecord> batch, List<int> winners, ulong[] keyHashes, ulong[] rowHashes, Counts counts, List<int> indexUpdates, CancellationToken cancellationToken)
     {
         var records = batch.Records;
@@ -276,13 +319,17 @@ internal sealed partial class PostgresSinkWriter<TRecord> : ISinkWriter<TRecord>
             {
                 counts.Created += (long)await CopyAsync(mapping.CopyIntoTarget, mapping.Fields, mapping.HasHash ? rowHashes : null, records, winners, cancellationToken).ConfigureAwait(false);
             }
-            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation && CopyLine(e, winners.Count) is null)
             {
-                throw new IngestionException($"Source '{Source}': appending to {mapping.DisplayName} violates its key ({string.Join(", ", mapping.KeyFields.Select(k => k.Column.Name))}) in the batch starting at {batch.PositionOf(0)}: {e.Detail ?? e.MessageText} (constraint {e.ConstraintName}). Use WriteMode Merge to update existing keys.", e)
+                throw new IngestionException($"Source '{Source}': appending to {mapping.DisplayName} violates its key ({string.Join(", ", mapping.KeyFields.Select(k => k.Column.Name))}) in the batch starting at {batch.PositionOf(0)}: {e.MessageText} (constraint {e.ConstraintName}). Use WriteMode Merge to update existing keys.", e)
                 {
                     SourceName = Source,
                     Position = batch.PositionOf(0),
                 };
+            }
+            catch (PostgresException e) when (IsConstraintViolation(e) && CopyLine(e, winners.Count) is { } line)
+            {
+                throw Violation(mapping, batch, winners[line], e, e.SqlState == PostgresErrorCodes.UniqueViolation ? " Use WriteMode Merge to update existing keys." : string.Empty);
             }
 
             indexUpdates.AddRange(winners);
@@ -293,24 +340,32 @@ internal sealed partial class PostgresSinkWriter<TRecord> : ISinkWriter<TRecord>
         {
             // A table the library did not create: compare every value on the server.
             await StageAsync(mapping, records, winners, null, cancellationToken).ConfigureAwait(false);
-            var cmd = new NpgsqlCommand(mapping.UpsertFromStage, _conn, _tx);
-            await using (cmd.ConfigureAwait(false))
+            await _tx!.SaveAsync(MergeSavepoint, cancellationToken).ConfigureAwait(false);
+            try
             {
-                var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                await using (reader.ConfigureAwait(false))
+                var cmd = new NpgsqlCommand(mapping.UpsertFromStage, _conn, _tx);
+                await using (cmd.ConfigureAwait(false))
                 {
-                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                    await using (reader.ConfigureAwait(false))
                     {
-                        if (reader.GetBoolean(0))
+                        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                         {
-                            counts.Created++;
-                        }
-                        else
-                        {
-                            counts.Updated++;
+                            if (reader.GetBoolean(0))
+                            {
+                                counts.Created++;
+                            }
+                            else
+                            {
+                                counts.Updated++;
+                            }
                         }
                     }
                 }
+            }
+            catch (PostgresException e) when (IsConstraintViolation(e))
+            {
+                throw await MergeViolationAsync(mapping, batch, winners, null, e, cancellationToken).ConfigureAwait(false);
             }
 
             counts.Unchanged += winners.Count - counts.Created - counts.Updated;
@@ -354,6 +409,10 @@ internal sealed partial class PostgresSinkWriter<TRecord> : ISinkWriter<TRecord>
                 counts.Created += (long)await CopyAsync(mapping.CopyIntoTarget, mapping.Fields, rowHashes, records, fresh, cancellationToken).ConfigureAwait(false);
                 await _tx.ReleaseAsync(NewRowsSavepoint, cancellationToken).ConfigureAwait(false);
             }
+            catch (PostgresException e) when (IsConstraintViolation(e) && e.SqlState != PostgresErrorCodes.UniqueViolation && CopyLine(e, fresh.Count) is { } line)
+            {
+                throw Violation(mapping, batch, fresh[line], e, string.Empty);
+            }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
             {
                 await _tx.RollbackAsync(NewRowsSavepoint, cancellationToken).ConfigureAwait(false);
@@ -366,8 +425,18 @@ internal sealed partial class PostgresSinkWriter<TRecord> : ISinkWriter<TRecord>
         if (uncertain.Count > 0)
         {
             await StageAsync(mapping, records, uncertain, rowHashes, cancellationToken).ConfigureAwait(false);
-            var updated = await ExecuteAsync(mapping.UpdateFromStage, cancellationToken).ConfigureAwait(false);
-            var created = updated == uncertain.Count ? 0 : await ExecuteAsync(mapping.InsertMissingFromStage, cancellationToken).ConfigureAwait(false);
+            await _tx!.SaveAsync(MergeSavepoint, cancellationToken).ConfigureAwait(false);
+            int updated, created;
+            try
+            {
+                updated = await ExecuteAsync(mapping.UpdateFromStage, cancellationToken).ConfigureAwait(false);
+                created = updated == uncertain.Count ? 0 : await ExecuteAsync(mapping.InsertMissingFromStage, cancellationToken).ConfigureAwait(false);
+            }
+            catch (PostgresException e) when (IsConstraintViolation(e))
+            {
+                throw await MergeViolationAsync(mapping, batch, uncertain, rowHashes, e, cancellationToken).ConfigureAwait(false);
+            }
+
             counts.Updated += updated;
             counts.Created += created;
             counts.Unchanged += uncertain.Count - updated - created;
@@ -584,6 +653,143 @@ internal sealed partial class PostgresSinkWriter<TRecord> : ISinkWriter<TRecord>
         }
     }
 
+    private static bool IsConstraintViolation(PostgresException e) => e.SqlState.StartsWith("23", StringComparison.Ordinal);
+
+    /// <summary>The 0-based row of a failed <c>COPY FROM</c>, from the error context (<c>COPY t, line 3</c>), or <see langword="null"/>.</summary>
+    private static int? CopyLine(PostgresException e, int rows)
+    {
+        const string marker = ", line ";
+        var where = e.Where;
+        var at = where?.IndexOf(marker, StringComparison.Ordinal) ?? -1;
+        if (where is null || at < 0 || !where.StartsWith("COPY ", StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var digits = where.AsSpan(at + marker.Length);
+        var end = 0;
+        while (end < digits.Length && char.IsAsciiDigit(digits[end]))
+        {
+            end++;
+        }
+
+        return int.TryParse(digits[..end], NumberStyles.None, CultureInfo.InvariantCulture, out var line) && line >= 1 && line <= rows ? line - 1 : null;
+    }
+
+    /// <summary>
+    /// A merge statement broke a constraint of the table, which does not say which row: the merge is undone, and
+    /// the staged rows are merged again in halves (each half kept when it passes) until one row is left that fails.
+    /// Only on this error path; the batch fails either way, and the search is undone (back to before the merge).
+    /// </summary>
+    private async Task<IngestionException> MergeViolationAsync(TableMapping<TRecord> mapping, SinkBatch<TRecord> batch, List<int> rows, ulong[]? rowHashes, PostgresException error, CancellationToken cancellationToken)
+    {
+        int? culprit = null;
+        try
+        {
+            await _tx!.RollbackAsync(MergeSavepoint, cancellationToken).ConfigureAwait(false);
+            var part = rows;
+            while (part.Count > 1 && culprit is null)
+            {
+                var half = part.Count / 2;
+                List<int>? failing = null;
+                foreach (var candidate in new[] { part.GetRange(0, half), part.GetRange(half, part.Count - half) })
+                {
+                    if (!await MergePassesAsync(mapping, batch.Records, candidate, rowHashes, cancellationToken).ConfigureAwait(false))
+                    {
+                        failing = candidate;
+                        break;
+                    }
+                }
+
+                if (failing is null)
+                {
+                    break;
+                }
+
+                part = failing;
+                if (part.Count == 1)
+                {
+                    culprit = part[0];
+                }
+            }
+
+            if (rows.Count == 1)
+            {
+                culprit = rows[0];
+            }
+
+            await _tx.RollbackAsync(MergeSavepoint, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+        {
+            LogViolationSearchFailed(_logger, e, Source);
+        }
+
+        return culprit is { } i
+            ? Violation(mapping, batch, i, error, string.Empty)
+            : new IngestionException($"Source '{Source}': the batch starting at {batch.PositionOf(0)} violates constraint {error.ConstraintName} of table {mapping.DisplayName}: {error.MessageText}", error)
+            {
+                SourceName = Source,
+                Position = batch.PositionOf(0),
+                Field = error.ColumnName,
+            };
+    }
+
+    /// <summary>Stages <paramref name="rows"/> and merges them under a savepoint: kept when they pass, undone when they break a constraint.</summary>
+    private async Task<bool> MergePassesAsync(TableMapping<TRecord> mapping, IReadOnlyList<TRecord> records, List<int> rows, ulong[]? rowHashes, CancellationToken cancellationToken)
+    {
+        await _tx!.SaveAsync(MergePartSavepoint, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await StageAsync(mapping, records, rows, rowHashes, cancellationToken).ConfigureAwait(false);
+            if (mapping.HasHash)
+            {
+                await ExecuteAsync(mapping.UpdateFromStage, cancellationToken).ConfigureAwait(false);
+                await ExecuteAsync(mapping.InsertMissingFromStage, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await ExecuteAsync(mapping.UpsertFromStage, cancellationToken).ConfigureAwait(false);
+            }
+
+            await _tx.ReleaseAsync(MergePartSavepoint, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (PostgresException e) when (IsConstraintViolation(e))
+        {
+            await _tx.RollbackAsync(MergePartSavepoint, cancellationToken).ConfigureAwait(false);
+            await _tx.ReleaseAsync(MergePartSavepoint, cancellationToken).ConfigureAwait(false);
+            return false;
+        }
+    }
+
+    private IngestionException Violation(TableMapping<TRecord> mapping, SinkBatch<TRecord> batch, int row, PostgresException e, string advice)
+    {
+        var record = batch.Records[row];
+        var key = string.Join(", ", mapping.KeyFields.Select(f => $"{f.Column.Name}={KeyValue(f, record)}"));
+        var what = e.ConstraintName is { Length: > 0 } c ? $"constraint {c}" : "a constraint";
+        return new IngestionException($"Source '{Source}': {batch.PositionOf(row)} (key {key}) violates {what} of table {mapping.DisplayName}: {e.MessageText}.{advice}", e)
+        {
+            SourceName = Source,
+            Position = batch.PositionOf(row),
+            Field = e.ColumnName,
+        };
+    }
+
+    private string KeyValue(FieldAccessor<TRecord> field, TRecord record)
+    {
+        var value = field.Schema.IsSourceName ? Source
+            : record is DynamicRecord d ? d[field.Schema.Ordinal]
+            : field.Schema.Property?.GetValue(record);
+        return value switch
+        {
+            null => "null",
+            string s => $"'{(s.Length > 100 ? s[..(char.IsHighSurrogate(s[99]) ? 99 : 100)] + "..." : s)}'",
+            IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+            _ => value.ToString() ?? string.Empty,
+        };
+    }
+
     private async Task EndTransactionAsync()
     {
         if (_tx is not null)
@@ -635,6 +841,15 @@ internal sealed partial class PostgresSinkWriter<TRecord> : ISinkWriter<TRecord>
 
     [LoggerMessage(3004, LogLevel.Warning, "Source {SourceName}: replace run read no record and has no static schema; the table was left as it was")]
     private static partial void LogReplaceWithoutSchema(ILogger logger, string sourceName);
+
+    [LoggerMessage(3005, LogLevel.Warning, "Source {SourceName}: looking for the row that broke a constraint failed")]
+    private static partial void LogViolationSearchFailed(ILogger logger, Exception exception, string sourceName);
+
+    /// <summary>A batch checked, hashed and deduplicated for one mapping.</summary>
+    private sealed record PreparedRows(TableMapping<TRecord>? Mapping, IReadOnlyList<TRecord>? Records, List<RejectedRecord> Rejected, ulong[] KeyHashes, ulong[] RowHashes, List<int> Winners, long Duplicates)
+    {
+        public static PreparedRows Empty { get; } = new(null, null, [], [], [], [], 0);
+    }
 
     private sealed class Counts
     {

@@ -313,6 +313,11 @@ internal static class ValueCodec
             return $"Text contains a NUL character (\\0) at index {s.IndexOf('\0', StringComparison.Ordinal)}, which PostgreSQL text cannot hold.";
         }
 
+        if (UnpairedSurrogate(s) is { } at)
+        {
+            return $"Text contains an unpaired UTF-16 surrogate at index {at}, which is not valid Unicode and cannot be sent as UTF-8.";
+        }
+
         if (column.MaxLength > 0 && s.Length > column.MaxLength)
         {
             var length = s.EnumerateRunes().Count();
@@ -327,11 +332,85 @@ internal static class ValueCodec
             try
             {
                 using var doc = JsonDocument.Parse(s);
+
+                // jsonb decodes escapes: an escaped NUL or lone surrogate parses as JSON but PostgreSQL refuses it.
+                if (column.Kind == PgKind.Jsonb && s.Contains("\\u", StringComparison.Ordinal) && JsonbProblem(doc.RootElement) is { } problem)
+                {
+                    return $"Value cannot be stored in column '{column.Name}' ({column.SqlType}): {problem}";
+                }
             }
             catch (JsonException e)
             {
                 return $"Value is not valid JSON for column '{column.Name}' ({column.SqlType}): {e.Message}";
             }
+        }
+
+        return null;
+    }
+
+    /// <summary>Why jsonb cannot hold a parsed JSON value (an escaped NUL or a lone surrogate in a string or a name), or <see langword="null"/>.</summary>
+    private static string? JsonbProblem(JsonElement e)
+    {
+        static string? Text(Func<string> read)
+        {
+            string text;
+            try
+            {
+                text = read();
+            }
+            catch (InvalidOperationException)
+            {
+                return "it escapes an unpaired UTF-16 surrogate, which jsonb cannot store.";
+            }
+
+            return text.Contains('\0', StringComparison.Ordinal) ? "it contains \\u0000 (an escaped NUL), which jsonb cannot store."
+                : UnpairedSurrogate(text) is not null ? "it escapes an unpaired UTF-16 surrogate, which jsonb cannot store."
+                : null;
+        }
+
+        switch (e.ValueKind)
+        {
+            case JsonValueKind.String:
+                return Text(() => e.GetString()!);
+            case JsonValueKind.Array:
+                foreach (var item in e.EnumerateArray())
+                {
+                    if (JsonbProblem(item) is { } p)
+                    {
+                        return p;
+                    }
+                }
+
+                return null;
+            case JsonValueKind.Object:
+                foreach (var property in e.EnumerateObject())
+                {
+                    if ((Text(() => property.Name) ?? JsonbProblem(property.Value)) is { } p)
+                    {
+                        return p;
+                    }
+                }
+
+                return null;
+            default:
+                return null;
+        }
+    }
+
+    /// <summary>The index of the first surrogate without its pair (a cut emoji, a bad decoder), or <see langword="null"/>; vectorized search, so clean text costs one pass.</summary>
+    internal static int? UnpairedSurrogate(string s)
+    {
+        var i = s.AsSpan().IndexOfAnyInRange('\ud800', '\udfff');
+        while (i >= 0 && i < s.Length)
+        {
+            if (!char.IsHighSurrogate(s[i]) || i + 1 >= s.Length || !char.IsLowSurrogate(s[i + 1]))
+            {
+                return i;
+            }
+
+            i += 2;
+            var next = s.AsSpan(i).IndexOfAnyInRange('\ud800', '\udfff');
+            i = next < 0 ? -1 : i + next;
         }
 
         return null;

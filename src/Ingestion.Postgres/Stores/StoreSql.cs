@@ -145,7 +145,7 @@ internal static class StoreSql
         }
     }
 
-    /// <summary>Makes text storable: NUL characters (which PostgreSQL text cannot hold) are shown as <c>\0</c>, and long text is truncated with a marker.</summary>
+    /// <summary>Makes text storable: NUL characters (which PostgreSQL text cannot hold) are shown as <c>\0</c>, unpaired surrogates (which UTF-8 cannot encode) as U+FFFD, and long text is truncated with a marker.</summary>
     public static string? Clean(string? text, int maxLength)
     {
         if (text is null)
@@ -156,6 +156,25 @@ internal static class StoreSql
         if (text.Contains('\0', StringComparison.Ordinal))
         {
             text = text.Replace("\0", "\\0", StringComparison.Ordinal);
+        }
+
+        if (Sinks.ValueCodec.UnpairedSurrogate(text) is not null)
+        {
+            // An unpaired surrogate cannot be encoded as UTF-8: shown as U+FFFD, as a lenient decoder would.
+            var chars = text.ToCharArray();
+            for (var i = 0; i < chars.Length; i++)
+            {
+                if (char.IsHighSurrogate(chars[i]) && i + 1 < chars.Length && char.IsLowSurrogate(chars[i + 1]))
+                {
+                    i++;
+                }
+                else if (char.IsSurrogate(chars[i]))
+                {
+                    chars[i] = '\ufffd';
+                }
+            }
+
+            text = new string(chars);
         }
 
         if (text.Length > maxLength)

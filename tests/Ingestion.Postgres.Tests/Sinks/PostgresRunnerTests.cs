@@ -85,6 +85,40 @@ public class PostgresRunnerTests(PostgresDatabase db) : IClassFixture<PostgresDa
     }
 
     [Fact]
+    public async Task Batches_prepared_ahead_keep_exact_counts_duplicates_and_rejects()
+    {
+        // Batches 2-4 are checked and hashed on the reading thread while the previous batch is written.
+        static async IAsyncEnumerable<Row> Read([EnumeratorCancellation] CancellationToken ct = default)
+        {
+            for (var i = 1; i <= 32; i++)
+            {
+                await Task.Yield();
+                yield return i switch
+                {
+                    15 => new Row { Id = "k0011", Value = 999 },
+                    23 => new Row { Id = "k0023", Value = 23, Note = "bad\0note" },
+                    _ => new Row { Id = $"k{i:D4}", Value = i },
+                };
+            }
+        }
+
+        await using var sp = Services(db, b => b.AddSource("prepared-rows", _ => new RowSource((_, ct) => Read(ct)), o =>
+        {
+            o.Table = "prepared_rows";
+            o.CreateTable = true;
+            o.BatchSize = 10;
+            o.MaxRejected = 5;
+        }));
+        var result = await sp.GetRequiredService<IIngestionRunner>().RunAsync("prepared-rows", null, default);
+
+        Assert.Equal(IngestionStatus.PartiallySucceeded, result.Status);
+        Assert.Equal((32L, 30L, 1L, 1L), (result.Counts.Read, result.Counts.Created, result.Counts.Duplicates, result.Counts.Rejected));
+        Assert.Equal(30L, await db.ScalarAsync<long>("SELECT count(*) FROM prepared_rows"));
+        Assert.Equal(999L, await db.ScalarAsync<long>("SELECT value::bigint FROM prepared_rows WHERE id = 'k0011'"));
+        Assert.Equal("record 23|note", await db.ScalarAsync<string>($"SELECT position || '|' || field FROM ingestion.rejected_records WHERE job_id = '{result.RunId}'"));
+    }
+
+    [Fact]
     public async Task Two_hosts_never_run_a_source_at_once_the_second_reports_already_running()
     {
         var release = new TaskCompletionSource();

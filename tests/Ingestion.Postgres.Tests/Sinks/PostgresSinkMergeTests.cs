@@ -230,9 +230,9 @@ public class PostgresSinkMergeTests(PostgresDatabase db) : IClassFixture<Postgre
         {
             Assert.Equal(2L, (await w.WriteBatchAsync(h.Batch<Row>([R("a", 1), R("b", 2)]), default)).Created);
             var e = await Assert.ThrowsAsync<IngestionException>(async () => await w.WriteBatchAsync(h.Batch<Row>([R("c", 3), R("a", 5)]), default));
-            Assert.Contains("(id)=(a)", e.Message);
+            Assert.Contains("(key id='a')", e.Message);
             Assert.Contains("append", e.Message);
-            Assert.Equal("record 3", e.Position);
+            Assert.Equal("record 4", e.Position);
         }
 
         Assert.Equal(2L, await db.ScalarAsync<long>("SELECT count(*) FROM append_rows"));

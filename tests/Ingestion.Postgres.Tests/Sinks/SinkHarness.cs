@@ -24,9 +24,9 @@ internal sealed class SinkHarness : IAsyncDisposable
 {
     private long _position;
 
-    public SinkHarness(PostgresDatabase db, Action<PostgresSinkOptions>? configure = null)
+    public SinkHarness(PostgresDatabase db, Action<PostgresSinkOptions>? configure = null, string? connectionString = null)
     {
-        var options = new PostgresIngestionOptions { ConnectionString = db.ConnectionString };
+        var options = new PostgresIngestionOptions { ConnectionString = connectionString ?? db.ConnectionString };
         Database = new IngestionDatabase(Options.Create(options), StoreSql.Migrations);
         var sinkOptions = new PostgresSinkOptions();
         configure?.Invoke(sinkOptions);

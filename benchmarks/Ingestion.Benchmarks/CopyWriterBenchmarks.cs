@@ -1,11 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using Ingestion.Benchmarks.Data;
-using Ingestion.Hosting;
-using Ingestion.Postgres.Hosting;
 using Ingestion.Sinks;
-using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
-using NpgsqlTypes;
 
 namespace Ingestion.Benchmarks;
 
@@ -22,47 +18,35 @@ public class CopyWriterBenchmarks
     /// <summary>Rows per invocation; results are per row (OperationsPerInvoke).</summary>
     public const int Rows = 50_000;
 
-    private BenchDatabase _db = null!;
-    private ServiceProvider _services = null!;
-    private IIngestionSink _sink = null!;
+    private SinkBench _bench = null!;
     private BenchRow[] _rows = [];
 
     // Setups are synchronous: BenchmarkDotNet's in-process toolchain does not await Task-returning setups.
     [GlobalSetup]
     public void SetUp()
     {
-        _db = BenchDatabase.CreateAsync().GetAwaiter().GetResult();
+        _bench = SinkBench.Create();
         _rows = RowGenerator.Rows(RowPlan.Initial, Rows).ToArray();
-        _db.ExecuteAsync(BenchTable.CreateSql("raw_target", primaryKey: false)).GetAwaiter().GetResult();
-        _db.ExecuteAsync(BenchTable.CreateSql("sink_target", primaryKey: false)).GetAwaiter().GetResult();
-        var services = new ServiceCollection();
-        services.AddIngestion().UsePostgres(o => o.ConnectionString = _db.ConnectionString);
-        _services = services.BuildServiceProvider();
-        _services.GetRequiredService<IngestionDatabase>().EnsureMigratedAsync(CancellationToken.None).GetAwaiter().GetResult();
-        _sink = _services.GetRequiredService<IIngestionSink>();
+        _bench.Execute(BenchTable.CreateSql("raw_target", primaryKey: false));
+        _bench.Execute(BenchTable.CreateSql("sink_target", primaryKey: false));
     }
 
     [IterationSetup]
-    public void Truncate()
-    {
-        using var cmd = _db.DataSource.CreateCommand("TRUNCATE raw_target, sink_target");
-        cmd.ExecuteNonQuery();
-    }
+    public void Truncate() => _bench.Execute("TRUNCATE raw_target, sink_target");
 
     [Benchmark(Baseline = true, OperationsPerInvoke = Rows, Description = "NpgsqlBinaryImporter loop")]
     public ulong RawImporter()
     {
-        using var connection = _db.DataSource.OpenConnection();
+        using var connection = _bench.Db.DataSource.OpenConnection();
         return BenchTable.CopyRaw(connection, "raw_target", _rows);
     }
 
     [Benchmark(OperationsPerInvoke = Rows, Description = "sink writer, Append")]
-    public async Task<long> SinkAppend() => (await SinkWrite.OnceAsync(_sink, "sink_target", WriteMode.Append, _rows)).Created;
+    public async Task<long> SinkAppend() => (await _bench.WriteOnceAsync("sink_target", WriteMode.Append, _rows)).Created;
 
     [GlobalCleanup]
     public void CleanUp()
     {
-        _services.DisposeAsync().AsTask().GetAwaiter().GetResult();
-        _db.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _bench.Dispose();
     }
 }

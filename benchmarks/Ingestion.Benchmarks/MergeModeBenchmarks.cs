@@ -1,10 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using Ingestion.Benchmarks.Data;
-using Ingestion.Hosting;
-using Ingestion.Postgres.Hosting;
 using Ingestion.Sinks;
-using Microsoft.Extensions.DependencyInjection;
-using NpgsqlTypes;
 
 namespace Ingestion.Benchmarks;
 
@@ -20,9 +16,7 @@ public class MergeModeBenchmarks
     /// <summary>Rows per invocation; results are per row (OperationsPerInvoke).</summary>
     public const int Rows = 20_000;
 
-    private BenchDatabase _db = null!;
-    private ServiceProvider _services = null!;
-    private IIngestionSink _sink = null!;
+    private SinkBench _bench = null!;
     private BenchRow[] _initial = [];
     private BenchRow[] _changed = [];
     private BenchRow[] _mixed = [];
@@ -31,20 +25,15 @@ public class MergeModeBenchmarks
     [GlobalSetup]
     public void SetUp()
     {
-        _db = BenchDatabase.CreateAsync().GetAwaiter().GetResult();
+        _bench = SinkBench.Create();
         _initial = RowGenerator.Rows(RowPlan.Initial, Rows).ToArray();
         _changed = RowGenerator.Rows(RowPlan.AllChanged, Rows).ToArray();
         _mixed = RowGenerator.Rows(RowPlan.Mixed, Rows).ToArray();
-        var services = new ServiceCollection();
-        services.AddIngestion().UsePostgres(o => o.ConnectionString = _db.ConnectionString);
-        _services = services.BuildServiceProvider();
-        _services.GetRequiredService<IngestionDatabase>().EnsureMigratedAsync(CancellationToken.None).GetAwaiter().GetResult();
-        _sink = _services.GetRequiredService<IIngestionSink>();
-        _db.ExecuteAsync(BenchTable.CreateSql("raw_pk")).GetAwaiter().GetResult();
+        _bench.Execute(BenchTable.CreateSql("raw_pk"));
     }
 
     [IterationSetup(Target = nameof(RawCopyWithPrimaryKey))]
-    public void EmptyRawTable() => _db.ExecuteAsync("TRUNCATE raw_pk").GetAwaiter().GetResult();
+    public void EmptyRawTable() => _bench.Execute("TRUNCATE raw_pk");
 
     [IterationSetup(Targets = [nameof(MergeFirstLoad), nameof(Append)])]
     public void EmptyTables()
@@ -60,14 +49,14 @@ public class MergeModeBenchmarks
         {
             Drop(table);
             Write(table, WriteMode.Merge, _initial).GetAwaiter().GetResult();
-            _db.ExecuteAsync($"VACUUM (ANALYZE) {table}").GetAwaiter().GetResult();
+            _bench.Execute($"VACUUM (ANALYZE) {table}");
         }
     }
 
     [Benchmark(Baseline = true, OperationsPerInvoke = Rows, Description = "raw COPY into PK table")]
     public ulong RawCopyWithPrimaryKey()
     {
-        using var connection = _db.DataSource.OpenConnection();
+        using var connection = _bench.Db.DataSource.OpenConnection();
         return BenchTable.CopyRaw(connection, "raw_pk", _initial);
     }
 
@@ -92,11 +81,10 @@ public class MergeModeBenchmarks
     [GlobalCleanup]
     public void CleanUp()
     {
-        _services.DisposeAsync().AsTask().GetAwaiter().GetResult();
-        _db.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _bench.Dispose();
     }
 
-    private void Drop(string table) => _db.ExecuteAsync($"DROP TABLE IF EXISTS {table}").GetAwaiter().GetResult();
+    private void Drop(string table) => _bench.Execute($"DROP TABLE IF EXISTS {table}");
 
-    private Task<SinkBatchResult> Write(string table, WriteMode mode, BenchRow[] rows) => SinkWrite.OnceAsync(_sink, table, mode, rows);
+    private Task<SinkBatchResult> Write(string table, WriteMode mode, BenchRow[] rows) => _bench.WriteOnceAsync(table, mode, rows);
 }

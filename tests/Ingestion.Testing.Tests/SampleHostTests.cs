@@ -36,7 +36,7 @@ public sealed class SampleHostTests(PostgresDatabase database) : IClassFixture<P
 
     private async Task<(int ExitCode, string Output)> RunSampleAsync(params string[] args)
     {
-        var root = RepoRoot();
+        var root = Packaging.PackagingTests.RepoRoot();
         var dll = Path.Combine(root, "samples", "Ingestion.Sample.Host", "bin", "Release", "net10.0", "Ingestion.Sample.Host.dll");
         Assert.True(File.Exists(dll), $"{dll} is missing: build the solution in Release first (scripts/test.sh does).");
         var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = root, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -62,18 +62,5 @@ public sealed class SampleHostTests(PostgresDatabase database) : IClassFixture<P
         }
 
         return (process.ExitCode, await stdout + await stderr);
-    }
-
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Ingestion.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("Ingestion.sln not found.");
     }
 }

@@ -28,6 +28,21 @@ internal static class ConfigurationValueCheck
         return errors;
     }
 
+    /// <summary>
+    /// The start-up check of options bound from <paramref name="section"/>: the values that do not convert, if any
+    /// (the options then hold defaults, so validating them would only mislead), else what <paramref name="validate"/> finds.
+    /// </summary>
+    /// <param name="section">The bound section, or <see langword="null"/> when the options are not bound from configuration.</param>
+    /// <param name="optionsType">The options class.</param>
+    /// <param name="validate">Validates the bound options.</param>
+    /// <returns>The problems; empty when there are none.</returns>
+    public static IEnumerable<string> ThenValidate(IConfiguration? section, Type optionsType, Func<IEnumerable<string>> validate)
+    {
+        ArgumentNullException.ThrowIfNull(validate);
+        var unreadable = section is null ? [] : Check(section, optionsType);
+        return unreadable.Count > 0 ? unreadable : validate();
+    }
+
     private static void CheckObject(IConfiguration section, Type type, List<string> errors, int depth)
     {
         if (depth > MaxDepth)

@@ -86,16 +86,9 @@ public static partial class IngestionServiceCollectionExtensions
         }
 
         var section = builder.Configuration?.GetSection($"Sources:{sourceName}");
-        Catalog(builder).AddStartupCheck(sp =>
-        {
-            var unreadable = section is null ? [] : ConfigurationValueCheck.Check(section, typeof(TOptions));
-            if (unreadable.Count > 0 || validate is null)
-            {
-                return unreadable.Select(e => $"Source '{sourceName}': {e}");
-            }
-
-            return validate(sp.GetRequiredService<IOptionsMonitor<TOptions>>().Get(sourceName)).Select(e => $"Source '{sourceName}': {e}");
-        });
+        Catalog(builder).AddStartupCheck(sp => ConfigurationValueCheck
+            .ThenValidate(section, typeof(TOptions), () => validate?.Invoke(sp.GetRequiredService<IOptionsMonitor<TOptions>>().Get(sourceName)) ?? [])
+            .Select(e => $"Source '{sourceName}': {e}"));
 
         return builder;
     }
@@ -156,11 +149,8 @@ public static partial class IngestionServiceCollectionExtensions
             }
 
             var section = Configuration?.GetSection($"Sources:{name}");
-            Catalog.AddStartupCheck(sp =>
-            {
-                var unreadable = section is null ? [] : ConfigurationValueCheck.Check(section, typeof(SourceOptions));
-                return unreadable.Count > 0 ? unreadable : sp.GetRequiredService<IOptionsMonitor<SourceOptions>>().Get(name).Validate(name);
-            });
+            Catalog.AddStartupCheck(sp => ConfigurationValueCheck.ThenValidate(section, typeof(SourceOptions), () =>
+                sp.GetRequiredService<IOptionsMonitor<SourceOptions>>().Get(name).Validate(name)));
             return this;
         }
     }

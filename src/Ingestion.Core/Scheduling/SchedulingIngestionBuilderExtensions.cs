@@ -36,13 +36,8 @@ public static class SchedulingIngestionBuilderExtensions
             services.TryAddSingleton<IIngestionScheduler>(sp => sp.GetRequiredService<IngestionScheduler>());
             services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<IngestionScheduler>());
             var section = builder.Configuration?.GetSection(SchedulingOptions.SectionName);
-            builder.Catalog().AddStartupCheck(sp =>
-            {
-                var unreadable = section is null ? [] : ConfigurationValueCheck.Check(section, typeof(SchedulingOptions));
-                return unreadable.Count > 0
-                    ? unreadable
-                    : sp.GetRequiredService<IOptionsMonitor<SchedulingOptions>>().CurrentValue.Validate(sp.GetRequiredService<SourceCatalog>());
-            });
+            builder.Catalog().AddStartupCheck(sp => ConfigurationValueCheck.ThenValidate(section, typeof(SchedulingOptions), () =>
+                sp.GetRequiredService<IOptionsMonitor<SchedulingOptions>>().CurrentValue.Validate(sp.GetRequiredService<SourceCatalog>())));
         }
 
         if (configure is not null)

@@ -147,7 +147,8 @@ public sealed class PackagingTests(PostgresDatabase database) : IClassFixture<Po
         Assert.Null(metadata.Element(ns + "projectUrl"));
     }
 
-    private static string RepoRoot()
+    /// <summary>The repository root (the folder holding Ingestion.sln), found upwards from the test binaries.</summary>
+    internal static string RepoRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {

@@ -7,14 +7,17 @@ cd "$(dirname "$0")/.."
 out="$(realpath -m "${1:-artifacts/packages}")"
 version="${2:-}"
 mkdir -p "$out"
-list="$(mktemp -d)/packages.slnx"
+# Everything is built under a temporary artifacts folder, never the projects' own bin/obj: a pack running while
+# another build of the same projects (an IDE, a test building fixtures) cannot collide with it on obj files.
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+list="$scratch/packages.slnx"
 {
   echo "<Solution>"
   for p in src/*/*.csproj; do echo "  <Project Path=\"$(pwd)/$p\" />"; done
   echo "</Solution>"
 } > "$list"
-args=(pack "$list" -c Release -o "$out" -nologo -v q -nodeReuse:false)
+args=(pack "$list" -c Release -o "$out" --artifacts-path "$scratch/artifacts" -nologo -v q -nodeReuse:false)
 if [ -n "$version" ]; then args+=("-p:PackageVersion=$version"); fi
 dotnet "${args[@]}"
-rm -rf "$(dirname "$list")"
 ls -1 "$out" | grep -E '\.s?nupkg$' | { if [ -n "$version" ]; then grep -F ".$version."; else cat; fi; }

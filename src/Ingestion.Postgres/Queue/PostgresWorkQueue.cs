@@ -31,6 +31,8 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
     private readonly string _q;
     private readonly string _enqueueSql;
     private readonly string _claimSql;
+    private readonly string _claimUpsertSql;
+    private readonly NpgsqlDataSource _dataSource;
     private readonly string _completeSql;
 
     /// <summary>Creates the queue store over the library's database.</summary>
@@ -44,6 +46,7 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
         var channel = database.Schema + ".queue";
         _channel = Encoding.UTF8.GetByteCount(channel) <= PgIdentifier.MaxBytes ? channel : "ingestion.queue";
         _notifier = new QueueNotifier(database.DataSource, _channel, (ILogger?)logger ?? NullLogger.Instance);
+        _dataSource = BuildDataSource(database.Options.ConnectionString ?? throw new ArgumentException("The database has no connection string.", nameof(database)));
         _enqueueSql = $"""
             WITH ins AS (
                 INSERT INTO {_q}.queue_items (queue_id, key, payload, priority, run_after)
@@ -63,7 +66,15 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
             SELECT $1, key, attempts, enqueued_at, now() FROM done
             ON CONFLICT (queue_id, key) DO UPDATE SET attempts = excluded.attempts, completed_at = excluded.completed_at
             """;
-        _claimSql = $"""
+        // The claim completes the previous batch and claims the next in one statement, run as its own implicit
+        // transaction (one round trip, one durable commit). Completed rows are archived with a plain INSERT: a key can
+        // already be in queue_done only after a race (re-enqueued while its completion committed), and then the
+        // statement fails as a whole on queue_done's key and is run again with the ON CONFLICT form.
+        // The claimed rows are found again by ctid (the row locked in "next", held until commit): no key lookups.
+        // Candidates skip the keys being completed (a rescued item this worker completes now must not be claimed
+        // again in the same statement); the owner test first keeps that check off rows this worker never leased.
+        const string ArchiveUpsert = "ON CONFLICT (queue_id, key) DO UPDATE SET attempts = excluded.attempts, completed_at = excluded.completed_at";
+        string Claim(string onConflict) => $"""
             WITH done AS (
                 DELETE FROM {_q}.queue_items i
                 USING unnest($4::text[], $5::int[]) AS c(key, attempt)
@@ -72,23 +83,26 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
             archived AS (
                 INSERT INTO {_q}.queue_done (queue_id, key, attempts, enqueued_at, completed_at)
                 SELECT $1, key, attempts, enqueued_at, now() FROM done
-                ON CONFLICT (queue_id, key) DO UPDATE SET attempts = excluded.attempts, completed_at = excluded.completed_at
+                {onConflict}
                 RETURNING 1),
             next AS (
-                SELECT key FROM {_q}.queue_items
-                WHERE queue_id = $1 AND state = 0 AND run_after <= now() AND key <> ALL ($4::text[])
+                SELECT ctid FROM {_q}.queue_items
+                WHERE queue_id = $1 AND state = 0 AND run_after <= now()
+                  AND (lease_owner IS DISTINCT FROM $2 OR key <> ALL ($4::text[]))
                 ORDER BY priority DESC, run_after
                 LIMIT $3
                 FOR UPDATE SKIP LOCKED),
             claimed AS (
                 UPDATE {_q}.queue_items i
                 SET state = 1, attempts = i.attempts + 1, lease_owner = $2, lease_until = now() + $6 * interval '1 millisecond'
-                WHERE i.queue_id = $1 AND i.key = ANY (ARRAY(SELECT key FROM next))
+                WHERE i.ctid = ANY (ARRAY(SELECT ctid FROM next))
                 RETURNING i.key, i.attempts, i.payload, i.priority, i.enqueued_at, i.last_error)
             SELECT NULL::text, (SELECT count(*) FROM archived)::int, NULL::text, NULL::int, NULL::timestamptz, NULL::text
             UNION ALL
             SELECT key, attempts, payload, priority, enqueued_at, last_error FROM claimed
             """;
+        _claimSql = Claim(string.Empty);
+        _claimUpsertSql = Claim(ArchiveUpsert);
     }
 
     /// <summary>The channel on which new work is announced (<c>NOTIFY</c>); the payload is the queue name.</summary>
@@ -98,7 +112,7 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
     public async Task<bool> EnqueueAsync(string queue, WorkItemRequest item, CancellationToken cancellationToken)
     {
         var queueId = await QueueIdAsync(queue, cancellationToken).ConfigureAwait(false);
-        var conn = await _database.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var conn = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (conn.ConfigureAwait(false))
         {
             return await EnqueueCoreAsync(conn, null, queue, queueId, item, cancellationToken).ConfigureAwait(false);
@@ -146,7 +160,7 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(items);
         var queueId = await QueueIdAsync(queue, cancellationToken).ConfigureAwait(false);
-        var conn = await _database.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var conn = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (conn.ConfigureAwait(false))
         {
             long read = 0, added = 0;
@@ -299,55 +313,57 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(request.MaxItems);
         var queueId = await QueueIdAsync(request.Queue, cancellationToken).ConfigureAwait(false);
         var (keys, attempts) = Split(request.Complete);
-        var conn = await _database.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var conn = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (conn.ConfigureAwait(false))
         {
-            // The claim is written so that its generic plan is as good as a custom one (no join sized by the LIMIT
-            // parameter), and runs with that cached plan: PostgreSQL would otherwise plan it anew at every call (the
-            // empty completion arrays make each custom plan look cheaper), and planning costs twice the execution.
-            var tx = await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-            await using (tx.ConfigureAwait(false))
+            try
             {
-                var batch = new NpgsqlBatch(conn, tx);
-                await using (batch.ConfigureAwait(false))
-                {
-                    batch.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL plan_cache_mode = force_generic_plan"));
-                    var claim = new NpgsqlBatchCommand(_claimSql);
-                    claim.Parameters.Add(new NpgsqlParameter<int> { TypedValue = queueId });
-                    claim.Parameters.Add(new NpgsqlParameter<string> { TypedValue = request.Owner, NpgsqlDbType = NpgsqlDbType.Text });
-                    claim.Parameters.Add(new NpgsqlParameter<int> { TypedValue = request.MaxItems });
-                    claim.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = keys, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
-                    claim.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = attempts, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
-                    claim.Parameters.Add(new NpgsqlParameter<double> { TypedValue = request.Lease.TotalMilliseconds });
-                    batch.BatchCommands.Add(claim);
-                    await batch.PrepareAsync(cancellationToken).ConfigureAwait(false);
-                    var items = new List<WorkItem>(request.MaxItems);
-                    var completed = 0;
-                    var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                    await using (reader.ConfigureAwait(false))
-                    {
-                        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                        {
-                            if (reader.IsDBNull(0))
-                            {
-                                completed = reader.GetInt32(1);
-                                continue;
-                            }
+                return await ClaimCoreAsync(conn, _claimSql, queueId, request, keys, attempts, cancellationToken).ConfigureAwait(false);
+            }
+            catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation && keys.Length > 0)
+            {
+                // A completed key was already archived (see the constructor): nothing was applied; archive with the upsert.
+                return await ClaimCoreAsync(conn, _claimUpsertSql, queueId, request, keys, attempts, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
 
-                            items.Add(new WorkItem(request.Queue, reader.GetString(0), reader.GetInt32(1))
-                            {
-                                Payload = reader.IsDBNull(2) ? null : reader.GetString(2),
-                                Priority = reader.GetInt32(3),
-                                EnqueuedAt = reader.GetFieldValue<DateTimeOffset>(4),
-                                LastError = reader.IsDBNull(5) ? null : reader.GetString(5),
-                            });
-                        }
+    private static async Task<ClaimResult> ClaimCoreAsync(NpgsqlConnection conn, string sql, int queueId, ClaimRequest request, string[] keys, int[] attempts, CancellationToken cancellationToken)
+    {
+        var claim = new NpgsqlCommand(sql, conn);
+        await using (claim.ConfigureAwait(false))
+        {
+            claim.Parameters.Add(new NpgsqlParameter<int> { TypedValue = queueId });
+            claim.Parameters.Add(new NpgsqlParameter<string> { TypedValue = request.Owner, NpgsqlDbType = NpgsqlDbType.Text });
+            claim.Parameters.Add(new NpgsqlParameter<int> { TypedValue = request.MaxItems });
+            claim.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = keys, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+            claim.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = attempts, NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
+            claim.Parameters.Add(new NpgsqlParameter<double> { TypedValue = request.Lease.TotalMilliseconds });
+            await claim.PrepareAsync(cancellationToken).ConfigureAwait(false);
+            var items = new List<WorkItem>(request.MaxItems);
+            var completed = 0;
+            var reader = await claim.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    if (reader.IsDBNull(0))
+                    {
+                        completed = reader.GetInt32(1);
+                        continue;
                     }
 
-                    await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-                    return new ClaimResult(items, completed);
+                    items.Add(new WorkItem(request.Queue, reader.GetString(0), reader.GetInt32(1))
+                    {
+                        Payload = reader.IsDBNull(2) ? null : reader.GetString(2),
+                        Priority = reader.GetInt32(3),
+                        EnqueuedAt = reader.GetFieldValue<DateTimeOffset>(4),
+                        LastError = reader.IsDBNull(5) ? null : reader.GetString(5),
+                    });
                 }
             }
+
+            return new ClaimResult(items, completed);
         }
     }
 
@@ -362,7 +378,7 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
 
         var queueId = await QueueIdAsync(queue, cancellationToken).ConfigureAwait(false);
         var (keys, attempts) = Split(items);
-        var conn = await _database.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var conn = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (conn.ConfigureAwait(false))
         {
             var cmd = new NpgsqlCommand(_completeSql, conn);
@@ -426,7 +442,7 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
                 RETURNING 1)
             SELECT count(*)::int FROM r
             """;
-        var conn = await _database.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var conn = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (conn.ConfigureAwait(false))
         {
             var n = await ScalarAsync<int>(conn, null, sql, cancellationToken, queueId, owner, keys, attempts).ConfigureAwait(false);
@@ -455,7 +471,7 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
             FROM unnest($3::text[], $4::int[]) AS r(key, attempt)
             WHERE i.queue_id = $1 AND i.key = r.key AND i.attempts = r.attempt AND i.lease_owner = $2 AND i.state = {Running}
             """;
-        var conn = await _database.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var conn = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (conn.ConfigureAwait(false))
         {
             return await ExecAsync(conn, null, sql, cancellationToken, queueId, owner, keys, attempts, lease.TotalMilliseconds).ConfigureAwait(false);
@@ -477,7 +493,7 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
                 RETURNING state)
             SELECT count(*) FILTER (WHERE state = {Pending})::int, count(*) FILTER (WHERE state = {Dead})::int FROM r
             """;
-        var conn = await _database.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var conn = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (conn.ConfigureAwait(false))
         {
             RescueResult result = new(0, 0);
@@ -507,7 +523,7 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
     public async Task<DateTimeOffset?> NextDueAsync(string queue, CancellationToken cancellationToken)
     {
         var queueId = await QueueIdAsync(queue, cancellationToken).ConfigureAwait(false);
-        var conn = await _database.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var conn = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (conn.ConfigureAwait(false))
         {
             var cmd = Command(conn, null, $"SELECT min(run_after) FROM {_q}.queue_items WHERE queue_id = $1 AND state = {Pending}", queueId);
@@ -565,7 +581,7 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
             WHERE queue_id = $1 AND state = {Dead} ORDER BY failed_at DESC NULLS LAST, key LIMIT $2
             """;
         var list = new List<DeadWorkItem>();
-        var conn = await _database.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var conn = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (conn.ConfigureAwait(false))
         {
             var cmd = Command(conn, null, sql, queueId, limit);
@@ -599,7 +615,7 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
             UPDATE {_q}.queue_items SET state = {Pending}, attempts = 0, run_after = now(), lease_owner = NULL, lease_until = NULL
             WHERE queue_id = $1 AND state = {Dead} AND ($2::text[] IS NULL OR key = ANY ($2::text[]))
             """;
-        var conn = await _database.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var conn = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (conn.ConfigureAwait(false))
         {
             var cmd = Command(conn, null, sql, queueId);
@@ -621,7 +637,7 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
     public async Task<long> PruneAsync(string queue, DateTimeOffset completedBefore, CancellationToken cancellationToken)
     {
         var queueId = await QueueIdAsync(queue, cancellationToken).ConfigureAwait(false);
-        var conn = await _database.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var conn = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (conn.ConfigureAwait(false))
         {
             return await ExecAsync(conn, null, $"DELETE FROM {_q}.queue_done WHERE queue_id = $1 AND completed_at < $2", cancellationToken, queueId, completedBefore.ToUniversalTime()).ConfigureAwait(false);
@@ -639,7 +655,7 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
         }
 
         var queueId = await QueueIdAsync(queue, cancellationToken).ConfigureAwait(false);
-        var conn = await _database.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var conn = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (conn.ConfigureAwait(false))
         {
             // The listing goes to the server, one batch at a time: the client never holds more than one batch.
@@ -780,7 +796,27 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
     }
 
     /// <inheritdoc />
-    public ValueTask DisposeAsync() => _notifier.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await _notifier.DisposeAsync().ConfigureAwait(false);
+        await _dataSource.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The queue's own pool over the library's connection string. Its connections are not reset when returned
+    /// (the queue leaves no session state behind: no session settings, temp tables dropped or ON COMMIT DROP, no
+    /// LISTEN; the notifier listens on the library's pool), which saves the reset statements Npgsql would send
+    /// with every claim, and its statements run their generic plans: the claim, prepared, is otherwise planned
+    /// anew at every call (its empty completion arrays make each custom plan look cheaper), and planning costs
+    /// more than running it. Every queue statement is keyed by the queue id, so a generic plan serves them all.
+    /// </summary>
+    private static NpgsqlDataSource BuildDataSource(string connectionString)
+    {
+        const string GenericPlans = "-c plan_cache_mode=force_generic_plan";
+        var csb = new NpgsqlConnectionStringBuilder(connectionString) { NoResetOnClose = true };
+        csb.Options = string.IsNullOrWhiteSpace(csb.Options) ? GenericPlans : csb.Options + " " + GenericPlans;
+        return new NpgsqlDataSourceBuilder(csb.ConnectionString).Build();
+    }
 
     private async Task EnsureReadyAsync(CancellationToken cancellationToken)
     {
@@ -803,7 +839,7 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
             WITH ins AS (INSERT INTO {_q}.queues (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING id)
             SELECT id FROM ins UNION ALL SELECT id FROM {_q}.queues WHERE name = $1
             """;
-        var conn = await _database.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var conn = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (conn.ConfigureAwait(false))
         {
             // A concurrent creator may commit between our snapshot and our insert: then neither half sees the row; ask again.
@@ -888,7 +924,7 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
 
     private async Task<T> ReadRowAsync<T>(string sql, Func<NpgsqlDataReader, T> map, CancellationToken cancellationToken, params object[] args)
     {
-        var conn = await _database.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var conn = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (conn.ConfigureAwait(false))
         {
             var cmd = Command(conn, null, sql, args);

@@ -159,6 +159,79 @@ public class PostgresWorkQueueTests(PostgresDatabase db) : IClassFixture<Postgre
     }
 
     [Fact]
+    public async Task A_claim_archives_a_completion_whose_key_is_already_done()
+    {
+        // The race the claim's plain archive INSERT leaves to its fallback: a key re-enqueued while its earlier
+        // completion committed is in queue_items and queue_done at once; completing it again must still work.
+        await using var q = await QueueTestStore.CreateAsync(db);
+        await q.Store.EnqueueManyAsync("race", QueueTestStore.Items(["k1", "k2"]), None);
+        var first = Assert.Single((await q.Store.ClaimAsync(new ClaimRequest("race", "w1", 1, TimeSpan.FromMinutes(1)), None)).Items);
+        Assert.Equal("k1", first.Key);
+        await db.ExecuteAsync($"""
+            INSERT INTO "{q.Schema}".queue_done (queue_id, key, attempts, enqueued_at, completed_at)
+            SELECT id, 'k1', 7, now() - interval '2 days', now() - interval '1 day' FROM "{q.Schema}".queues WHERE name = 'race'
+            """);
+
+        var next = await q.Store.ClaimAsync(new ClaimRequest("race", "w1", 1, TimeSpan.FromMinutes(1)) { Complete = [first.Handle] }, None);
+        Assert.Equal(1, next.Completed);
+        Assert.Equal("k2", Assert.Single(next.Items).Key);
+        Assert.Equal(1L, await q.CountAsync("queue_done WHERE key = 'k1' AND attempts = 1 AND completed_at > now() - interval '1 minute'"));
+        Assert.Equal(1L, await q.CountAsync("queue_items"));
+
+        // The next call takes the fast path again.
+        var last = await q.Store.ClaimAsync(new ClaimRequest("race", "w1", 1, TimeSpan.FromMinutes(1)) { Complete = [next.Items[0].Handle] }, None);
+        Assert.Equal(1, last.Completed);
+        Assert.Empty(last.Items);
+        Assert.Equal(2L, await q.CountAsync("queue_done"));
+    }
+
+    [Fact]
+    public async Task A_rescued_item_its_worker_completes_is_done_and_not_claimed_again_by_the_same_call()
+    {
+        await using var q = await QueueTestStore.CreateAsync(db);
+        await q.Store.EnqueueAsync("slow", new WorkItemRequest("a"), None);
+        var held = Assert.Single((await q.Store.ClaimAsync(new ClaimRequest("slow", "w1", 5, TimeSpan.FromMilliseconds(100)), None)).Items);
+        await Task.Delay(200);
+        Assert.Equal(new RescueResult(1, 0), await q.Store.RescueExpiredAsync("slow", 5, None));
+
+        var r = await q.Store.ClaimAsync(new ClaimRequest("slow", "w1", 5, TimeSpan.FromMinutes(1)) { Complete = [held.Handle] }, None);
+        Assert.Equal(1, r.Completed);
+        Assert.Empty(r.Items);
+        Assert.Equal(0L, await q.CountAsync("queue_items"));
+
+        // A failed item goes back to pending with its last owner, and that owner can claim it again.
+        await q.Store.EnqueueAsync("slow", new WorkItemRequest("b"), None);
+        var b = Assert.Single((await q.Store.ClaimAsync(new ClaimRequest("slow", "w1", 5, TimeSpan.FromMinutes(1)), None)).Items);
+        Assert.Equal(new FailResult(1, 0), await q.Store.FailAsync("slow", "w1", 5, [new WorkItemFailure(b.Handle, "boom", TimeSpan.Zero)], None));
+        var again = Assert.Single((await q.Store.ClaimAsync(new ClaimRequest("slow", "w1", 5, TimeSpan.FromMinutes(1)), None)).Items);
+        Assert.Equal(("b", 2), (again.Key, again.Attempt));
+    }
+
+    [Fact]
+    public async Task The_v2_migration_upgrades_a_v1_schema_and_is_idempotent()
+    {
+        var schema = "q_" + Guid.NewGuid().ToString("N")[..10];
+        await using (var v1 = new Ingestion.Postgres.Hosting.IngestionDatabase(Microsoft.Extensions.Options.Options.Create(new Ingestion.Postgres.Hosting.PostgresIngestionOptions { ConnectionString = db.ConnectionString, Schema = schema }), [Ingestion.Postgres.Queue.QueueMigrations.V1]))
+        {
+            await v1.EnsureMigratedAsync(None);
+        }
+
+        await using var q = await QueueTestStore.CreateAsync(db, schema);
+        var indexes = $"SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes WHERE schemaname = '{schema}' AND tablename = 'queue_done'";
+        Assert.Equal("queue_done_completed_brin,queue_done_pkey", await db.ScalarAsync<string>(indexes));
+        await db.ExecuteAsync(Ingestion.Postgres.Queue.QueueMigrations.V2.Sql.Replace("{schema}", $"\"{schema}\"", StringComparison.Ordinal));
+        Assert.Equal("queue_done_completed_brin,queue_done_pkey", await db.ScalarAsync<string>(indexes));
+
+        // Pruning and the throughput figure still find done rows by completion time.
+        await q.Store.EnqueueManyAsync("brin", QueueTestStore.Items(["x", "y"]), None);
+        var c = await q.Store.ClaimAsync(new ClaimRequest("brin", "w", 5, TimeSpan.FromMinutes(1)), None);
+        Assert.Equal(2, await q.Store.CompleteAsync("brin", "w", c.Items.Select(i => i.Handle).ToArray(), None));
+        Assert.Equal(2 / 60.0, (await q.Store.GetStatsAsync("brin", None)).ThroughputPerSecond, 6);
+        Assert.Equal(0, await q.Store.PruneAsync("brin", DateTimeOffset.UtcNow.AddMinutes(-1), None));
+        Assert.Equal(2, await q.Store.PruneAsync("brin", DateTimeOffset.UtcNow.AddMinutes(1), None));
+    }
+
+    [Fact]
     public async Task Failures_back_off_then_die_with_their_error_and_dead_items_can_be_listed_and_requeued()
     {
         await using var q = await QueueTestStore.CreateAsync(db);

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime;
 using Npgsql;
 
 namespace Ingestion.Compare.Harness;
@@ -8,6 +9,8 @@ namespace Ingestion.Compare.Harness;
 public static class CompareRunner
 {
     private const long WarmUpRows = 50_000;
+    private const int MaxWarmUpPasses = 6;
+    private const long SteadyJitMethods = 20;
 
     /// <summary>Runs the comparison.</summary>
     /// <param name="args">The command line.</param>
@@ -137,28 +140,17 @@ public static class CompareRunner
         CaseResult? result = null;
         try
         {
-            if (c.WarmsUp)
-            {
-                var warm = context.WarmUp(WarmUpRows);
-                try
-                {
-                    await c.SetUpAsync(warm, cancellationToken);
-                    await c.RunAsync(warm, cancellationToken);
-                    await c.VerifyAsync(warm, cancellationToken);
-                }
-                finally
-                {
-                    await c.TearDownAsync(warm, CancellationToken.None);
-                }
-            }
-
+            var warmUps = c.WarmsUp ? await WarmUpAsync(c, context, cancellationToken) : 0;
             await c.SetUpAsync(context, cancellationToken);
             await SettleAsync(context, cancellationToken);
+            var jitMethods = JitInfo.GetCompiledMethodCount();
+            var jitTime = JitInfo.GetCompilationTime();
             using var peak = c.MeasuresMemory ? PeakWorkingSet.Start() : null;
             var watch = Stopwatch.StartNew();
             var count = await c.RunAsync(context, cancellationToken);
             watch.Stop();
             var peakBytes = peak?.Stop();
+            context.Note(string.Create(CultureInfo.InvariantCulture, $"jit during the timed run: {JitInfo.GetCompiledMethodCount() - jitMethods} methods, {(JitInfo.GetCompilationTime() - jitTime).TotalMilliseconds:0} ms (after {warmUps} warm-up passes of {WarmUpRows} rows)"));
             await c.VerifyAsync(context, cancellationToken);
             result = new CaseResult(c.Name, c.Unit, count, watch.Elapsed.TotalSeconds, peakBytes);
             await output.WriteLineAsync(Format(result));
@@ -238,6 +230,43 @@ public static class CompareRunner
             CultureInfo.InvariantCulture,
             $"# machine: nproc={Environment.ProcessorCount} memory_gib={memory:0.0} postgres={pg.Split(' ')[0]} dotnet={Environment.Version} os={System.Runtime.InteropServices.RuntimeInformation.OSDescription}"));
         await output.WriteLineAsync($"# rows={context.Rows} loadavg at start: {LoadAverage()}");
+    }
+
+    /// <summary>
+    /// Runs untimed passes until the code the case runs is compiled at its final tier: the runtime compiles hot
+    /// methods again in the background (tiered compilation, dynamic PGO), and a compile queue still draining
+    /// when the timer starts would take a core from the case (and from PostgreSQL) on a 2-core machine. A pass
+    /// that compiles fewer than <see cref="SteadyJitMethods"/> methods ends the warm-up.
+    /// </summary>
+    private static async Task<int> WarmUpAsync(CompareCase c, CaseContext context, CancellationToken cancellationToken)
+    {
+        var warm = context.WarmUp(WarmUpRows);
+        var passes = 0;
+        while (passes < MaxWarmUpPasses)
+        {
+            var before = JitInfo.GetCompiledMethodCount();
+            try
+            {
+                await c.SetUpAsync(warm, cancellationToken);
+                await c.RunAsync(warm, cancellationToken);
+                await c.VerifyAsync(warm, cancellationToken);
+            }
+            finally
+            {
+                await c.TearDownAsync(warm, CancellationToken.None);
+            }
+
+            passes++;
+
+            // Give the background compiler time to pick up what the pass made hot, then look at what it did.
+            await Task.Delay(TimeSpan.FromMilliseconds(300), cancellationToken);
+            if (passes > 1 && JitInfo.GetCompiledMethodCount() - before < SteadyJitMethods)
+            {
+                break;
+            }
+        }
+
+        return passes;
     }
 
     private static async Task SettleAsync(CaseContext context, CancellationToken cancellationToken)

@@ -33,7 +33,7 @@ internal abstract class FieldAccessor<TRecord>
     /// <summary>Adds a non-null value to a key hash, without null markers, exactly as <see cref="ValueCodec.ReadAndHash"/> hashes the stored key.</summary>
     public abstract void HashValue(TRecord record, ref RowHasher hasher);
 
-    public abstract void Write(NpgsqlBinaryImporter importer, TRecord record);
+    public abstract void Write(BinaryCopyWriter writer, TRecord record);
 
     public abstract bool ValueEquals(TRecord a, TRecord b);
 
@@ -93,7 +93,7 @@ internal sealed class StructAccessor<TRecord, T>(ColumnSchema schema, PgColumn c
 
     public override void HashValue(TRecord record, ref RowHasher hasher) => ValueCodec.Hash(ref hasher, get(record));
 
-    public override void Write(NpgsqlBinaryImporter importer, TRecord record) => ValueCodec.Write(importer, get(record), Column);
+    public override void Write(BinaryCopyWriter writer, TRecord record) => ValueCodec.Write(writer, get(record), Column);
 
     public override bool ValueEquals(TRecord a, TRecord b) => EqualityComparer<T>.Default.Equals(get(a), get(b));
 }
@@ -128,16 +128,16 @@ internal sealed class NullableAccessor<TRecord, T>(ColumnSchema schema, PgColumn
 
     public override void HashValue(TRecord record, ref RowHasher hasher) => ValueCodec.Hash(ref hasher, get(record).GetValueOrDefault());
 
-    public override void Write(NpgsqlBinaryImporter importer, TRecord record)
+    public override void Write(BinaryCopyWriter writer, TRecord record)
     {
         var v = get(record);
         if (v.HasValue)
         {
-            ValueCodec.Write(importer, v.GetValueOrDefault(), Column);
+            ValueCodec.Write(writer, v.GetValueOrDefault(), Column);
         }
         else
         {
-            importer.WriteNull();
+            writer.WriteNull();
         }
     }
 
@@ -173,15 +173,15 @@ internal sealed class RefAccessor<TRecord, T>(ColumnSchema schema, PgColumn colu
 
     public override void HashValue(TRecord record, ref RowHasher hasher) => ValueCodec.Hash(ref hasher, get(record)!);
 
-    public override void Write(NpgsqlBinaryImporter importer, TRecord record)
+    public override void Write(BinaryCopyWriter writer, TRecord record)
     {
         if (get(record) is { } v)
         {
-            ValueCodec.Write(importer, v, Column);
+            ValueCodec.Write(writer, v, Column);
         }
         else
         {
-            importer.WriteNull();
+            writer.WriteNull();
         }
     }
 
@@ -205,7 +205,7 @@ internal sealed class SourceNameAccessor<TRecord>(ColumnSchema schema, PgColumn 
 
     public override void HashValue(TRecord record, ref RowHasher hasher) => hasher.Add(sourceName);
 
-    public override void Write(NpgsqlBinaryImporter importer, TRecord record) => ValueCodec.Write(importer, sourceName, Column);
+    public override void Write(BinaryCopyWriter writer, TRecord record) => ValueCodec.Write(writer, sourceName, Column);
 
     public override bool ValueEquals(TRecord a, TRecord b) => true;
 }
@@ -256,15 +256,15 @@ internal sealed class DynamicAccessor<T>(ColumnSchema schema, PgColumn column) :
 
     public override void HashValue(DynamicRecord record, ref RowHasher hasher) => ValueCodec.Hash(ref hasher, (T)record[_ordinal]!);
 
-    public override void Write(NpgsqlBinaryImporter importer, DynamicRecord record)
+    public override void Write(BinaryCopyWriter writer, DynamicRecord record)
     {
         if (record[_ordinal] is T v)
         {
-            ValueCodec.Write(importer, v, Column);
+            ValueCodec.Write(writer, v, Column);
         }
         else
         {
-            importer.WriteNull();
+            writer.WriteNull();
         }
     }
 
@@ -339,18 +339,18 @@ internal sealed class DynamicGeometryAccessor(ColumnSchema schema, PgColumn colu
 
     public override void HashValue(DynamicRecord record, ref RowHasher hasher) => Hash(record, ref hasher);
 
-    public override void Write(NpgsqlBinaryImporter importer, DynamicRecord record)
+    public override void Write(BinaryCopyWriter writer, DynamicRecord record)
     {
         switch (record[_ordinal])
         {
             case GeoPoint p:
-                ValueCodec.Write(importer, p, Column);
+                ValueCodec.Write(writer, p, Column);
                 break;
             case GeoJsonGeometry g:
-                ValueCodec.Write(importer, g, Column);
+                ValueCodec.Write(writer, g, Column);
                 break;
             default:
-                importer.WriteNull();
+                writer.WriteNull();
                 break;
         }
     }

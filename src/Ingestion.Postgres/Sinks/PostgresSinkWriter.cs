@@ -466,33 +466,34 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
 
     private async Task<ulong> CopyAsync(string copySql, FieldAccessor<TRecord>[] fields, ulong[]? rowHashes, IReadOnlyList<TRecord> records, List<int> rows, CancellationToken cancellationToken)
     {
-        var importer = await _conn.BeginBinaryImportAsync(copySql, cancellationToken).ConfigureAwait(false);
-        await using (importer.ConfigureAwait(false))
-        {
-            for (var n = 0; n < rows.Count; n++)
+        var width = fields.Length + (rowHashes is null ? 0 : 1);
+        var copied = await BinaryCopyWriter.CopyAsync(
+            _conn,
+            copySql,
+            (Fields: fields, RowHashes: rowHashes, Records: records, Rows: rows, Width: width, Token: cancellationToken),
+            rows.Count,
+            static (writer, s, n) =>
             {
                 if ((n & 1023) == 1023)
                 {
-                    cancellationToken.ThrowIfCancellationRequested();
+                    s.Token.ThrowIfCancellationRequested();
                 }
 
-                var i = rows[n];
-                var record = records[i];
-                importer.StartRow();
-                foreach (var f in fields)
+                var i = s.Rows[n];
+                var record = s.Records[i];
+                writer.StartRow(s.Width);
+                foreach (var f in s.Fields)
                 {
-                    f.Write(importer, record);
+                    f.Write(writer, record);
                 }
 
-                if (rowHashes is not null)
+                if (s.RowHashes is not null)
                 {
-                    importer.Write(unchecked((long)rowHashes[i]), NpgsqlDbType.Bigint);
+                    writer.WriteInt64(unchecked((long)s.RowHashes[i]));
                 }
-            }
-
-            cancellationToken.ThrowIfCancellationRequested();
-            return await importer.CompleteAsync(cancellationToken).ConfigureAwait(false);
-        }
+            },
+            cancellationToken).ConfigureAwait(false);
+        return (ulong)copied;
     }
 
     private async Task EnsureIndexAsync(TableMapping<TRecord> mapping, CancellationToken cancellationToken)

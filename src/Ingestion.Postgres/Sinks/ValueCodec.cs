@@ -74,98 +74,80 @@ internal static class ValueCodec
     }
 
     /// <summary>Writes <paramref name="value"/> (validated, not null) as the column's type.</summary>
-    public static void Write<T>(NpgsqlBinaryImporter importer, T value, PgColumn column)
+    public static void Write<T>(BinaryCopyWriter writer, T value, PgColumn column)
     {
         if (typeof(T) == typeof(string))
         {
-            importer.Write(Unsafe.As<T, string>(ref value), column.Kind switch
-            {
-                PgKind.Jsonb => NpgsqlDbType.Jsonb,
-                PgKind.Json => NpgsqlDbType.Json,
-                _ => NpgsqlDbType.Text,
-            });
+            writer.WriteText(Unsafe.As<T, string>(ref value), jsonb: column.Kind == PgKind.Jsonb);
         }
         else if (typeof(T) == typeof(short))
         {
-            WriteInteger(importer, Unsafe.As<T, short>(ref value), column);
+            WriteInteger(writer, Unsafe.As<T, short>(ref value), column);
         }
         else if (typeof(T) == typeof(int))
         {
-            WriteInteger(importer, Unsafe.As<T, int>(ref value), column);
+            WriteInteger(writer, Unsafe.As<T, int>(ref value), column);
         }
         else if (typeof(T) == typeof(long))
         {
-            WriteInteger(importer, Unsafe.As<T, long>(ref value), column);
+            WriteInteger(writer, Unsafe.As<T, long>(ref value), column);
         }
         else if (typeof(T) == typeof(float))
         {
-            WriteFloat(importer, Unsafe.As<T, float>(ref value), column);
+            WriteFloat(writer, Unsafe.As<T, float>(ref value), column);
         }
         else if (typeof(T) == typeof(double))
         {
-            WriteFloat(importer, Unsafe.As<T, double>(ref value), column);
+            WriteFloat(writer, Unsafe.As<T, double>(ref value), column);
         }
         else if (typeof(T) == typeof(decimal))
         {
             var d = Unsafe.As<T, decimal>(ref value);
             if (column.Kind == PgKind.Float64)
             {
-                importer.Write((double)d, NpgsqlDbType.Double);
+                writer.WriteFloat64((double)d);
             }
             else
             {
-                importer.Write(d, NpgsqlDbType.Numeric);
+                writer.WriteNumeric(d);
             }
         }
         else if (typeof(T) == typeof(bool))
         {
-            importer.Write(Unsafe.As<T, bool>(ref value), NpgsqlDbType.Boolean);
+            writer.WriteBoolean(Unsafe.As<T, bool>(ref value));
         }
         else if (typeof(T) == typeof(DateOnly))
         {
-            importer.Write(Unsafe.As<T, DateOnly>(ref value), NpgsqlDbType.Date);
+            writer.WriteDate(Unsafe.As<T, DateOnly>(ref value));
         }
         else if (typeof(T) == typeof(DateTime))
         {
+            // timestamptz takes the instant (a local time converted; unspecified ones were rejected), timestamp the wall-clock reading.
             var dt = Unsafe.As<T, DateTime>(ref value);
-            if (column.Kind == PgKind.TimestampTz)
-            {
-                importer.Write(dt.Kind == DateTimeKind.Local ? dt.ToUniversalTime() : dt, NpgsqlDbType.TimestampTz);
-            }
-            else
-            {
-                importer.Write(DateTime.SpecifyKind(dt, DateTimeKind.Unspecified), NpgsqlDbType.Timestamp);
-            }
+            writer.WriteTimestamp(column.Kind == PgKind.TimestampTz && dt.Kind == DateTimeKind.Local ? dt.ToUniversalTime() : dt);
         }
         else if (typeof(T) == typeof(DateTimeOffset))
         {
             var dto = Unsafe.As<T, DateTimeOffset>(ref value);
-            if (column.Kind == PgKind.TimestampTz)
-            {
-                importer.Write(dto.UtcDateTime, NpgsqlDbType.TimestampTz);
-            }
-            else
-            {
-                importer.Write(dto.DateTime, NpgsqlDbType.Timestamp);
-            }
+            writer.WriteTimestamp(column.Kind == PgKind.TimestampTz ? dto.UtcDateTime : dto.DateTime);
         }
         else if (typeof(T) == typeof(Guid))
         {
-            importer.Write(Unsafe.As<T, Guid>(ref value), NpgsqlDbType.Uuid);
+            writer.WriteUuid(Unsafe.As<T, Guid>(ref value));
         }
         else if (typeof(T) == typeof(byte[]))
         {
-            importer.Write(Unsafe.As<T, byte[]>(ref value), NpgsqlDbType.Bytea);
+            writer.WriteBytes(Unsafe.As<T, byte[]>(ref value));
         }
         else if (typeof(T) == typeof(GeoPoint))
         {
             // PostGIS geometry_recv reads EWKB: binary COPY sends it as the field's raw bytes.
-            importer.Write(Ewkb.Point(Unsafe.As<T, GeoPoint>(ref value)), NpgsqlDbType.Bytea);
+            writer.WriteBytes(Ewkb.Point(Unsafe.As<T, GeoPoint>(ref value)));
         }
         else if (typeof(T) == typeof(GeoJsonGeometry))
         {
             _ = Ewkb.TryFromGeoJson(Unsafe.As<T, GeoJsonGeometry>(ref value).Json, out var ewkb, out var problem);
-            importer.Write(ewkb ?? throw new InvalidOperationException(problem), NpgsqlDbType.Bytea);
+            writer.WriteBytes(ewkb ?? throw new InvalidOperationException(problem));
         }
         else
         {
@@ -467,43 +449,43 @@ internal static class ValueCodec
     private static string OutOfRange(string value, PgColumn column) =>
         $"{value} is out of range for column '{column.Name}' ({column.SqlType}).";
 
-    private static void WriteInteger(NpgsqlBinaryImporter importer, long v, PgColumn column)
+    private static void WriteInteger(BinaryCopyWriter writer, long v, PgColumn column)
     {
         switch (column.Kind)
         {
             case PgKind.Int16:
-                importer.Write((short)v, NpgsqlDbType.Smallint);
+                writer.WriteInt16((short)v);
                 break;
             case PgKind.Int32:
-                importer.Write((int)v, NpgsqlDbType.Integer);
+                writer.WriteInt32((int)v);
                 break;
             case PgKind.Numeric:
-                importer.Write((decimal)v, NpgsqlDbType.Numeric);
+                writer.WriteNumeric(v);
                 break;
             case PgKind.Float32:
-                importer.Write((float)v, NpgsqlDbType.Real);
+                writer.WriteFloat32(v);
                 break;
             case PgKind.Float64:
-                importer.Write((double)v, NpgsqlDbType.Double);
+                writer.WriteFloat64(v);
                 break;
             default:
-                importer.Write(v, NpgsqlDbType.Bigint);
+                writer.WriteInt64(v);
                 break;
         }
     }
 
-    private static void WriteFloat(NpgsqlBinaryImporter importer, double v, PgColumn column)
+    private static void WriteFloat(BinaryCopyWriter writer, double v, PgColumn column)
     {
         switch (column.Kind)
         {
             case PgKind.Float32:
-                importer.Write((float)v, NpgsqlDbType.Real);
+                writer.WriteFloat32((float)v);
                 break;
             case PgKind.Numeric:
-                importer.Write((decimal)v, NpgsqlDbType.Numeric);
+                writer.WriteNumeric((decimal)v);
                 break;
             default:
-                importer.Write(v, NpgsqlDbType.Double);
+                writer.WriteFloat64(v);
                 break;
         }
     }

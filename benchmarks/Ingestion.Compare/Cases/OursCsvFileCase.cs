@@ -56,17 +56,7 @@ public sealed class OursCsvFileCase : CompareCase
                     csv.Key.Add("region");
                     csv.Key.Add("code");
                 },
-                o =>
-                {
-                    o.Table = Table;
-                    o.CreateTable = true;
-                    o.MaxRetryAttempts = 0;
-                    o.Timeout = null;
-                    if (context.Options.BatchSize is { } size)
-                    {
-                        o.BatchSize = size;
-                    }
-                });
+                context.BenchSourceOptions(Table));
         _services = services.BuildServiceProvider();
         await _services.GetRequiredService<IngestionDatabase>().EnsureMigratedAsync(cancellationToken);
     }

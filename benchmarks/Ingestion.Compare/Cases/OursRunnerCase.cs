@@ -41,17 +41,7 @@ public abstract class OursRunnerCase : CompareCase
         var services = new ServiceCollection();
         services.AddIngestion()
             .UsePostgres(o => o.ConnectionString = context.ConnectionString)
-            .AddSource(SourceName, _ => _source, o =>
-            {
-                o.Table = Table;
-                o.CreateTable = true;
-                o.MaxRetryAttempts = 0;
-                o.Timeout = null;
-                if (context.Options.BatchSize is { } size)
-                {
-                    o.BatchSize = size;
-                }
-            });
+            .AddSource(SourceName, _ => _source, context.BenchSourceOptions(Table));
         _services = services.BuildServiceProvider();
         if (_services.GetRequiredService<IIngestionSink>() is InMemorySink)
         {

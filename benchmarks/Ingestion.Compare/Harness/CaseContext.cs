@@ -22,6 +22,25 @@ public sealed class CaseContext
     /// <returns>The context.</returns>
     internal CaseContext WarmUp(long rows) => new(Options.CappedTo(rows), ConnectionString, DataSource, WorkDirectory) { IsWarmUp = true };
 
+    /// <summary>
+    /// The source options every "ours" case uses: the target <paramref name="table"/> created from the records, no
+    /// retries or timeout (a failure must show, not be retried inside the timing), and the <c>--batch-size</c>
+    /// option when given (else the library's default).
+    /// </summary>
+    /// <param name="table">The target table.</param>
+    /// <returns>The options callback.</returns>
+    public Action<Ingestion.SourceOptions> BenchSourceOptions(string table) => o =>
+    {
+        o.Table = table;
+        o.CreateTable = true;
+        o.MaxRetryAttempts = 0;
+        o.Timeout = null;
+        if (Options.BatchSize is { } size)
+        {
+            o.BatchSize = size;
+        }
+    };
+
     /// <summary>Whether this is an untimed warm-up pass (cases may skip notes or checks that only matter for the real pass).</summary>
     public bool IsWarmUp { get; private init; }
 

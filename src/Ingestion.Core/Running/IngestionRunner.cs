@@ -423,12 +423,18 @@ public sealed class IngestionRunner : IIngestionRunner
                 inFlight = new InFlightBatch(Task.Run(async () => await writer.WriteBatchAsync(batch, cancellationToken).ConfigureAwait(false), CancellationToken.None), batch.PositionOf(0), read, rejects.Count);
             }
 
+            // The last batch: handed over, then waited for (its counts are in, its failure surfaces here).
+            async Task FlushAndDrainAsync()
+            {
+                await FlushAsync().ConfigureAwait(false);
+                await DrainAsync().ConfigureAwait(false);
+            }
+
             async Task FlushAfterSourceFailureAsync(Exception sourceError)
             {
                 try
                 {
-                    await FlushAsync().ConfigureAwait(false);
-                    await DrainAsync().ConfigureAwait(false);
+                    await FlushAndDrainAsync().ConfigureAwait(false);
                 }
                 catch (Exception flushError) when (flushError is not RejectBudgetExceededException)
                 {
@@ -482,16 +488,12 @@ public sealed class IngestionRunner : IIngestionRunner
                     }
                 }
 
-                await FlushAsync().ConfigureAwait(false);
-                await DrainAsync().ConfigureAwait(false);
+                await FlushAndDrainAsync().ConfigureAwait(false);
             }
             finally
             {
                 // Never leave a write running when the attempt ends early: the writer is disposed next.
-                if (inFlight is not null)
-                {
-                    await DrainQuietlyAsync().ConfigureAwait(false);
-                }
+                await DrainQuietlyAsync().ConfigureAwait(false);
             }
 
             run.NotModified = context.IsNotModified && recordNumber == 0;

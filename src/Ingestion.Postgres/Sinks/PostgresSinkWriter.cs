@@ -36,6 +36,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
     private TableMapping<TRecord>? _indexedMapping;
     private TableMapping<TRecord>? _lastMapping;
     private KeyHashIndex? _index;
+    private Dictionary<ulong, int>? _keyScratch;
     private bool _indexComplete;
     private bool _changedRows;
     private bool _completed;
@@ -269,39 +270,52 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
 
         var winners = new List<int>(records.Count);
         long duplicates = 0;
-        var lastOfKey = new Dictionary<ulong, int>(records.Count);
-        for (var i = 0; i < records.Count; i++)
-        {
-            if (!valid[i])
-            {
-                continue;
-            }
 
-            if (lastOfKey.TryGetValue(keyHashes[i], out var previous))
+        // One key map serves every batch (at 10,000 rows it is a 240 KB large-object allocation, which would
+        // otherwise be made and dropped per batch); a concurrent Prepare (rare: a schema change while the next
+        // batch is prepared) takes a fresh one.
+        var lastOfKey = Interlocked.Exchange(ref _keyScratch, null) ?? new Dictionary<ulong, int>(records.Count);
+        lastOfKey.Clear();
+        try
+        {
+            for (var i = 0; i < records.Count; i++)
             {
-                if (!mapping.KeyFields.All(f => f.ValueEquals(records[previous], records[i])))
+                if (!valid[i])
                 {
-                    return throwOnProblem
-                        ? throw new IngestionException($"Source '{Source}': {PositionOf(previous)} and {PositionOf(i)} have different keys with the same 64-bit key hash; split the batch differently (BatchSize) to write them.") { SourceName = Source, Position = PositionOf(i) }
-                        : null;
+                    continue;
                 }
 
-                valid[previous] = false;
-                duplicates++;
+                if (lastOfKey.TryGetValue(keyHashes[i], out var previous))
+                {
+                    if (!mapping.KeyFields.All(f => f.ValueEquals(records[previous], records[i])))
+                    {
+                        return throwOnProblem
+                            ? throw new IngestionException($"Source '{Source}': {PositionOf(previous)} and {PositionOf(i)} have different keys with the same 64-bit key hash; split the batch differently (BatchSize) to write them.") { SourceName = Source, Position = PositionOf(i) }
+                            : null;
+                    }
+
+                    valid[previous] = false;
+                    duplicates++;
+                }
+
+                lastOfKey[keyHashes[i]] = i;
             }
 
-            lastOfKey[keyHashes[i]] = i;
-        }
-
-        for (var i = 0; i < records.Count; i++)
-        {
-            if (valid[i])
+            for (var i = 0; i < records.Count; i++)
             {
-                winners.Add(i);
+                if (valid[i])
+                {
+                    winners.Add(i);
+                }
             }
-        }
 
-        return new PreparedRows(mapping, records, rejected, keyHashes, rowHashes, winners, duplicates);
+            return new PreparedRows(mapping, records, rejected, keyHashes, rowHashes, winners, duplicates);
+        }
+        finally
+        {
+            lastOfKey.Clear();
+            _keyScratch = lastOfKey;
+        }
     }
 
     private async Task WriteRowsAsync(TableMapping<TRecord> mapping, SinkBatch<TRecord> batch, List<int> winners, ulong[] keyHashes, ulong[] rowHashes, Counts counts, List<int> indexUpdates, CancellationToken cancellationToken)

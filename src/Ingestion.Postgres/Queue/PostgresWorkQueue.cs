@@ -21,6 +21,7 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
 {
     private const int MaxKeyBytes = 2000;
     private const int BulkChunkRows = 500_000;
+    private const int DirectChunkRows = 100_000;
     private const short Pending = 0;
     private const short Running = 1;
     private const short Dead = 3;
@@ -168,16 +169,25 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
             await using (e.ConfigureAwait(false))
             {
                 var more = await e.MoveNextAsync().ConfigureAwait(false);
+                var direct = true;
                 while (more)
                 {
                     var tx = await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
                     await using (tx.ConfigureAwait(false))
                     {
-                        var (r, a, m) = await BulkChunkAsync(conn, tx, queue, queueId, e, read, BulkChunkRows, cancellationToken).ConfigureAwait(false);
+                        long r, a;
+                        if (direct)
+                        {
+                            (r, a, more, direct) = await DirectChunkAsync(conn, tx, queue, queueId, e, read, cancellationToken).ConfigureAwait(false);
+                        }
+                        else
+                        {
+                            (r, a, more) = await BulkChunkAsync(conn, tx, queue, queueId, e, read, BulkChunkRows, cancellationToken).ConfigureAwait(false);
+                        }
+
                         await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
                         read += r;
                         added += a;
-                        more = m;
                     }
                 }
             }
@@ -223,6 +233,124 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
 
             return new BulkEnqueueResult(read, added);
         }
+    }
+
+    /// <summary>
+    /// The fast path of bulk enqueue, one transaction per <see cref="DirectChunkRows"/> items: while the queue has no
+    /// done keys, items go by binary COPY straight into <c>queue_items</c>, sorted by key on the client (the primary
+    /// key takes them in index order) with keys repeated in the chunk dropped (the first wins). A key the queue
+    /// already has (or a concurrent producer adds) fails the COPY on the primary key: the chunk is then merged through
+    /// staging like any other, from the buffered items, and the rest of the call takes that path. One sorted COPY a
+    /// transaction: two producers wait on each other's keys in key order only, so they cannot deadlock.
+    /// </summary>
+    /// <returns>Items read, items added, whether input remains, and whether the next chunk may take this path.</returns>
+    private async Task<(long Read, long Added, bool More, bool Direct)> DirectChunkAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string queue, int queueId, IAsyncEnumerator<WorkItemRequest> e, long before, CancellationToken cancellationToken)
+    {
+        var chunk = new List<WorkItemRequest>(DirectChunkRows);
+        var more = true;
+        while (more && chunk.Count < DirectChunkRows)
+        {
+            var item = e.Current ?? throw new ArgumentException($"Bulk enqueue to queue '{queue}': item {before + chunk.Count + 1} is null.", "items");
+            CheckKey(item.Key, $"item {before + chunk.Count + 1}");
+            chunk.Add(item);
+            more = await e.MoveNextAsync().ConfigureAwait(false);
+        }
+
+        // now() of this transaction, the run_after of items without NotBefore (as the staged merge gives them).
+        var cmd = Command(conn, tx, $"SELECT now(), EXISTS (SELECT 1 FROM {_q}.queue_done WHERE queue_id = $1)", queueId);
+        DateTime now;
+        bool hasDone;
+        await using (cmd.ConfigureAwait(false))
+        {
+            var r = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (r.ConfigureAwait(false))
+            {
+                await r.ReadAsync(cancellationToken).ConfigureAwait(false);
+                now = r.GetFieldValue<DateTime>(0);
+                hasDone = r.GetBoolean(1);
+            }
+        }
+
+        if (!hasDone)
+        {
+            // Stable order by key (ordinal: UTF-16 order, the "C" collation's byte order but for rare surrogate pairs,
+            // which only costs index locality), then the first of each repeated key.
+            var order = new int[chunk.Count];
+            for (var i = 0; i < order.Length; i++)
+            {
+                order[i] = i;
+            }
+
+            Array.Sort(order, (x, y) => string.CompareOrdinal(chunk[x].Key, chunk[y].Key) is var c && c != 0 ? c : x.CompareTo(y));
+            await ExecAsync(conn, tx, "SAVEPOINT ingestion_queue_direct", cancellationToken).ConfigureAwait(false);
+            long added = 0;
+            try
+            {
+                var importer = await conn.BeginBinaryImportAsync($"COPY {_q}.queue_items (queue_id, key, payload, priority, run_after) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false);
+                await using (importer.ConfigureAwait(false))
+                {
+                    string? previous = null;
+                    foreach (var i in order)
+                    {
+                        var item = chunk[i];
+                        if (string.Equals(item.Key, previous, StringComparison.Ordinal))
+                        {
+                            continue;
+                        }
+
+                        previous = item.Key;
+                        importer.StartRow();
+                        importer.Write(queueId, NpgsqlDbType.Integer);
+                        importer.Write(item.Key, NpgsqlDbType.Text);
+                        if (item.Payload is null)
+                        {
+                            importer.WriteNull();
+                        }
+                        else
+                        {
+                            importer.Write(item.Payload, NpgsqlDbType.Text);
+                        }
+
+                        importer.Write(item.Priority, NpgsqlDbType.Integer);
+                        importer.Write(item.NotBefore is { } nb ? nb.UtcDateTime : now, NpgsqlDbType.TimestampTz);
+                        added++;
+                    }
+
+                    await importer.CompleteAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                await ExecAsync(conn, tx, "RELEASE SAVEPOINT ingestion_queue_direct", cancellationToken).ConfigureAwait(false);
+                if (added > 0)
+                {
+                    await NotifyAsync(conn, tx, queue, cancellationToken).ConfigureAwait(false);
+                }
+
+                return (chunk.Count, added, more, true);
+            }
+            catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.UniqueViolation)
+            {
+                await ExecAsync(conn, tx, "ROLLBACK TO SAVEPOINT ingestion_queue_direct", cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        // Known keys: merge this chunk through staging, and the rest of the call too.
+        var buffered = Buffered(chunk).GetAsyncEnumerator(cancellationToken);
+        await using (buffered.ConfigureAwait(false))
+        {
+            await buffered.MoveNextAsync().ConfigureAwait(false);
+            var (read, merged, _) = await BulkChunkAsync(conn, tx, queue, queueId, buffered, before, chunk.Count, cancellationToken).ConfigureAwait(false);
+            return (read, merged, more, false);
+        }
+    }
+
+    private static async IAsyncEnumerable<WorkItemRequest> Buffered(List<WorkItemRequest> items)
+    {
+        foreach (var item in items)
+        {
+            yield return item;
+        }
+
+        await Task.CompletedTask.ConfigureAwait(false);
     }
 
     /// <summary>COPYs up to <paramref name="maxRows"/> items (the enumerator is positioned on the first) into a staging table and merges them.</summary>

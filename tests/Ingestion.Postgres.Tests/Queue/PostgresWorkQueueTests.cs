@@ -86,6 +86,44 @@ public class PostgresWorkQueueTests(PostgresDatabase db) : IClassFixture<Postgre
     }
 
     [Fact]
+    public async Task Bulk_enqueue_into_a_fresh_queue_keeps_the_first_of_repeated_keys_and_the_schedule_and_later_skips_done_keys()
+    {
+        await using var q = await QueueTestStore.CreateAsync(db);
+        var later = DateTimeOffset.UtcNow.AddHours(1);
+        WorkItemRequest[] items =
+        [
+            new("b") { Payload = "first", Priority = 3 },
+            new("a") { NotBefore = later },
+            new("b") { Payload = "second" },
+            new("c"),
+        ];
+        var r = await q.Store.EnqueueManyAsync("fresh", Requests(items), None);
+        Assert.Equal((4L, 3L), (r.Read, r.Enqueued));
+        Assert.Equal(1L, await q.CountAsync("queue_items WHERE key = 'b' AND payload = 'first' AND priority = 3"));
+        Assert.Equal(1L, await q.CountAsync("queue_items WHERE key = 'a' AND run_after > now() + interval '59 minutes'"));
+        Assert.Equal(1L, await q.CountAsync("queue_items WHERE key = 'c' AND payload IS NULL AND priority = 0 AND run_after = enqueued_at AND run_after <= now()"));
+
+        var claim = await q.Store.ClaimAsync(new ClaimRequest("fresh", "w", 10, TimeSpan.FromMinutes(1)), None);
+        Assert.Equal(["b", "c"], claim.Items.Select(i => i.Key));
+        Assert.Equal(2, await q.Store.CompleteAsync("fresh", "w", claim.Items.Select(i => i.Handle).ToArray(), None));
+
+        // The queue now has done keys: they stay known to a bulk enqueue.
+        r = await q.Store.EnqueueManyAsync("fresh", QueueTestStore.Items(["b", "c", "d", "a"]), None);
+        Assert.Equal((4L, 1L), (r.Read, r.Enqueued));
+        Assert.Equal(2L, await q.CountAsync("queue_items"));
+    }
+
+    private static async IAsyncEnumerable<WorkItemRequest> Requests(IEnumerable<WorkItemRequest> items)
+    {
+        foreach (var item in items)
+        {
+            yield return item;
+        }
+
+        await Task.CompletedTask;
+    }
+
+    [Fact]
     public async Task Bad_keys_are_refused_with_their_position()
     {
         await using var q = await QueueTestStore.CreateAsync(db);

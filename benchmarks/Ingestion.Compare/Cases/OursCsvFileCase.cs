@@ -28,6 +28,7 @@ public sealed class OursCsvFileCase : CompareCase
     private ServiceProvider? _services;
     private IngestionResult? _result;
     private string _sourceName = "bench-csv-file";
+    private int _warmUps;
 
     /// <inheritdoc />
     public override string Name => "ours_csv_file";
@@ -38,8 +39,9 @@ public sealed class OursCsvFileCase : CompareCase
         await context.ExecuteAsync($"DROP TABLE IF EXISTS {Table}", cancellationToken);
         var file = await context.GetCsvFileAsync(context.Rows);
 
-        // The warm-up reads another file under another name, so no saved state links the two runs.
-        _sourceName = context.IsWarmUp ? "bench-csv-file-warm-up" : "bench-csv-file";
+        // Each warm-up pass reads under a name of its own, so no saved state links the passes or the timed run
+        // (the same file under the same name would be not modified).
+        _sourceName = context.IsWarmUp ? $"bench-csv-file-warm-up-{++_warmUps}" : "bench-csv-file";
         var services = new ServiceCollection();
         services.AddIngestion()
             .UsePostgres(o => o.ConnectionString = context.ConnectionString)

@@ -14,7 +14,7 @@ public partial class CompareRunnerSmokeTests
 {
     private const int Rows = 2000;
 
-    private const string CompareCases = "raw_copy_pk,psql_copy_csv,dapper_unnest_upsert,ours_first_load,ours_mixed";
+    private const string CompareCases = "raw_copy_pk,psql_copy_csv,dapper_unnest_upsert,ours_first_load,ours_mixed,ours_unchanged,ours_update_all,ours_csv_file";
 
     [Fact]
     public async Task Runs_the_cases_and_prints_one_parsable_line_each()

@@ -199,6 +199,66 @@ public sealed class QueueEnqueueBulkCase : QueueCaseBase
 }
 
 /// <summary>
+/// The ceiling of bulk enqueue on this machine: a plain binary COPY of the same item rows (the columns the bulk path
+/// sends, in the same order, or sorted by key) into a table with the queue's unique key and nothing else.
+/// </summary>
+/// <param name="sorted">Whether the rows arrive sorted by key (the order the bulk path inserts them in).</param>
+public sealed class QueueCopyCeilingCase(bool sorted) : QueueCaseBase
+{
+    private const string Table = Schema + ".copy_pk";
+
+    /// <inheritdoc />
+    public override string Name => sorted ? "queue_copy_pk_sorted" : "queue_copy_pk";
+
+    /// <inheritdoc />
+    protected override long ItemCount(long rows) => Math.Min(rows, 1_000_000);
+
+    private Npgsql.NpgsqlDataSource? _dataSource;
+    private long[] _order = [];
+
+    /// <inheritdoc />
+    protected override async Task PrepareAsync(CaseContext context, long count, CancellationToken cancellationToken)
+    {
+        _dataSource = context.DataSource;
+        _order = new long[count];
+        for (long i = 0; i < count; i++)
+        {
+            _order[i] = i;
+        }
+
+        if (sorted)
+        {
+            Array.Sort(_order, (a, b) => string.CompareOrdinal(Key(a), Key(b)));
+        }
+
+        await context.ExecuteAsync($"""CREATE TABLE {Table} (queue_id int, key text COLLATE "C", payload text, priority int, run_after timestamptz, PRIMARY KEY (queue_id, key))""", cancellationToken);
+    }
+
+    /// <inheritdoc />
+    protected override async Task<long> RunItemsAsync(long count, CancellationToken cancellationToken)
+    {
+        var dataSource = _dataSource ?? throw new InvalidOperationException("The case is not set up.");
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var importer = await connection.BeginBinaryImportAsync($"COPY {Table} (queue_id, key, payload, priority, run_after) FROM STDIN (FORMAT BINARY)", cancellationToken);
+        foreach (var i in _order)
+        {
+            importer.StartRow();
+            importer.Write(1, NpgsqlTypes.NpgsqlDbType.Integer);
+            importer.Write(Key(i), NpgsqlTypes.NpgsqlDbType.Text);
+            importer.WriteNull();
+            importer.Write(0, NpgsqlTypes.NpgsqlDbType.Integer);
+            importer.WriteNull();
+        }
+
+        return (long)await importer.CompleteAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    protected override Task VerifyItemsAsync(CaseContext context, long count, CancellationToken cancellationToken) =>
+        ExpectAsync(context, $"SELECT count(*) FROM {Table}", count, cancellationToken);
+}
+
+/// <summary>
 /// Claim and complete items: each round trip completes the worker's previous claim and claims the next
 /// (one statement, one durable commit), with <see cref="Workers"/> workers at once.
 /// </summary>

@@ -29,6 +29,8 @@ public static class CaseRegistry
         // The durable work queue (absolute goals, noted after each line: claim_single >= 2,000/s, claim_batched >= 20,000/s, enqueue_bulk >= 200,000/s).
         new QueueEnqueueSingleCase(),
         new QueueEnqueueBulkCase(),
+        new QueueCopyCeilingCase(sorted: false),
+        new QueueCopyCeilingCase(sorted: true),
         new QueueClaimSingleCase(),
         new QueueClaimBatchedCase(),
         new QueueReconcileCase(),

@@ -28,6 +28,7 @@ public sealed class OursCsvFileCase : CompareCase
     private ServiceProvider? _services;
     private IngestionResult? _result;
     private string _sourceName = "bench-csv-file";
+    private int _runs;
 
     /// <inheritdoc />
     public override string Name => "ours_csv_file";
@@ -38,8 +39,10 @@ public sealed class OursCsvFileCase : CompareCase
         await context.ExecuteAsync($"DROP TABLE IF EXISTS {Table}", cancellationToken);
         var file = await context.GetCsvFileAsync(context.Rows);
 
-        // The warm-up reads another file under another name, so no saved state links the two runs.
-        _sourceName = context.IsWarmUp ? "bench-csv-file-warm-up" : "bench-csv-file";
+        // Each pass (warm-up or timed, --repeat) reads under a name of its own, so no saved state links them
+        // (the same file under the same name would be not modified).
+        _runs++;
+        _sourceName = context.IsWarmUp ? $"bench-csv-file-warm-up-{_runs}" : $"bench-csv-file-{_runs}";
         var services = new ServiceCollection();
         services.AddIngestion()
             .UsePostgres(o => o.ConnectionString = context.ConnectionString)

@@ -12,6 +12,7 @@ public sealed class CompareOptions
           --cases a,b,c    run only these cases (default: all; see --list); they run in registry order
           --ef-rows N      rows of efcore_insert (default: the smaller of --rows and 200000)
           --batch-size N   records per batch of our runner (default: the library's default)
+          --repeat N       timed runs per case (default 1); the median time is printed, each run in a note
           --connection CS  the PostgreSQL server (default: env INGESTION_TEST_PG, then INGESTION_PG);
                            a throwaway database is created on it and dropped at the end
           --list           print the case names and exit
@@ -32,6 +33,9 @@ public sealed class CompareOptions
     /// <summary>The batch size of our runner's cases, when given (<c>--batch-size</c>).</summary>
     public int? BatchSize { get; private set; }
 
+    /// <summary>Timed runs per case (<c>--repeat</c>); the median stands for the case.</summary>
+    public int Repeat { get; private set; } = 1;
+
     /// <summary>The server connection string, when given on the command line.</summary>
     public string? Connection { get; private set; }
 
@@ -51,6 +55,7 @@ public sealed class CompareOptions
         Cases = Cases,
         BatchSize = BatchSize,
         Connection = Connection,
+        Repeat = 1,
     };
 
     /// <summary>Parses the command line.</summary>
@@ -84,6 +89,10 @@ public sealed class CompareOptions
                 case "--batch-size":
                     var size = PositiveCount(arg, Value());
                     o.BatchSize = size <= int.MaxValue ? (int)size : throw new ArgumentException($"--batch-size is too large (was {size}).");
+                    break;
+                case "--repeat":
+                    var repeat = PositiveCount(arg, Value());
+                    o.Repeat = repeat <= 20 ? (int)repeat : throw new ArgumentException($"--repeat must be at most 20 (was {repeat}).");
                     break;
                 case "--cases":
                     var names = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

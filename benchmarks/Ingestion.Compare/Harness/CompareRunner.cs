@@ -141,18 +141,35 @@ public static class CompareRunner
         try
         {
             var warmUps = c.WarmsUp ? await WarmUpAsync(c, context, cancellationToken) : 0;
-            await c.SetUpAsync(context, cancellationToken);
-            await SettleAsync(context, cancellationToken);
-            var jitMethods = JitInfo.GetCompiledMethodCount();
-            var jitTime = JitInfo.GetCompilationTime();
-            using var peak = c.MeasuresMemory ? PeakWorkingSet.Start() : null;
-            var watch = Stopwatch.StartNew();
-            var count = await c.RunAsync(context, cancellationToken);
-            watch.Stop();
-            var peakBytes = peak?.Stop();
-            context.Note(string.Create(CultureInfo.InvariantCulture, $"jit during the timed run: {JitInfo.GetCompiledMethodCount() - jitMethods} methods, {(JitInfo.GetCompilationTime() - jitTime).TotalMilliseconds:0} ms (after {warmUps} warm-up passes of {WarmUpRows} rows)"));
-            await c.VerifyAsync(context, cancellationToken);
-            result = new CaseResult(c.Name, c.Unit, count, watch.Elapsed.TotalSeconds, peakBytes);
+            var runs = new List<CaseResult>();
+            var repeats = context.Options.Repeat;
+            for (var r = 1; r <= repeats; r++)
+            {
+                if (r > 1)
+                {
+                    await c.TearDownAsync(context, CancellationToken.None);
+                }
+
+                await c.SetUpAsync(context, cancellationToken);
+                await SettleAsync(context, cancellationToken);
+                var jitMethods = JitInfo.GetCompiledMethodCount();
+                var jitTime = JitInfo.GetCompilationTime();
+                var cpu = CpuMeter.Start();
+                using var peak = c.MeasuresMemory ? PeakWorkingSet.Start() : null;
+                var watch = Stopwatch.StartNew();
+                var count = await c.RunAsync(context, cancellationToken);
+                watch.Stop();
+                var peakBytes = peak?.Stop();
+                var used = cpu.Stop();
+                var run = repeats > 1 ? $"run {r}: " : string.Empty;
+                context.Note(string.Create(CultureInfo.InvariantCulture, $"{run}{watch.Elapsed.TotalSeconds:0.000} s; cpu {used}; jit {JitInfo.GetCompiledMethodCount() - jitMethods} methods, {(JitInfo.GetCompilationTime() - jitTime).TotalMilliseconds:0} ms (after {warmUps} warm-up passes of up to {WarmUpRows} rows)"));
+                await c.VerifyAsync(context, cancellationToken);
+                runs.Add(new CaseResult(c.Name, c.Unit, count, watch.Elapsed.TotalSeconds, peakBytes));
+            }
+
+            // Several runs: the median time stands for the case (the machine's noise is ±15-30% run to run), with the highest peak.
+            var median = runs.OrderBy(x => x.Seconds).ElementAt(runs.Count / 2);
+            result = median with { PeakWorkingSetBytes = runs.Max(x => x.PeakWorkingSetBytes) };
             await output.WriteLineAsync(Format(result));
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -172,7 +189,7 @@ public static class CompareRunner
             }
         }
 
-        foreach (var note in context.Notes)
+        foreach (var note in context.Notes.Distinct(StringComparer.Ordinal))
         {
             await output.WriteLineAsync($"# {c.Name}: {note}");
         }

@@ -14,12 +14,12 @@ public partial class CompareRunnerSmokeTests
 {
     private const int Rows = 2000;
 
-    private const string CompareCases = "raw_copy_pk,psql_copy_csv,dapper_unnest_upsert,ours_first_load,ours_mixed";
+    private const string CompareCases = "raw_copy_pk,psql_copy_csv,dapper_unnest_upsert,ours_first_load,ours_mixed,ours_unchanged,ours_update_all,ours_csv_file";
 
     [Fact]
     public async Task Runs_the_cases_and_prints_one_parsable_line_each()
     {
-        var (code, stdout, stderr) = await RunAsync("--rows", Rows.ToString(CultureInfo.InvariantCulture), "--ef-rows", "500", "--cases", CompareCases + ",efcore_insert", "--connection", PostgresDatabase.ServerConnectionString);
+        var (code, stdout, stderr) = await RunAsync("--rows", Rows.ToString(CultureInfo.InvariantCulture), "--ef-rows", "500", "--repeat", "2", "--cases", CompareCases + ",efcore_insert", "--connection", PostgresDatabase.ServerConnectionString);
         Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
         foreach (var name in CompareCases.Split(','))
         {
@@ -39,12 +39,18 @@ public partial class CompareRunnerSmokeTests
         Assert.Matches(@"(?m)^ratio ours_first_load/raw_copy_pk=\d+\.\d\d goal>=0\.95 (PASS|MISS)$", stdout);
         Assert.Matches(@"(?m)^ratio ours_mixed/raw_copy_pk=\d+\.\d\d goal>=0\.50 (PASS|MISS)$", stdout);
         Assert.DoesNotContain("peak_ws_mb=", stdout.Split('\n').Single(l => l.StartsWith("case=psql_copy_csv ", StringComparison.Ordinal)), StringComparison.Ordinal);
+
+        // --repeat 2: each timed run is noted with its time and CPU split, the case line is one of them.
+        Assert.Matches(@"(?m)^# ours_csv_file: run 1: \d+\.\d{3} s; cpu client \d+\.\d s", stdout);
+        Assert.Matches(@"(?m)^# ours_csv_file: run 2: \d+\.\d{3} s; cpu client \d+\.\d s", stdout);
     }
 
     [Theory]
     [InlineData("--rows", "0", "--rows must be a positive whole number")]
     [InlineData("--rows", "ten", "--rows must be a positive whole number")]
     [InlineData("--cases", "raw_copy_pk,nope", "unknown case(s) nope")]
+    [InlineData("--repeat", "0", "--repeat must be a positive whole number")]
+    [InlineData("--repeat", "50", "--repeat must be at most 20")]
     [InlineData("--frobnicate", "1", "Unknown argument '--frobnicate'")]
     public async Task Bad_arguments_exit_2_naming_the_argument(string name, string value, string message)
     {

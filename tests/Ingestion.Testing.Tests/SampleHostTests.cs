@@ -18,7 +18,7 @@ public sealed class SampleHostTests(PostgresDatabase database) : IClassFixture<P
 
         // Every source has a job, none failed, and the first run created rows.
         var sources = await database.ScalarAsync<long>("SELECT count(DISTINCT source) FROM ingestion.import_jobs");
-        Assert.True(sources >= 6, $"only {sources} sources ran:\n{first.Output}");
+        Assert.True(sources >= 11, $"only {sources} sources ran:\n{first.Output}");
         var failed = await database.ScalarAsync<string>("SELECT coalesce(string_agg(source || ': ' || coalesce(error, ''), '; '), '') FROM ingestion.import_jobs WHERE status = 'Failed'");
         Assert.True(failed.Length == 0, $"failed jobs: {failed}\n{first.Output}");
         Assert.True(await database.ScalarAsync<long>("SELECT sum(created) FROM ingestion.import_jobs") > 0);

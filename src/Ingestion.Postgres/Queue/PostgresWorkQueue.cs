@@ -301,17 +301,7 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
                         previous = item.Key;
                         importer.StartRow();
                         importer.Write(queueId, NpgsqlDbType.Integer);
-                        importer.Write(item.Key, NpgsqlDbType.Text);
-                        if (item.Payload is null)
-                        {
-                            importer.WriteNull();
-                        }
-                        else
-                        {
-                            importer.Write(item.Payload, NpgsqlDbType.Text);
-                        }
-
-                        importer.Write(item.Priority, NpgsqlDbType.Integer);
+                        WriteKeyPayloadPriority(importer, item);
                         importer.Write(item.NotBefore is { } nb ? nb.UtcDateTime : now, NpgsqlDbType.TimestampTz);
                         added++;
                     }
@@ -341,6 +331,22 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
             var (read, merged, _) = await BulkChunkAsync(conn, tx, queue, queueId, buffered, before, chunk.Count, cancellationToken).ConfigureAwait(false);
             return (read, merged, more, false);
         }
+    }
+
+    /// <summary>The key, payload and priority columns of an item in a bulk COPY row (both bulk paths write them alike).</summary>
+    private static void WriteKeyPayloadPriority(NpgsqlBinaryImporter importer, WorkItemRequest item)
+    {
+        importer.Write(item.Key, NpgsqlDbType.Text);
+        if (item.Payload is null)
+        {
+            importer.WriteNull();
+        }
+        else
+        {
+            importer.Write(item.Payload, NpgsqlDbType.Text);
+        }
+
+        importer.Write(item.Priority, NpgsqlDbType.Integer);
     }
 
     private static async IAsyncEnumerable<WorkItemRequest> Buffered(List<WorkItemRequest> items)
@@ -374,17 +380,7 @@ public sealed class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposable
                 // Synchronous writes: they only fill Npgsql's buffer, and flush it when full.
                 importer.StartRow();
                 importer.Write(read, NpgsqlDbType.Bigint);
-                importer.Write(item.Key, NpgsqlDbType.Text);
-                if (item.Payload is null)
-                {
-                    importer.WriteNull();
-                }
-                else
-                {
-                    importer.Write(item.Payload, NpgsqlDbType.Text);
-                }
-
-                importer.Write(item.Priority, NpgsqlDbType.Integer);
+                WriteKeyPayloadPriority(importer, item);
                 if (item.NotBefore is { } nb)
                 {
                     importer.Write(nb.ToUniversalTime(), NpgsqlDbType.TimestampTz);

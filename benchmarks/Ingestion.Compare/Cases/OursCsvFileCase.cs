@@ -46,6 +46,7 @@ public sealed class OursCsvFileCase : CompareCase
         var services = new ServiceCollection();
         services.AddIngestion()
             .UsePostgres(o => o.ConnectionString = context.ConnectionString)
+            .ConfigurePostgresSink(context.BenchSinkOptions)
             .AddCsvSource(
                 _sourceName,
                 csv =>

@@ -41,6 +41,7 @@ public abstract class OursRunnerCase : CompareCase
         var services = new ServiceCollection();
         services.AddIngestion()
             .UsePostgres(o => o.ConnectionString = context.ConnectionString)
+            .ConfigurePostgresSink(context.BenchSinkOptions)
             .AddSource(SourceName, _ => _source, context.BenchSourceOptions(Table));
         _services = services.BuildServiceProvider();
         if (_services.GetRequiredService<IIngestionSink>() is InMemorySink)
@@ -100,7 +101,7 @@ public abstract class OursRunnerCase : CompareCase
 
         if (!context.IsWarmUp)
         {
-            context.Note($"{counts}; batch size {context.Options.BatchSize?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "default"}");
+            context.Note($"{counts}; batch size {context.Options.BatchSize?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "default"}{(context.Options.FillFactor is { } fill ? $"; created table fillfactor {fill.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : string.Empty)}");
         }
     }
 

@@ -41,6 +41,17 @@ public sealed class CaseContext
         }
     };
 
+    /// <summary>The sink settings of every "ours" case: the <c>--fillfactor</c> of created tables when given.</summary>
+    /// <param name="options">The sink options.</param>
+    public void BenchSinkOptions(Ingestion.Postgres.Sinks.PostgresSinkOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (Options.FillFactor is { } fill)
+        {
+            options.CreatedTableFillFactor = fill;
+        }
+    }
+
     /// <summary>Whether this is an untimed warm-up pass (cases may skip notes or checks that only matter for the real pass).</summary>
     public bool IsWarmUp { get; private init; }
 

@@ -13,6 +13,7 @@ public sealed class CompareOptions
           --ef-rows N      rows of efcore_insert (default: the smaller of --rows and 200000)
           --batch-size N   records per batch of our runner (default: the library's default)
           --repeat N       timed runs per case (default 1); the median time is printed, each run in a note
+          --fillfactor N   fillfactor of the tables our sink creates (default: the library's 70)
           --connection CS  the PostgreSQL server (default: env INGESTION_TEST_PG, then INGESTION_PG);
                            a throwaway database is created on it and dropped at the end
           --list           print the case names and exit
@@ -36,6 +37,9 @@ public sealed class CompareOptions
     /// <summary>Timed runs per case (<c>--repeat</c>); the median stands for the case.</summary>
     public int Repeat { get; private set; } = 1;
 
+    /// <summary>The fillfactor of the tables our sink creates (<c>--fillfactor</c>), when given.</summary>
+    public int? FillFactor { get; private set; }
+
     /// <summary>The server connection string, when given on the command line.</summary>
     public string? Connection { get; private set; }
 
@@ -56,6 +60,7 @@ public sealed class CompareOptions
         BatchSize = BatchSize,
         Connection = Connection,
         Repeat = 1,
+        FillFactor = FillFactor,
     };
 
     /// <summary>Parses the command line.</summary>
@@ -93,6 +98,10 @@ public sealed class CompareOptions
                 case "--repeat":
                     var repeat = PositiveCount(arg, Value());
                     o.Repeat = repeat <= 20 ? (int)repeat : throw new ArgumentException($"--repeat must be at most 20 (was {repeat}).");
+                    break;
+                case "--fillfactor":
+                    var fill = PositiveCount(arg, Value());
+                    o.FillFactor = fill is >= 10 and <= 100 ? (int)fill : throw new ArgumentException($"--fillfactor must be between 10 and 100 (was {fill}).");
                     break;
                 case "--cases":
                     var names = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

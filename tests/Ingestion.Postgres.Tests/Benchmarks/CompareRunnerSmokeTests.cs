@@ -51,6 +51,7 @@ public partial class CompareRunnerSmokeTests
     [InlineData("--cases", "raw_copy_pk,nope", "unknown case(s) nope")]
     [InlineData("--repeat", "0", "--repeat must be a positive whole number")]
     [InlineData("--repeat", "50", "--repeat must be at most 20")]
+    [InlineData("--fillfactor", "5", "--fillfactor must be between 10 and 100")]
     [InlineData("--frobnicate", "1", "Unknown argument '--frobnicate'")]
     public async Task Bad_arguments_exit_2_naming_the_argument(string name, string value, string message)
     {

@@ -126,6 +126,23 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
                 await EndTransactionAsync().ConfigureAwait(false);
             }
         }
+        catch (CopyDataException e)
+        {
+            if (!_deferred)
+            {
+                await RollbackQuietlyAsync().ConfigureAwait(false);
+            }
+
+            var record = records[e.Row];
+            var key = mapping is null ? string.Empty : $" (key {string.Join(", ", mapping.KeyFields.Select(f => $"{f.Column.Name}={KeyValue(f, record)}"))})";
+            var column = e.Column is null ? string.Empty : $", column '{e.Column}'";
+            throw new IngestionException($"Source '{Source}': {batch.PositionOf(e.Row)}{key}{column}: table {mapping?.DisplayName} refuses the value: {e.Server.MessageText}. Nothing of this batch was written.", e.Server)
+            {
+                SourceName = Source,
+                Position = batch.PositionOf(e.Row),
+                Field = e.Column,
+            };
+        }
         catch (Exception) when (!_deferred)
         {
             await RollbackQuietlyAsync().ConfigureAwait(false);
@@ -480,6 +497,20 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
 
     private async Task<ulong> CopyAsync(string copySql, FieldAccessor<TRecord>[] fields, ulong[]? rowHashes, IReadOnlyList<TRecord> records, List<int> rows, CancellationToken cancellationToken)
     {
+        try
+        {
+            return await CopyRowsAsync(copySql, fields, rowHashes, records, rows, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (e.SqlState.StartsWith("22", StringComparison.Ordinal) && CopyLine(e, rows.Count) is { } line)
+        {
+            // A value the client let through but the column refuses (a geometry of another SRID or type, a
+            // domain or a type the sink does not check): the whole COPY failed; name the record and the column.
+            throw new CopyDataException(rows[line], CopyColumn(e), e);
+        }
+    }
+
+    private async Task<ulong> CopyRowsAsync(string copySql, FieldAccessor<TRecord>[] fields, ulong[]? rowHashes, IReadOnlyList<TRecord> records, List<int> rows, CancellationToken cancellationToken)
+    {
         var width = fields.Length + (rowHashes is null ? 0 : 1);
         var copied = await BinaryCopyWriter.CopyAsync(
             _conn,
@@ -604,7 +635,21 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             return same;
         }
 
-        mapping = await TableMapping<TRecord>.PrepareAsync(_conn, _tx, _run, schema, _defaultTargetSchema, _options, _mappings.Count + 1, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            mapping = await TableMapping<TRecord>.PrepareAsync(_conn, _tx, _run, schema, _defaultTargetSchema, _options, _mappings.Count + 1, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InvalidSchemaName)
+        {
+            var name = _run.Options.Schema ?? _defaultTargetSchema;
+            var setting = _run.Options.Schema is null ? "Ingestion:Postgres:DefaultTargetSchema" : $"Ingestion:Sources:{Source}:Schema";
+            throw new IngestionException($"Source '{Source}': the target schema '{name}' ({setting}) does not exist: create it (CREATE SCHEMA) or name an existing one. {e.MessageText}.", e)
+            {
+                SourceName = Source,
+                Field = "Schema",
+            };
+        }
+
         _mappings[schema] = mapping;
         return mapping;
     }
@@ -671,6 +716,22 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
     private static bool IsConstraintViolation(PostgresException e) => e.SqlState.StartsWith("23", StringComparison.Ordinal);
 
     /// <summary>The 0-based row of a failed <c>COPY FROM</c>, from the error context (<c>COPY t, line 3</c>), or <see langword="null"/>.</summary>
+    /// <summary>The column named in a COPY error's context (<c>COPY t, line 2, column location: ...</c>), or <see langword="null"/>.</summary>
+    private static string? CopyColumn(PostgresException e)
+    {
+        const string marker = ", column ";
+        var where = e.Where;
+        var at = where?.IndexOf(marker, StringComparison.Ordinal) ?? -1;
+        if (where is null || at < 0)
+        {
+            return e.ColumnName;
+        }
+
+        var rest = where[(at + marker.Length)..];
+        var end = rest.IndexOf(':', StringComparison.Ordinal);
+        return (end < 0 ? rest : rest[..end]).Trim();
+    }
+
     private static int? CopyLine(PostgresException e, int rows)
     {
         const string marker = ", line ";
@@ -861,6 +922,16 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
     private static partial void LogViolationSearchFailed(ILogger logger, Exception exception, string sourceName);
 
     /// <summary>A batch checked, hashed and deduplicated for one mapping.</summary>
+    /// <summary>A row's value refused by the server during COPY: the record's index in the batch, the column, the server's error.</summary>
+    private sealed class CopyDataException(int row, string? column, PostgresException server) : Exception(server.MessageText, server)
+    {
+        public int Row { get; } = row;
+
+        public string? Column { get; } = column;
+
+        public PostgresException Server { get; } = server;
+    }
+
     private sealed record PreparedRows(TableMapping<TRecord>? Mapping, IReadOnlyList<TRecord>? Records, List<RejectedRecord> Rejected, ulong[] KeyHashes, ulong[] RowHashes, List<int> Winners, long Duplicates)
     {
         public static PreparedRows Empty { get; } = new(null, null, [], [], [], [], 0);

@@ -122,6 +122,17 @@ internal sealed class TableMapping<TRecord>
         var options = run.Options;
         var tableSchema = options.Schema ?? defaultSchema;
         var tableName = options.Table ?? DefaultTableName(source);
+        if (options.Table is not null && options.Schema is null && tableName.Contains('.', StringComparison.Ordinal))
+        {
+            // "reporting.readings" would otherwise become one quoted name with a dot in it, in the default schema.
+            var dot = tableName.IndexOf('.', StringComparison.Ordinal);
+            throw new IngestionException($"Source '{source}': Ingestion:Sources:{source}:Table '{tableName}' contains a '.'; the table name is never split: set Ingestion:Sources:{source}:Schema to '{tableName[..dot]}' and Table to '{tableName[(dot + 1)..]}'.")
+            {
+                SourceName = source,
+                Field = "Table",
+            };
+        }
+
         string target;
         try
         {

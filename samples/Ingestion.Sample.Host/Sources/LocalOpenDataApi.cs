@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Ingestion.Sample.Host.Sources;
@@ -21,28 +22,40 @@ namespace Ingestion.Sample.Host.Sources;
 /// <item><c>GET /api/events?page=&amp;limit=</c>: a page of <c>data/api/events-api.json</c> as
 /// <c>{ data, meta.total, links.next }</c>, the next page's absolute URL in <c>links.next</c> (null on the last).</item>
 /// </list>
-/// It starts on first use (only a run that reads these sources starts it) and stops when the host is disposed.
+/// It starts on first use (when the sources' options are first built, at host start, unless configuration points
+/// them at another server) and stops with the host (it is registered as a hosted service for that).
 /// </summary>
-public sealed class LocalOpenDataApi : IAsyncDisposable
+public sealed class LocalOpenDataApi : IHostedService, IAsyncDisposable
 {
     private readonly string _apiDirectory;
     private readonly Lazy<Task<(WebApplication App, Uri BaseAddress)>> _server;
+    private int _stopped;
 
     /// <summary>Creates the server (not started).</summary>
     /// <param name="dataDirectory">The folder of the bundled sample data (its <c>api</c> subfolder is served).</param>
     public LocalOpenDataApi(string dataDirectory)
     {
         _apiDirectory = Path.Combine(dataDirectory, "api");
-        _server = new Lazy<Task<(WebApplication, Uri)>>(StartAsync, LazyThreadSafetyMode.ExecutionAndPublication);
+        _server = new Lazy<Task<(WebApplication, Uri)>>(StartServerAsync, LazyThreadSafetyMode.ExecutionAndPublication);
     }
 
     /// <summary>The server's base address (<c>http://127.0.0.1:port/</c>), starting it on first use.</summary>
     public Uri BaseAddress => _server.Value.GetAwaiter().GetResult().BaseAddress;
 
+    /// <summary>Nothing to do: the server starts on first use.</summary>
+    /// <param name="cancellationToken">Unused.</param>
+    /// <returns>A completed task.</returns>
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Stops the server when the host stops.</summary>
+    /// <param name="cancellationToken">Unused.</param>
+    /// <returns>A task that completes when the server has stopped.</returns>
+    public async Task StopAsync(CancellationToken cancellationToken) => await DisposeAsync();
+
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
-        if (_server.IsValueCreated)
+        if (_server.IsValueCreated && Interlocked.Exchange(ref _stopped, 1) == 0)
         {
             var (app, _) = await _server.Value;
             await app.StopAsync();
@@ -50,7 +63,7 @@ public sealed class LocalOpenDataApi : IAsyncDisposable
         }
     }
 
-    private async Task<(WebApplication, Uri)> StartAsync()
+    private async Task<(WebApplication, Uri)> StartServerAsync()
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();

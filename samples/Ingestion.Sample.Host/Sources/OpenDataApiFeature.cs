@@ -24,18 +24,19 @@ public sealed class OpenDataApiFeature : ISampleFeature
     {
         var api = new LocalOpenDataApi(dataDirectory);
         ingestion.Services.AddSingleton(api);
+        ingestion.Services.AddHostedService(sp => sp.GetRequiredService<LocalOpenDataApi>());
 
         ingestion.AddCkanSource(
             "bike-paths",
             o =>
             {
+                // Configuration wins: the local server and its paging apply only when no BaseUrl is configured.
                 if (o.BaseUrl is null)
                 {
                     o.BaseUrl = api.BaseAddress.AbsoluteUri;
                     o.ResourceId ??= "reseau-cyclable-2026";
+                    o.PageSize = 50;
                 }
-
-                o.PageSize = 50;
             },
             s =>
             {
@@ -47,12 +48,18 @@ public sealed class OpenDataApiFeature : ISampleFeature
             "events-api",
             o =>
             {
-                o.Url ??= new Uri(api.BaseAddress, "api/events").AbsoluteUri;
-                o.Pagination = JsonApiPagination.NextLink;
-                o.NextLinkPath = "links.next";
-                o.ItemsPath = "data";
-                o.TotalPath = "meta.total";
-                o.PageSize = 20;
+                // Configuration wins: the local server and the shape of its pages apply only when no Url is configured
+                // (a real API sets its own Pagination, ItemsPath... under Ingestion:Sources:events-api).
+                if (o.Url is null)
+                {
+                    o.Url = new Uri(api.BaseAddress, "api/events").AbsoluteUri;
+                    o.Pagination = JsonApiPagination.NextLink;
+                    o.NextLinkPath = "links.next";
+                    o.ItemsPath = "data";
+                    o.TotalPath = "meta.total";
+                    o.PageSize = 20;
+                }
+
                 if (o.Columns.Count == 0)
                 {
                     o.Columns.Add(new ColumnMappingOptions { Name = "id" });

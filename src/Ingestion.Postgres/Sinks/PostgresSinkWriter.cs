@@ -126,23 +126,6 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
                 await EndTransactionAsync().ConfigureAwait(false);
             }
         }
-        catch (CopyDataException e)
-        {
-            if (!_deferred)
-            {
-                await RollbackQuietlyAsync().ConfigureAwait(false);
-            }
-
-            var record = records[e.Row];
-            var key = mapping is null ? string.Empty : $" (key {string.Join(", ", mapping.KeyFields.Select(f => $"{f.Column.Name}={KeyValue(f, record)}"))})";
-            var column = e.Column is null ? string.Empty : $", column '{e.Column}'";
-            throw new IngestionException($"Source '{Source}': {batch.PositionOf(e.Row)}{key}{column}: table {mapping?.DisplayName} refuses the value: {e.Server.MessageText}. Nothing of this batch was written.", e.Server)
-            {
-                SourceName = Source,
-                Position = batch.PositionOf(e.Row),
-                Field = e.Column,
-            };
-        }
         catch (Exception) when (!_deferred)
         {
             await RollbackQuietlyAsync().ConfigureAwait(false);
@@ -337,18 +320,17 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
 
     private async Task WriteRowsAsync(TableMapping<TRecord> mapping, SinkBatch<TRecord> batch, List<int> winners, ulong[] keyHashes, ulong[] rowHashes, Counts counts, List<int> indexUpdates, CancellationToken cancellationToken)
     {
-        var records = batch.Records;
         if (Mode == WriteMode.Replace)
         {
             await EnsureTempTableAsync(mapping.SeenName, mapping.CreateSeen, truncate: false, cancellationToken).ConfigureAwait(false);
-            await CopyAsync(mapping.CopyIntoSeen, mapping.KeyFields, null, records, winners, cancellationToken).ConfigureAwait(false);
+            await CopyAsync(mapping, mapping.CopyIntoSeen, mapping.KeyFields, null, batch, winners, cancellationToken).ConfigureAwait(false);
         }
 
         if (Mode == WriteMode.Append)
         {
             try
             {
-                counts.Created += (long)await CopyAsync(mapping.CopyIntoTarget, mapping.Fields, mapping.HasHash ? rowHashes : null, records, winners, cancellationToken).ConfigureAwait(false);
+                counts.Created += (long)await CopyAsync(mapping, mapping.CopyIntoTarget, mapping.Fields, mapping.HasHash ? rowHashes : null, batch, winners, cancellationToken).ConfigureAwait(false);
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation && CopyLine(e, winners.Count) is null)
             {
@@ -370,7 +352,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         if (!mapping.HasHash)
         {
             // A table the library did not create: compare every value on the server.
-            await StageAsync(mapping, records, winners, null, cancellationToken).ConfigureAwait(false);
+            await StageAsync(mapping, batch, winners, null, cancellationToken).ConfigureAwait(false);
             await _tx!.SaveAsync(MergeSavepoint, cancellationToken).ConfigureAwait(false);
             try
             {
@@ -437,7 +419,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             await _tx!.SaveAsync(NewRowsSavepoint, cancellationToken).ConfigureAwait(false);
             try
             {
-                counts.Created += (long)await CopyAsync(mapping.CopyIntoTarget, mapping.Fields, rowHashes, records, fresh, cancellationToken).ConfigureAwait(false);
+                counts.Created += (long)await CopyAsync(mapping, mapping.CopyIntoTarget, mapping.Fields, rowHashes, batch, fresh, cancellationToken).ConfigureAwait(false);
                 await _tx.ReleaseAsync(NewRowsSavepoint, cancellationToken).ConfigureAwait(false);
             }
             catch (PostgresException e) when (IsConstraintViolation(e) && e.SqlState != PostgresErrorCodes.UniqueViolation && CopyLine(e, fresh.Count) is { } line)
@@ -455,7 +437,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
 
         if (uncertain.Count > 0)
         {
-            await StageAsync(mapping, records, uncertain, rowHashes, cancellationToken).ConfigureAwait(false);
+            await StageAsync(mapping, batch, uncertain, rowHashes, cancellationToken).ConfigureAwait(false);
             await _tx!.SaveAsync(MergeSavepoint, cancellationToken).ConfigureAwait(false);
             int updated, created;
             try
@@ -477,10 +459,10 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         indexUpdates.AddRange(uncertain);
     }
 
-    private async Task StageAsync(TableMapping<TRecord> mapping, IReadOnlyList<TRecord> records, List<int> rows, ulong[]? rowHashes, CancellationToken cancellationToken)
+    private async Task StageAsync(TableMapping<TRecord> mapping, SinkBatch<TRecord> batch, List<int> rows, ulong[]? rowHashes, CancellationToken cancellationToken)
     {
         await EnsureTempTableAsync(mapping.StageName, mapping.CreateStage, truncate: true, cancellationToken).ConfigureAwait(false);
-        await CopyAsync(mapping.CopyIntoStage, mapping.Fields, rowHashes, records, rows, cancellationToken).ConfigureAwait(false);
+        await CopyAsync(mapping, mapping.CopyIntoStage, mapping.Fields, rowHashes, batch, rows, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task EnsureTempTableAsync(string name, string createSql, bool truncate, CancellationToken cancellationToken)
@@ -495,50 +477,53 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         }
     }
 
-    private async Task<ulong> CopyAsync(string copySql, FieldAccessor<TRecord>[] fields, ulong[]? rowHashes, IReadOnlyList<TRecord> records, List<int> rows, CancellationToken cancellationToken)
+    private async Task<ulong> CopyAsync(TableMapping<TRecord> mapping, string copySql, FieldAccessor<TRecord>[] fields, ulong[]? rowHashes, SinkBatch<TRecord> batch, List<int> rows, CancellationToken cancellationToken)
     {
+        var records = batch.Records;
+        var width = fields.Length + (rowHashes is null ? 0 : 1);
         try
         {
-            return await CopyRowsAsync(copySql, fields, rowHashes, records, rows, cancellationToken).ConfigureAwait(false);
+            return (ulong)await BinaryCopyWriter.CopyAsync(
+                _conn,
+                copySql,
+                (Fields: fields, RowHashes: rowHashes, Records: records, Rows: rows, Width: width, Token: cancellationToken),
+                rows.Count,
+                static (writer, s, n) =>
+                {
+                    if ((n & 1023) == 1023)
+                    {
+                        s.Token.ThrowIfCancellationRequested();
+                    }
+
+                    var i = s.Rows[n];
+                    var record = s.Records[i];
+                    writer.StartRow(s.Width);
+                    foreach (var f in s.Fields)
+                    {
+                        f.Write(writer, record);
+                    }
+
+                    if (s.RowHashes is not null)
+                    {
+                        writer.WriteInt64(unchecked((long)s.RowHashes[i]));
+                    }
+                },
+                cancellationToken).ConfigureAwait(false);
         }
         catch (PostgresException e) when (e.SqlState.StartsWith("22", StringComparison.Ordinal) && CopyLine(e, rows.Count) is { } line)
         {
             // A value the client let through but the column refuses (a geometry of another SRID or type, a
             // domain or a type the sink does not check): the whole COPY failed; name the record and the column.
-            throw new CopyDataException(rows[line], CopyColumn(e), e);
-        }
-    }
-
-    private async Task<ulong> CopyRowsAsync(string copySql, FieldAccessor<TRecord>[] fields, ulong[]? rowHashes, IReadOnlyList<TRecord> records, List<int> rows, CancellationToken cancellationToken)
-    {
-        var width = fields.Length + (rowHashes is null ? 0 : 1);
-        var copied = await BinaryCopyWriter.CopyAsync(
-            _conn,
-            copySql,
-            (Fields: fields, RowHashes: rowHashes, Records: records, Rows: rows, Width: width, Token: cancellationToken),
-            rows.Count,
-            static (writer, s, n) =>
+            var row = rows[line];
+            var column = CopyColumn(e);
+            var where = column is null ? string.Empty : $", column '{column}'";
+            throw new IngestionException($"Source '{Source}': {batch.PositionOf(row)} (key {KeyText(mapping, records[row])}){where}: table {mapping.DisplayName} refuses the value: {e.MessageText}. Nothing of this batch was written.", e)
             {
-                if ((n & 1023) == 1023)
-                {
-                    s.Token.ThrowIfCancellationRequested();
-                }
-
-                var i = s.Rows[n];
-                var record = s.Records[i];
-                writer.StartRow(s.Width);
-                foreach (var f in s.Fields)
-                {
-                    f.Write(writer, record);
-                }
-
-                if (s.RowHashes is not null)
-                {
-                    writer.WriteInt64(unchecked((long)s.RowHashes[i]));
-                }
-            },
-            cancellationToken).ConfigureAwait(false);
-        return (ulong)copied;
+                SourceName = Source,
+                Position = batch.PositionOf(row),
+                Field = column,
+            };
+        }
     }
 
     private async Task EnsureIndexAsync(TableMapping<TRecord> mapping, CancellationToken cancellationToken)
@@ -770,7 +755,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
                 List<int>? failing = null;
                 foreach (var candidate in new[] { part.GetRange(0, half), part.GetRange(half, part.Count - half) })
                 {
-                    if (!await MergePassesAsync(mapping, batch.Records, candidate, rowHashes, cancellationToken).ConfigureAwait(false))
+                    if (!await MergePassesAsync(mapping, batch, candidate, rowHashes, cancellationToken).ConfigureAwait(false))
                     {
                         failing = candidate;
                         break;
@@ -812,12 +797,12 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
     }
 
     /// <summary>Stages <paramref name="rows"/> and merges them under a savepoint: kept when they pass, undone when they break a constraint.</summary>
-    private async Task<bool> MergePassesAsync(TableMapping<TRecord> mapping, IReadOnlyList<TRecord> records, List<int> rows, ulong[]? rowHashes, CancellationToken cancellationToken)
+    private async Task<bool> MergePassesAsync(TableMapping<TRecord> mapping, SinkBatch<TRecord> batch, List<int> rows, ulong[]? rowHashes, CancellationToken cancellationToken)
     {
         await _tx!.SaveAsync(MergePartSavepoint, cancellationToken).ConfigureAwait(false);
         try
         {
-            await StageAsync(mapping, records, rows, rowHashes, cancellationToken).ConfigureAwait(false);
+            await StageAsync(mapping, batch, rows, rowHashes, cancellationToken).ConfigureAwait(false);
             if (mapping.HasHash)
             {
                 await ExecuteAsync(mapping.UpdateFromStage, cancellationToken).ConfigureAwait(false);
@@ -842,7 +827,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
     private IngestionException Violation(TableMapping<TRecord> mapping, SinkBatch<TRecord> batch, int row, PostgresException e, string advice)
     {
         var record = batch.Records[row];
-        var key = string.Join(", ", mapping.KeyFields.Select(f => $"{f.Column.Name}={KeyValue(f, record)}"));
+        var key = KeyText(mapping, record);
         var what = e.ConstraintName is { Length: > 0 } c ? $"constraint {c}" : "a constraint";
         return new IngestionException($"Source '{Source}': {batch.PositionOf(row)} (key {key}) violates {what} of table {mapping.DisplayName}: {e.MessageText}.{advice}", e)
         {
@@ -851,6 +836,10 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             Field = e.ColumnName,
         };
     }
+
+    /// <summary>A record's key as errors show it: <c>id='b'</c>, columns joined by commas.</summary>
+    private string KeyText(TableMapping<TRecord> mapping, TRecord record) =>
+        string.Join(", ", mapping.KeyFields.Select(f => $"{f.Column.Name}={KeyValue(f, record)}"));
 
     private string KeyValue(FieldAccessor<TRecord> field, TRecord record)
     {
@@ -922,16 +911,6 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
     private static partial void LogViolationSearchFailed(ILogger logger, Exception exception, string sourceName);
 
     /// <summary>A batch checked, hashed and deduplicated for one mapping.</summary>
-    /// <summary>A row's value refused by the server during COPY: the record's index in the batch, the column, the server's error.</summary>
-    private sealed class CopyDataException(int row, string? column, PostgresException server) : Exception(server.MessageText, server)
-    {
-        public int Row { get; } = row;
-
-        public string? Column { get; } = column;
-
-        public PostgresException Server { get; } = server;
-    }
-
     private sealed record PreparedRows(TableMapping<TRecord>? Mapping, IReadOnlyList<TRecord>? Records, List<RejectedRecord> Rejected, ulong[] KeyHashes, ulong[] RowHashes, List<int> Winners, long Duplicates)
     {
         public static PreparedRows Empty { get; } = new(null, null, [], [], [], [], 0);

@@ -14,6 +14,8 @@ public sealed class CompareOptions
           --batch-size N   records per batch of our runner (default: the library's default)
           --repeat N       timed runs per case (default 1); the median time is printed, each run in a note
           --fillfactor N   fillfactor of the tables our sink creates (default: the library's 70)
+          --arrival-order  our sink sends each batch in arrival order instead of key order
+                           (PostgresSinkOptions.SendRowsInKeyOrder = false), to measure what the order buys
           --connection CS  the PostgreSQL server (default: env INGESTION_TEST_PG, then INGESTION_PG);
                            a throwaway database is created on it and dropped at the end
           --list           print the case names and exit
@@ -40,6 +42,9 @@ public sealed class CompareOptions
     /// <summary>The fillfactor of the tables our sink creates (<c>--fillfactor</c>), when given.</summary>
     public int? FillFactor { get; private set; }
 
+    /// <summary>Whether our sink sends batches in arrival order (<c>--arrival-order</c>) instead of key order.</summary>
+    public bool ArrivalOrder { get; private set; }
+
     /// <summary>The server connection string, when given on the command line.</summary>
     public string? Connection { get; private set; }
 
@@ -61,6 +66,7 @@ public sealed class CompareOptions
         Connection = Connection,
         Repeat = 1,
         FillFactor = FillFactor,
+        ArrivalOrder = ArrivalOrder,
     };
 
     /// <summary>Parses the command line.</summary>
@@ -102,6 +108,9 @@ public sealed class CompareOptions
                 case "--fillfactor":
                     var fill = PositiveCount(arg, Value());
                     o.FillFactor = fill is >= 10 and <= 100 ? (int)fill : throw new ArgumentException($"--fillfactor must be between 10 and 100 (was {fill}).");
+                    break;
+                case "--arrival-order":
+                    o.ArrivalOrder = true;
                     break;
                 case "--cases":
                     var names = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

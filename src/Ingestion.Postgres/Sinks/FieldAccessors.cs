@@ -1,6 +1,8 @@
+using System.Buffers;
 using System.Globalization;
 using System.Linq.Expressions;
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using Npgsql;
 
 namespace Ingestion.Postgres.Sinks;
@@ -36,6 +38,12 @@ internal abstract class FieldAccessor<TRecord>
     public abstract void Write(BinaryCopyWriter writer, TRecord record);
 
     public abstract bool ValueEquals(TRecord a, TRecord b);
+
+    /// <summary>
+    /// Orders <paramref name="rows"/> (indexes into <paramref name="records"/>, all with non-null keys) by this key
+    /// field's values, rows with equal values then by <c>keys[next..]</c>: see <see cref="KeyOrder"/>.
+    /// </summary>
+    public abstract void SortRows(IReadOnlyList<TRecord> records, Span<int> rows, FieldAccessor<TRecord>[] keys, int next);
 
     /// <summary>Builds the accessor of a typed record's property.</summary>
     public static FieldAccessor<TRecord> ForProperty(ColumnSchema schema, PgColumn column)
@@ -96,12 +104,17 @@ internal sealed class StructAccessor<TRecord, T>(ColumnSchema schema, PgColumn c
     public override void Write(BinaryCopyWriter writer, TRecord record) => ValueCodec.Write(writer, get(record), Column);
 
     public override bool ValueEquals(TRecord a, TRecord b) => EqualityComparer<T>.Default.Equals(get(a), get(b));
+
+    public override void SortRows(IReadOnlyList<TRecord> records, Span<int> rows, FieldAccessor<TRecord>[] keys, int next) =>
+        KeyOrder.Sort(get, records, rows, keys, next);
 }
 
 internal sealed class NullableAccessor<TRecord, T>(ColumnSchema schema, PgColumn column, Func<TRecord, T?> get) : FieldAccessor<TRecord>(schema, column)
     where TRecord : class
     where T : struct
 {
+    private Func<TRecord, T>? _getValue;
+
     public override bool IsNull(TRecord record) => !get(record).HasValue;
 
     public override string? Validate(TRecord record, out string? raw)
@@ -142,6 +155,9 @@ internal sealed class NullableAccessor<TRecord, T>(ColumnSchema schema, PgColumn
     }
 
     public override bool ValueEquals(TRecord a, TRecord b) => Nullable.Equals(get(a), get(b));
+
+    public override void SortRows(IReadOnlyList<TRecord> records, Span<int> rows, FieldAccessor<TRecord>[] keys, int next) =>
+        KeyOrder.Sort(_getValue ??= r => get(r).GetValueOrDefault(), records, rows, keys, next);
 }
 
 internal sealed class RefAccessor<TRecord, T>(ColumnSchema schema, PgColumn column, Func<TRecord, T?> get) : FieldAccessor<TRecord>(schema, column)
@@ -187,6 +203,109 @@ internal sealed class RefAccessor<TRecord, T>(ColumnSchema schema, PgColumn colu
 
     public override bool ValueEquals(TRecord a, TRecord b) =>
         typeof(T) == typeof(byte[]) ? ((byte[]?)(object?)get(a) ?? []).AsSpan().SequenceEqual((byte[]?)(object?)get(b) ?? []) : EqualityComparer<T>.Default.Equals(get(a), get(b));
+
+    public override void SortRows(IReadOnlyList<TRecord> records, Span<int> rows, FieldAccessor<TRecord>[] keys, int next) =>
+        KeyOrder.Sort(get, records, rows, keys, next);
+}
+
+/// <summary>
+/// The order a batch's rows are sent in: by key, so that consecutive rows land next to each other in the
+/// key's B-tree index (fewer pages touched per row than in arrival order). Strings compare by UTF-16 code
+/// unit, byte arrays by byte, other comparable types by their own order; a type without an order leaves its
+/// rows to the next key field. Only index locality depends on it, never a result, so it need not match the
+/// server's collation. One key field at a time: its values are copied into an array once and sorted with
+/// the row indexes (unless already in order), then each run of equal values is ordered by the next field.
+/// </summary>
+internal static class KeyOrder
+{
+    public static void Sort<TRecord, T>(Func<TRecord, T> get, IReadOnlyList<TRecord> records, Span<int> rows, FieldAccessor<TRecord>[] keys, int next)
+        where TRecord : class
+    {
+        if (OrderOf<T>.Comparer is not { } comparer)
+        {
+            SortByNext(records, rows, keys, next);
+            return;
+        }
+
+        var buffer = ArrayPool<T>.Shared.Rent(rows.Length);
+        try
+        {
+            var values = buffer.AsSpan(0, rows.Length);
+            for (var i = 0; i < rows.Length; i++)
+            {
+                values[i] = get(records[rows[i]]);
+            }
+
+            if (!IsSorted(values, comparer))
+            {
+                values.Sort(rows, comparer);
+            }
+
+            if (next >= keys.Length)
+            {
+                return;
+            }
+
+            for (var i = 0; i < values.Length;)
+            {
+                var j = i + 1;
+                while (j < values.Length && comparer.Compare(values[i], values[j]) == 0)
+                {
+                    j++;
+                }
+
+                if (j - i > 1)
+                {
+                    keys[next].SortRows(records, rows[i..j], keys, next + 1);
+                }
+
+                i = j;
+            }
+        }
+        finally
+        {
+            ArrayPool<T>.Shared.Return(buffer, clearArray: RuntimeHelpers.IsReferenceOrContainsReferences<T>());
+        }
+    }
+
+    /// <summary>Orders rows whose values of the current key field are all equal (or unordered) by the next fields.</summary>
+    public static void SortByNext<TRecord>(IReadOnlyList<TRecord> records, Span<int> rows, FieldAccessor<TRecord>[] keys, int next)
+        where TRecord : class
+    {
+        if (next < keys.Length && rows.Length > 1)
+        {
+            keys[next].SortRows(records, rows, keys, next + 1);
+        }
+    }
+
+    private static bool IsSorted<T>(ReadOnlySpan<T> values, IComparer<T> comparer)
+    {
+        for (var i = 1; i < values.Length; i++)
+        {
+            if (comparer.Compare(values[i - 1], values[i]) > 0)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static class OrderOf<T>
+    {
+        public static readonly IComparer<T>? Comparer =
+            typeof(T) == typeof(string) ? (IComparer<T>)(object)StringComparer.Ordinal
+            : typeof(T) == typeof(byte[]) ? (IComparer<T>)(object)BytesOrder.Instance
+            : typeof(IComparable<T>).IsAssignableFrom(typeof(T)) || typeof(IComparable).IsAssignableFrom(typeof(T)) ? Comparer<T>.Default
+            : null;
+    }
+
+    private sealed class BytesOrder : IComparer<byte[]>
+    {
+        public static readonly BytesOrder Instance = new();
+
+        public int Compare(byte[]? x, byte[]? y) => x.AsSpan().SequenceCompareTo(y);
+    }
 }
 
 /// <summary>The runtime-filled <c>source</c> column of the default key.</summary>
@@ -208,6 +327,9 @@ internal sealed class SourceNameAccessor<TRecord>(ColumnSchema schema, PgColumn 
     public override void Write(BinaryCopyWriter writer, TRecord record) => ValueCodec.Write(writer, sourceName, Column);
 
     public override bool ValueEquals(TRecord a, TRecord b) => true;
+
+    public override void SortRows(IReadOnlyList<TRecord> records, Span<int> rows, FieldAccessor<TRecord>[] keys, int next) =>
+        KeyOrder.SortByNext(records, rows, keys, next);
 }
 
 /// <summary>
@@ -218,6 +340,7 @@ internal sealed class SourceNameAccessor<TRecord>(ColumnSchema schema, PgColumn 
 internal sealed class DynamicAccessor<T>(ColumnSchema schema, PgColumn column) : FieldAccessor<DynamicRecord>(schema, column)
 {
     private readonly int _ordinal = schema.Ordinal;
+    private Func<DynamicRecord, T>? _getValue;
 
     public override bool IsNull(DynamicRecord record) => record[_ordinal] is null or DBNull;
 
@@ -270,6 +393,9 @@ internal sealed class DynamicAccessor<T>(ColumnSchema schema, PgColumn column) :
 
     public override bool ValueEquals(DynamicRecord a, DynamicRecord b) =>
         a[_ordinal] is byte[] x && b[_ordinal] is byte[] y ? x.AsSpan().SequenceEqual(y) : Equals(a[_ordinal], b[_ordinal]);
+
+    public override void SortRows(IReadOnlyList<DynamicRecord> records, Span<int> rows, FieldAccessor<DynamicRecord>[] keys, int next) =>
+        KeyOrder.Sort(_getValue ??= r => r[_ordinal] is T v ? v : default!, records, rows, keys, next);
 }
 
 /// <summary>Creates the accessors of dynamic columns.</summary>
@@ -356,6 +482,9 @@ internal sealed class DynamicGeometryAccessor(ColumnSchema schema, PgColumn colu
     }
 
     public override bool ValueEquals(DynamicRecord a, DynamicRecord b) => Equals(a[_ordinal], b[_ordinal]);
+
+    public override void SortRows(IReadOnlyList<DynamicRecord> records, Span<int> rows, FieldAccessor<DynamicRecord>[] keys, int next) =>
+        KeyOrder.SortByNext(records, rows, keys, next);
 }
 
 /// <summary>Converts the boxed values of dynamic records to a column's storage type, refusing lossy conversions.</summary>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using Ingestion.Postgres.Sql;
 using Ingestion.Postgres.Stores;
 using Ingestion.Sinks;
@@ -307,6 +308,12 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
                 {
                     winners.Add(i);
                 }
+            }
+
+            if (_options.SendRowsInKeyOrder && Mode != WriteMode.Append && winners.Count > 1 && mapping.KeyFields.Length > 0)
+            {
+                // Distinct keys, so the order changes no result: see PostgresSinkOptions.SendRowsInKeyOrder.
+                mapping.KeyFields[0].SortRows(records, CollectionsMarshal.AsSpan(winners), mapping.KeyFields, 1);
             }
 
             return new PreparedRows(mapping, records, rejected, keyHashes, rowHashes, winners, duplicates);

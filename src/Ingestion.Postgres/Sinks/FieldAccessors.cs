@@ -213,8 +213,9 @@ internal sealed class RefAccessor<TRecord, T>(ColumnSchema schema, PgColumn colu
 /// key's B-tree index (fewer pages touched per row than in arrival order). Strings compare by UTF-16 code
 /// unit, byte arrays by byte, other comparable types by their own order; a type without an order leaves its
 /// rows to the next key field. Only index locality depends on it, never a result, so it need not match the
-/// server's collation. One key field at a time: its values are copied into an array once and sorted with
-/// the row indexes (unless already in order), then each run of equal values is ordered by the next field.
+/// server's collation. One key field at a time: its values are copied into an array once and ordered with
+/// the row indexes (unless already in order: grouped by value when they repeat a lot, else sorted), then each
+/// run of equal values is ordered by the next field.
 /// </summary>
 internal static class KeyOrder
 {
@@ -236,7 +237,7 @@ internal static class KeyOrder
                 values[i] = get(records[rows[i]]);
             }
 
-            if (!IsSorted(values, comparer))
+            if (!IsSorted(values, comparer) && !TryGroup(values, rows, comparer))
             {
                 values.Sort(rows, comparer);
             }
@@ -275,6 +276,98 @@ internal static class KeyOrder
         if (next < keys.Length && rows.Length > 1)
         {
             keys[next].SortRows(records, rows, keys, next + 1);
+        }
+    }
+
+    /// <summary>
+    /// When the values repeat a lot (say 50 regions over 10,000 rows), orders them without comparing rows: each
+    /// distinct value gets its rank (a dictionary, then a sort of the few distinct values), and a counting sort
+    /// places the rows by rank, keeping arrival order among equal values (often already the order of the next
+    /// key field). Gives up, leaving the rows as they were, past one distinct value per eight rows.
+    /// </summary>
+    private static bool TryGroup<T>(Span<T> values, Span<int> rows, IComparer<T> comparer)
+    {
+        var n = values.Length;
+        if (typeof(T) == typeof(byte[]) || n < 64)
+        {
+            return false; // byte arrays hash by reference; a few rows sort faster than they group.
+        }
+
+        var limit = n / 8;
+#pragma warning disable CS8714 // T is unconstrained (key types of any kind); a null value gives up below before it is added.
+        var groupOf = new Dictionary<T, int>();
+#pragma warning restore CS8714
+        var group = ArrayPool<int>.Shared.Rent(n);
+        try
+        {
+            for (var i = 0; i < n; i++)
+            {
+                var v = values[i];
+                if (v is null)
+                {
+                    return false;
+                }
+
+                if (!groupOf.TryGetValue(v, out var g))
+                {
+                    if (groupOf.Count >= limit)
+                    {
+                        return false;
+                    }
+
+                    g = groupOf.Count;
+                    groupOf.Add(v, g);
+                }
+
+                group[i] = g;
+            }
+
+            var k = groupOf.Count;
+            var distinct = new T[k];
+            var groupAtRank = new int[k];
+            foreach (var (value, g) in groupOf)
+            {
+                distinct[g] = value;
+                groupAtRank[g] = g;
+            }
+
+            distinct.AsSpan().Sort(groupAtRank.AsSpan(), comparer);
+            var rankOf = new int[k];
+            for (var r = 0; r < k; r++)
+            {
+                rankOf[groupAtRank[r]] = r;
+            }
+
+            // next[r]: where the next row of rank r goes.
+            var next = new int[k + 1];
+            for (var i = 0; i < n; i++)
+            {
+                next[rankOf[group[i]] + 1]++;
+            }
+
+            for (var r = 0; r < k; r++)
+            {
+                next[r + 1] += next[r];
+            }
+
+            var sortedRows = ArrayPool<int>.Shared.Rent(n);
+            var sortedValues = ArrayPool<T>.Shared.Rent(n);
+            for (var i = 0; i < n; i++)
+            {
+                var at = next[rankOf[group[i]]]++;
+                sortedRows[at] = rows[i];
+                sortedValues[at] = values[i];
+            }
+
+            sortedRows.AsSpan(0, n).CopyTo(rows);
+            sortedValues.AsSpan(0, n).CopyTo(values);
+            ArrayPool<int>.Shared.Return(sortedRows);
+            ArrayPool<T>.Shared.Return(sortedValues, clearArray: RuntimeHelpers.IsReferenceOrContainsReferences<T>());
+            return true;
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(group);
         }
     }
 

@@ -60,6 +60,27 @@ public class PostgresSinkKeyOrderTests(PostgresDatabase db) : IClassFixture<Post
         Assert.Equal("a2,a9,a10,b1,b2,c1", await db.ScalarAsync<string>("SELECT string_agg(zone || seq, ',' ORDER BY ctid) FROM key_order_two_part"));
     }
 
+    [Theory]
+    [InlineData(5)] // few zones: grouped by zone (counting sort), each zone then sorted by seq
+    [InlineData(400)] // about one zone per row: sorted outright
+    public async Task A_large_batch_is_sent_in_full_key_order_whether_its_first_key_field_repeats_or_not(int zones)
+    {
+        var random = new Random(zones);
+        var keys = Enumerable.Range(0, 600).Select(i => ($"z{random.Next(zones):D3}", random.Next(100_000))).Distinct().ToList();
+        var table = $"key_order_large_{zones}";
+        await using var h = new SinkHarness(db);
+        await using (var w = await h.OpenAsync<DynamicRecord>(Run<DynamicRecord>(table, o => { o.Table = table; o.KeyColumns.Add("zone"); o.KeyColumns.Add("seq"); })))
+        {
+            var r = await w.WriteBatchAsync(h.Batch<DynamicRecord>([.. keys.Select(k => new DynamicRecord(TwoPartKey, [k.Item1, k.Item2, (double)k.Item2]))]), default);
+            Assert.Equal(keys.Count, r.Created);
+            await w.CompleteAsync(default);
+        }
+
+        var expected = keys.OrderBy(k => k.Item1, StringComparer.Ordinal).ThenBy(k => k.Item2).Select(k => $"{k.Item1}:{k.Item2}");
+        Assert.Equal(string.Join(",", expected), await db.ScalarAsync<string>($"SELECT string_agg(zone || ':' || seq, ',' ORDER BY ctid) FROM {table}"));
+        Assert.Equal(0L, await db.ScalarAsync<long>($"SELECT count(*) FROM {table} WHERE reading <> seq"));
+    }
+
     [Fact]
     public async Task A_row_refused_in_a_reordered_batch_is_named_by_its_arrival_position()
     {

@@ -12,7 +12,9 @@ public sealed class CompareOptions
           --cases a,b,c    run only these cases (default: all; see --list); they run in registry order
           --ef-rows N      rows of efcore_insert (default: the smaller of --rows and 200000)
           --batch-size N   records per batch of our runner (default: the library's default)
-          --repeat N       timed runs per case (default 1); the median time is printed, each run in a note
+          --repeat N       rounds (default 1): each round times every case once, in registry order; a
+                           case's median time is printed and each run noted, a goal's ratio is the
+                           median of the rounds' ratios (each round's ratio noted)
           --fillfactor N   fillfactor of the tables our sink creates (default: the library's 70)
           --arrival-order  our sink sends each batch in arrival order instead of key order
                            (PostgresSinkOptions.SendRowsInKeyOrder = false), to measure what the order buys
@@ -36,7 +38,7 @@ public sealed class CompareOptions
     /// <summary>The batch size of our runner's cases, when given (<c>--batch-size</c>).</summary>
     public int? BatchSize { get; private set; }
 
-    /// <summary>Timed runs per case (<c>--repeat</c>); the median stands for the case.</summary>
+    /// <summary>Rounds of timed runs (<c>--repeat</c>): every case runs once per round; medians stand for the cases and the goals.</summary>
     public int Repeat { get; private set; } = 1;
 
     /// <summary>The fillfactor of the tables our sink creates (<c>--fillfactor</c>), when given.</summary>

@@ -95,22 +95,48 @@ public static class CompareRunner
             await using var dataSource = NpgsqlDataSource.Create(benchBuilder.ConnectionString);
             var context = new CaseContext(options, benchBuilder.ConnectionString, dataSource, workDirectory);
             await PrintMachineAsync(output, context, cancellationToken);
-            var results = new List<CaseResult>();
-            foreach (var c in cases)
+            var states = cases.Select(c => new CaseState(c)).ToList();
+            foreach (var state in states)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                var result = await RunCaseAsync(c, context, output, errors, cancellationToken);
-                if (result is null)
+                await WarmUpCaseAsync(state, context, errors, cancellationToken);
+            }
+
+            // Round after round, each case once per round: a slow spell of the machine (±15-30% run to run here)
+            // then lands on neighbouring runs of the cases compared, not on every run of one case.
+            for (var round = 1; round <= options.Repeat; round++)
+            {
+                foreach (var state in states.Where(s => !s.Failed))
                 {
-                    failed++;
-                }
-                else
-                {
-                    results.Add(result);
+                    cancellationToken.ThrowIfCancellationRequested();
+                    await RunRoundAsync(state, round, context, errors, cancellationToken);
                 }
             }
 
-            await PrintGoalsAsync(output, results, cases, cancellationToken);
+            var results = new List<CaseResult>();
+            foreach (var state in states)
+            {
+                if (state.Failed)
+                {
+                    failed++;
+                    await output.WriteLineAsync($"case={state.Case.Name} error={state.Error}");
+                }
+                else
+                {
+                    // The median time stands for the case, with the highest peak of its runs.
+                    var median = state.Runs.OrderBy(x => x.Seconds).ElementAt(state.Runs.Count / 2);
+                    var result = median with { PeakWorkingSetBytes = state.Runs.Max(x => x.PeakWorkingSetBytes) };
+                    results.Add(result);
+                    await output.WriteLineAsync(Format(result));
+                }
+
+                foreach (var note in state.Notes.Distinct(StringComparer.Ordinal))
+                {
+                    await output.WriteLineAsync($"# {state.Case.Name}: {note}");
+                }
+            }
+
+            await PrintGoalsAsync(output, states, cases, cancellationToken);
             await output.WriteLineAsync($"# loadavg at end: {LoadAverage()}");
         }
         finally
@@ -134,48 +160,49 @@ public static class CompareRunner
         return failed == 0 ? 0 : 1;
     }
 
-    private static async Task<CaseResult?> RunCaseAsync(CompareCase c, CaseContext context, TextWriter output, TextWriter errors, CancellationToken cancellationToken)
+    private static async Task WarmUpCaseAsync(CaseState state, CaseContext context, TextWriter errors, CancellationToken cancellationToken)
     {
+        var c = state.Case;
         context.ClearNotes();
-        CaseResult? result = null;
         try
         {
-            var warmUps = c.WarmsUp ? await WarmUpAsync(c, context, cancellationToken) : 0;
-            var runs = new List<CaseResult>();
-            var repeats = context.Options.Repeat;
-            for (var r = 1; r <= repeats; r++)
-            {
-                if (r > 1)
-                {
-                    await c.TearDownAsync(context, CancellationToken.None);
-                }
-
-                await c.SetUpAsync(context, cancellationToken);
-                await SettleAsync(context, cancellationToken);
-                var jitMethods = JitInfo.GetCompiledMethodCount();
-                var jitTime = JitInfo.GetCompilationTime();
-                var cpu = CpuMeter.Start();
-                using var peak = c.MeasuresMemory ? PeakWorkingSet.Start() : null;
-                var watch = Stopwatch.StartNew();
-                var count = await c.RunAsync(context, cancellationToken);
-                watch.Stop();
-                var peakBytes = peak?.Stop();
-                var used = cpu.Stop();
-                var run = repeats > 1 ? $"run {r}: " : string.Empty;
-                context.Note(string.Create(CultureInfo.InvariantCulture, $"{run}{watch.Elapsed.TotalSeconds:0.000} s; cpu {used}; jit {JitInfo.GetCompiledMethodCount() - jitMethods} methods, {(JitInfo.GetCompilationTime() - jitTime).TotalMilliseconds:0} ms (after {warmUps} warm-up passes of up to {WarmUpRows} rows)"));
-                await c.VerifyAsync(context, cancellationToken);
-                runs.Add(new CaseResult(c.Name, c.Unit, count, watch.Elapsed.TotalSeconds, peakBytes));
-            }
-
-            // Several runs: the median time stands for the case (the machine's noise is ±15-30% run to run), with the highest peak.
-            var median = runs.OrderBy(x => x.Seconds).ElementAt(runs.Count / 2);
-            result = median with { PeakWorkingSetBytes = runs.Max(x => x.PeakWorkingSetBytes) };
-            await output.WriteLineAsync(Format(result));
+            state.WarmUps = c.WarmsUp ? await WarmUpAsync(c, context, cancellationToken) : 0;
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            await output.WriteLineAsync($"case={c.Name} error={e.GetType().Name}");
-            await errors.WriteLineAsync($"compare: case {c.Name} failed: {e}");
+            state.Fail(e);
+            await errors.WriteLineAsync($"compare: case {c.Name} failed while warming up: {e}");
+        }
+
+        state.Notes.AddRange(context.Notes);
+    }
+
+    private static async Task RunRoundAsync(CaseState state, int round, CaseContext context, TextWriter errors, CancellationToken cancellationToken)
+    {
+        var c = state.Case;
+        context.ClearNotes();
+        try
+        {
+            await c.SetUpAsync(context, cancellationToken);
+            await SettleAsync(context, cancellationToken);
+            var jitMethods = JitInfo.GetCompiledMethodCount();
+            var jitTime = JitInfo.GetCompilationTime();
+            var cpu = CpuMeter.Start();
+            using var peak = c.MeasuresMemory ? PeakWorkingSet.Start() : null;
+            var watch = Stopwatch.StartNew();
+            var count = await c.RunAsync(context, cancellationToken);
+            watch.Stop();
+            var peakBytes = peak?.Stop();
+            var used = cpu.Stop();
+            var run = context.Options.Repeat > 1 ? $"round {round}: " : string.Empty;
+            context.Note(string.Create(CultureInfo.InvariantCulture, $"{run}{watch.Elapsed.TotalSeconds:0.000} s; cpu {used}; jit {JitInfo.GetCompiledMethodCount() - jitMethods} methods, {(JitInfo.GetCompilationTime() - jitTime).TotalMilliseconds:0} ms (after {state.WarmUps} warm-up passes of up to {WarmUpRows} rows)"));
+            await c.VerifyAsync(context, cancellationToken);
+            state.Runs.Add(new CaseResult(c.Name, c.Unit, count, watch.Elapsed.TotalSeconds, peakBytes));
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            state.Fail(e);
+            await errors.WriteLineAsync($"compare: case {c.Name} failed in round {round}: {e}");
         }
         finally
         {
@@ -189,13 +216,7 @@ public static class CompareRunner
             }
         }
 
-        foreach (var note in context.Notes.Distinct(StringComparer.Ordinal))
-        {
-            await output.WriteLineAsync($"# {c.Name}: {note}");
-        }
-
-        await output.FlushAsync(cancellationToken);
-        return result;
+        state.Notes.AddRange(context.Notes);
     }
 
     /// <summary>Formats a result line: <c>case=&lt;name&gt; rows=&lt;n&gt; seconds=&lt;s&gt; rows_per_s=&lt;r&gt;</c> [<c>peak_ws_mb=&lt;m&gt;</c>].</summary>
@@ -208,7 +229,11 @@ public static class CompareRunner
         return r.PeakWorkingSetBytes is { } b ? string.Create(CultureInfo.InvariantCulture, $"{line} peak_ws_mb={b / (1024.0 * 1024.0):0}") : line;
     }
 
-    private static async Task PrintGoalsAsync(TextWriter output, IReadOnlyList<CaseResult> results, IReadOnlyList<CompareCase> ran, CancellationToken cancellationToken)
+    /// <summary>
+    /// Prints each goal's ratio of rates. With several rounds the ratio is the median of the rounds' own ratios
+    /// (each case against its baseline's run of the same round), each round's ratio in a note.
+    /// </summary>
+    private static async Task PrintGoalsAsync(TextWriter output, IReadOnlyList<CaseState> states, IReadOnlyList<CompareCase> ran, CancellationToken cancellationToken)
     {
         foreach (var goal in CaseRegistry.Goals)
         {
@@ -218,25 +243,42 @@ public static class CompareRunner
             }
 
             var prefix = string.Create(CultureInfo.InvariantCulture, $"ratio {goal.Case}/{goal.Baseline}");
-            var measured = results.FirstOrDefault(r => r.Name == goal.Case);
-            var baseline = results.FirstOrDefault(r => r.Name == goal.Baseline);
+            var measured = states.FirstOrDefault(s => s.Case.Name == goal.Case);
+            var baseline = states.FirstOrDefault(s => s.Case.Name == goal.Baseline);
             string line;
-            if (measured is null)
+            string? rounds = null;
+            if (measured is null || measured.Failed)
             {
                 line = string.Create(CultureInfo.InvariantCulture, $"{prefix}=n/a goal>={goal.Minimum:0.00} MISS ({goal.Case} failed)");
             }
-            else if (baseline is null)
+            else if (baseline is null || baseline.Failed)
             {
-                line = string.Create(CultureInfo.InvariantCulture, $"{prefix}=n/a goal>={goal.Minimum:0.00} SKIP ({goal.Baseline} not run)");
+                line = string.Create(CultureInfo.InvariantCulture, $"{prefix}=n/a goal>={goal.Minimum:0.00} SKIP ({goal.Baseline} {(baseline is null ? "not run" : "failed")})");
             }
             else
             {
-                var ratio = baseline.Rate > 0 ? measured.Rate / baseline.Rate : 0;
+                var perRound = measured.Runs.Zip(baseline.Runs, (m, b) => b.Rate > 0 ? m.Rate / b.Rate : 0).ToList();
+                var ratio = Median(perRound);
                 line = string.Create(CultureInfo.InvariantCulture, $"{prefix}={ratio:0.00} goal>={goal.Minimum:0.00} {(ratio >= goal.Minimum ? "PASS" : "MISS")}");
+                if (perRound.Count > 1)
+                {
+                    rounds = string.Create(CultureInfo.InvariantCulture, $"# {goal.Case}/{goal.Baseline} by round: {string.Join(' ', perRound.Select(r => r.ToString("0.00", CultureInfo.InvariantCulture)))} (median {ratio:0.00})");
+                }
             }
 
             await output.WriteLineAsync(line.AsMemory(), cancellationToken);
+            if (rounds is not null)
+            {
+                await output.WriteLineAsync(rounds.AsMemory(), cancellationToken);
+            }
         }
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        var mid = sorted.Count / 2;
+        return sorted.Count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
     }
 
     private static async Task PrintMachineAsync(TextWriter output, CaseContext context, CancellationToken cancellationToken)
@@ -312,5 +354,23 @@ public static class CompareRunner
         {
             return "n/a";
         }
+    }
+
+    /// <summary>One case's progress through the rounds: its warm-up passes, timed runs, notes, and the first failure.</summary>
+    private sealed class CaseState(CompareCase c)
+    {
+        public CompareCase Case { get; } = c;
+
+        public int WarmUps { get; set; }
+
+        public List<CaseResult> Runs { get; } = [];
+
+        public List<string> Notes { get; } = [];
+
+        public string? Error { get; private set; }
+
+        public bool Failed => Error is not null;
+
+        public void Fail(Exception e) => Error ??= e.GetType().Name;
     }
 }

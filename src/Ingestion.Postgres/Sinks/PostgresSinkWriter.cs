@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Ingestion.Postgres.Sql;
@@ -172,6 +173,18 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         cancellationToken.ThrowIfCancellationRequested();
         _completed = true;
         long deleted = 0;
+        if (!_run.IsDryRun)
+        {
+            // A first load that ran without its key index: build it now that the rows are in.
+            foreach (var pending in _mappings.Values.Where(m => m.KeyIndexPending).Distinct().ToList())
+            {
+                if (pending.KeyIndexPending)
+                {
+                    await BuildKeyIndexAsync(pending, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+
         if (Mode == WriteMode.Replace)
         {
             _tx ??= await _conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
@@ -409,14 +422,22 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
                     uncertain.Add(i);
                 }
             }
-            else if (_indexComplete)
+            else if (_indexComplete && !(index.Overflowed && mapping.KeyIndexPending))
             {
+                // Not remembered, so new: certainly while nothing was forgotten, else presumably (the table's key
+                // catches a mistake, below). Without the key index yet, a forgotten key must be looked up.
                 fresh.Add(i);
             }
             else
             {
                 uncertain.Add(i);
             }
+        }
+
+        if (uncertain.Count > 0 && mapping.KeyIndexPending)
+        {
+            // The server must look these keys up: give it the key index first.
+            await BuildKeyIndexAsync(mapping, cancellationToken).ConfigureAwait(false);
         }
 
         if (fresh.Count > 0)
@@ -643,7 +664,78 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         }
 
         _mappings[schema] = mapping;
+        if (mapping.KeyIndexPending && !CanDeferKeyIndex)
+        {
+            // A first load that stopped before building the key (or one made under other settings): build it before writing.
+            await BuildKeyIndexAsync(mapping, cancellationToken).ConfigureAwait(false);
+        }
+
         return mapping;
+    }
+
+    private bool CanDeferKeyIndex => _options.BuildKeyIndexAfterFirstLoad && Mode == WriteMode.Merge && _options.KeyIndexMaxRows > 0;
+
+    /// <summary>
+    /// Builds the primary key of a table the sink made without it (<see cref="PostgresSinkOptions.BuildKeyIndexAfterFirstLoad"/>),
+    /// in the open transaction or a short one of its own. The table is locked against other writers first (a lock that
+    /// also queues a second builder), and a key another writer built meanwhile is taken as it is.
+    /// </summary>
+    private async Task BuildKeyIndexAsync(TableMapping<TRecord> mapping, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var own = _tx is null;
+        var tx = _tx ?? await _conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await ExecuteInAsync(tx, $"LOCK TABLE {mapping.Target} IN SHARE ROW EXCLUSIVE MODE", cancellationToken).ConfigureAwait(false);
+            var keyNames = mapping.KeyFields.Select(k => k.Column.Name).ToList();
+            var built = false;
+            if (!await TableMapping<TRecord>.HasUniqueIndexAsync(_conn, tx, mapping.Target, keyNames, cancellationToken).ConfigureAwait(false))
+            {
+                await ExecuteInAsync(tx, mapping.AddPrimaryKey, cancellationToken).ConfigureAwait(false);
+                built = true;
+            }
+
+            if (own)
+            {
+                await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            foreach (var m in _mappings.Values.Where(m => m.Target == mapping.Target))
+            {
+                m.KeyIndexPending = false;
+            }
+
+            if (built)
+            {
+                LogKeyIndexBuilt(_logger, Source, mapping.DisplayName, mapping.KeyNames, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            var detail = string.IsNullOrEmpty(e.Detail) || e.Detail.Contains("redacted", StringComparison.OrdinalIgnoreCase) ? string.Empty : $" ({e.Detail})";
+            throw new IngestionException($"Source '{Source}': table {mapping.DisplayName} holds several rows with the same key ({mapping.KeyNames}){detail}, so its primary key cannot be built. Its first load ran without the key index and another writer added rows whose keys it also holds; remove the duplicates, then run again.", e)
+            {
+                SourceName = Source,
+                Field = mapping.KeyFields[0].Column.Name,
+            };
+        }
+        finally
+        {
+            if (own)
+            {
+                await tx.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task ExecuteInAsync(NpgsqlTransaction tx, string sql, CancellationToken cancellationToken)
+    {
+        var cmd = new NpgsqlCommand(sql, _conn, tx);
+        await using (cmd.ConfigureAwait(false))
+        {
+            await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private RecordSchema SchemaOf(TRecord record) => _run.Schema ?? ((DynamicRecord)(object)record).Schema;
@@ -913,6 +1005,9 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
 
     [LoggerMessage(3004, LogLevel.Warning, "Source {SourceName}: replace run read no record and has no static schema; the table was left as it was")]
     private static partial void LogReplaceWithoutSchema(ILogger logger, string sourceName);
+
+    [LoggerMessage(3006, LogLevel.Information, "Source {SourceName}: built the primary key ({Key}) of {Table} in {Milliseconds:0} ms")]
+    private static partial void LogKeyIndexBuilt(ILogger logger, string sourceName, string table, string key, double milliseconds);
 
     [LoggerMessage(3005, LogLevel.Warning, "Source {SourceName}: looking for the row that broke a constraint failed")]
     private static partial void LogViolationSearchFailed(ILogger logger, Exception exception, string sourceName);

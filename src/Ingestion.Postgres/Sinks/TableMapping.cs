@@ -42,6 +42,19 @@ internal sealed class TableMapping<TRecord>
 
     public required bool HasUniqueKey { get; init; }
 
+    /// <summary>
+    /// The table is one the sink made (it has the hash column) but its key index is not built yet: a first Merge load
+    /// that builds it at the end (<see cref="PostgresSinkOptions.BuildKeyIndexAfterFirstLoad"/>), or one interrupted
+    /// before that. The writer builds it (<see cref="AddPrimaryKey"/>) before it needs the server to look a key up.
+    /// </summary>
+    public bool KeyIndexPending { get; set; }
+
+    /// <summary>Builds the table's primary key on the key columns (one sorted index build over the rows already there).</summary>
+    public string AddPrimaryKey => $"ALTER TABLE {Target} ADD PRIMARY KEY ({KeyList})";
+
+    /// <summary>The key column names, for messages.</summary>
+    public string KeyNames => string.Join(", ", KeyFields.Select(f => f.Column.Name));
+
     /// <summary>A <c>WHERE</c> condition restricting the table to this source's rows (default key), or empty.</summary>
     public required string SourceFilter { get; init; }
 
@@ -175,9 +188,13 @@ internal sealed class TableMapping<TRecord>
                 throw new IngestionException($"Source '{source}': column '{g}' is a geometry, but the PostGIS extension is not installed in the database (CREATE EXTENSION postgis).") { SourceName = source, Field = g };
             }
 
+            // A Merge source's first load fills the table before its key index is built (see
+            // PostgresSinkOptions.BuildKeyIndexAfterFirstLoad); the writer adds the primary key later.
+            var deferKey = sinkOptions.BuildKeyIndexAfterFirstLoad && options.WriteMode == WriteMode.Merge && sinkOptions.KeyIndexMaxRows > 0;
+            var primaryKey = deferKey ? string.Empty : $", PRIMARY KEY ({string.Join(", ", keyNames.Select(k => quotedNames[k]))})";
             var defs = schema.Columns.Select(c => $"{quotedNames[c.Name]} {PgColumn.SqlTypeFor(c)}{(keyNames.Contains(c.Name) || !c.IsNullable ? " NOT NULL" : string.Empty)}")
                 .Append($"{QuotedHash} bigint");
-            var ddl = $"CREATE TABLE IF NOT EXISTS {target} ({string.Join(", ", defs)}, PRIMARY KEY ({string.Join(", ", keyNames.Select(k => quotedNames[k]))})) WITH (fillfactor = {sinkOptions.CreatedTableFillFactor.ToString(CultureInfo.InvariantCulture)})";
+            var ddl = $"CREATE TABLE IF NOT EXISTS {target} ({string.Join(", ", defs)}{primaryKey}) WITH (fillfactor = {sinkOptions.CreatedTableFillFactor.ToString(CultureInfo.InvariantCulture)})";
             await ExecuteAsync(conn, tx, ddl, cancellationToken).ConfigureAwait(false);
             columns = await ReadColumnsAsync(conn, tx, target, cancellationToken).ConfigureAwait(false)
                 ?? throw new IngestionException($"Source '{source}': table {display} could not be created.") { SourceName = source };
@@ -250,7 +267,11 @@ internal sealed class TableMapping<TRecord>
         }
 
         var hasUnique = await HasUniqueIndexAsync(conn, tx, target, keyNames, cancellationToken).ConfigureAwait(false);
-        if (!hasUnique && options.WriteMode != WriteMode.Append)
+        var hasHash = columns.TryGetValue(HashColumn, out var h) && h.Kind == PgKind.Int64;
+
+        // A table the sink made without its key index yet (a first load still running or interrupted): the writer builds it.
+        var keyIndexPending = !hasUnique && hasHash && options.WriteMode != WriteMode.Append;
+        if (!hasUnique && !keyIndexPending && options.WriteMode != WriteMode.Append)
         {
             throw new IngestionException($"Source '{source}': table {display} has no primary key or unique index on the key ({string.Join(", ", keyNames)}), which {options.WriteMode} mode needs.") { SourceName = source };
         }
@@ -264,8 +285,9 @@ internal sealed class TableMapping<TRecord>
             Fields = fields.ToArray(),
             KeyFields = keyFields,
             ValueFields = fields.Where(f => !keyFields.Contains(f)).ToArray(),
-            HasHash = columns.TryGetValue(HashColumn, out var h) && h.Kind == PgKind.Int64,
+            HasHash = hasHash,
             HasUniqueKey = hasUnique,
+            KeyIndexPending = keyIndexPending,
             SourceFilter = sourceKey is null ? string.Empty : $"{sourceKey.Column.Quoted} = {Literal(source)}",
             Id = id,
         };
@@ -337,7 +359,8 @@ internal sealed class TableMapping<TRecord>
         }
     }
 
-    private static async Task<bool> HasUniqueIndexAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string target, IReadOnlyList<string> keyNames, CancellationToken cancellationToken)
+    /// <summary>Whether the table has a primary key or a plain unique index on exactly the key columns.</summary>
+    public static async Task<bool> HasUniqueIndexAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string target, IReadOnlyList<string> keyNames, CancellationToken cancellationToken)
     {
         const string sql = """
             SELECT EXISTS (

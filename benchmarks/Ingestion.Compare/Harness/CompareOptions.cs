@@ -18,6 +18,8 @@ public sealed class CompareOptions
           --fillfactor N   fillfactor of the tables our sink creates (default: the library's 70)
           --arrival-order  our sink sends each batch in arrival order instead of key order
                            (PostgresSinkOptions.SendRowsInKeyOrder = false), to measure what the order buys
+          --key-first      tables our sink creates get their primary key before the first load instead of
+                           after it (PostgresSinkOptions.BuildKeyIndexAfterFirstLoad = false)
           --connection CS  the PostgreSQL server (default: env INGESTION_TEST_PG, then INGESTION_PG);
                            a throwaway database is created on it and dropped at the end
           --list           print the case names and exit
@@ -47,6 +49,9 @@ public sealed class CompareOptions
     /// <summary>Whether our sink sends batches in arrival order (<c>--arrival-order</c>) instead of key order.</summary>
     public bool ArrivalOrder { get; private set; }
 
+    /// <summary>Whether tables our sink creates get their primary key before the first load (<c>--key-first</c>) instead of after it.</summary>
+    public bool KeyFirst { get; private set; }
+
     /// <summary>The server connection string, when given on the command line.</summary>
     public string? Connection { get; private set; }
 
@@ -69,6 +74,7 @@ public sealed class CompareOptions
         Repeat = 1,
         FillFactor = FillFactor,
         ArrivalOrder = ArrivalOrder,
+        KeyFirst = KeyFirst,
     };
 
     /// <summary>Parses the command line.</summary>
@@ -110,6 +116,9 @@ public sealed class CompareOptions
                 case "--fillfactor":
                     var fill = PositiveCount(arg, Value());
                     o.FillFactor = fill is >= 10 and <= 100 ? (int)fill : throw new ArgumentException($"--fillfactor must be between 10 and 100 (was {fill}).");
+                    break;
+                case "--key-first":
+                    o.KeyFirst = true;
                     break;
                 case "--arrival-order":
                     o.ArrivalOrder = true;

@@ -692,7 +692,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             var built = false;
             if (!await TableMapping<TRecord>.HasUniqueIndexAsync(_conn, tx, mapping.Target, keyNames, cancellationToken).ConfigureAwait(false))
             {
-                await ExecuteInAsync(tx, mapping.AddPrimaryKey, cancellationToken).ConfigureAwait(false);
+                await ExecuteInAsync(tx, mapping.AddPrimaryKey(_options.CreatedTableFillFactor), cancellationToken).ConfigureAwait(false);
                 built = true;
             }
 

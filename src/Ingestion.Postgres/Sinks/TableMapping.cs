@@ -49,8 +49,13 @@ internal sealed class TableMapping<TRecord>
     /// </summary>
     public bool KeyIndexPending { get; set; }
 
-    /// <summary>Builds the table's primary key on the key columns (one sorted index build over the rows already there).</summary>
-    public string AddPrimaryKey => $"ALTER TABLE {Target} ADD PRIMARY KEY ({KeyList})";
+    /// <summary>
+    /// Builds the table's primary key on the key columns: one sorted index build over the rows already there, its
+    /// pages filled to <paramref name="fillFactor"/> percent.
+    /// </summary>
+    /// <param name="fillFactor">The fill factor of the index's leaf pages (10-100).</param>
+    /// <returns>The statement.</returns>
+    public string AddPrimaryKey(int fillFactor) => $"ALTER TABLE {Target} ADD PRIMARY KEY ({KeyList}) WITH (fillfactor = {fillFactor.ToString(CultureInfo.InvariantCulture)})";
 
     /// <summary>The key column names, for messages.</summary>
     public string KeyNames => string.Join(", ", KeyFields.Select(f => f.Column.Name));

@@ -29,6 +29,9 @@ public class PostgresSinkFirstLoadTests(PostgresDatabase db) : IClassFixture<Pos
         await w.CompleteAsync(default);
 
         Assert.Equal("id", await PrimaryKeyAsync("first_load_end"));
+
+        // Its leaf pages leave the created table's share free (CreatedTableFillFactor), like the table's own pages.
+        Assert.Equal("fillfactor=70", await db.ScalarAsync<string>("SELECT array_to_string(c.reloptions, ',') FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'public.first_load_end'::regclass AND i.indisprimary"));
     }
 
     [Fact]

@@ -1,32 +1,43 @@
 namespace Ingestion.Postgres.Sinks;
 
 /// <summary>
-/// What the writer knows of a target table's rows: key hash -> row hash, in an open-addressing table of
-/// two 64-bit words per slot (about 22 bytes per row at its load factor). Bounded by a capacity: past it,
-/// new keys are not remembered, and the writer's savepoint fallback keeps the counts exact.
+/// What the writer knows of a target table's rows: key hash -> row hash, in open-addressing tables of two 64-bit
+/// words per slot (about 22 bytes per row at their load factor). Bounded by a capacity: past it, new keys are not
+/// remembered (<see cref="Overflowed"/>), and the writer looks up what it does not remember.
 /// </summary>
+/// <remarks>
+/// The slots are split into <see cref="ShardCount"/> small tables chosen by the top bits of the mixed hash, each
+/// doubling on its own. A single table would double in one step (at 1.6M rows: 32 MB live next to the new 64 MB,
+/// the old half then garbage on the large-object heap); shards double a few hundred kilobytes at a time, and at the
+/// default capacity each stays under the large-object threshold, so the garbage of a doubling is young and cheap.
+/// </remarks>
 internal sealed class KeyHashIndex
 {
     /// <summary>The row hash stored for a key whose row hash is unknown (a row written by someone else).</summary>
     public const ulong UnknownRowHash = 0;
 
+    /// <summary>The number of shards (a power of two).</summary>
+    internal const int ShardCount = 512;
+
+    private const int ShardBits = 9;
+
     private readonly int _maxCount;
-    private ulong[] _keys;
-    private ulong[] _values;
-    private int _mask;
+    private readonly Shard[] _shards;
 
     public KeyHashIndex(int maxCount, int initialCapacity = 1024)
     {
         _maxCount = Math.Max(0, maxCount);
-        var size = 16;
-        while (size < initialCapacity * 4 / 3 && size < (1 << 30))
+        var perShard = 16;
+        while (perShard * ShardCount * 3 / 4 < initialCapacity && perShard < (1 << 20))
         {
-            size <<= 1;
+            perShard <<= 1;
         }
 
-        _keys = new ulong[size];
-        _values = new ulong[size];
-        _mask = size - 1;
+        _shards = new Shard[ShardCount];
+        for (var s = 0; s < ShardCount; s++)
+        {
+            _shards[s] = new Shard(perShard);
+        }
     }
 
     public int Count { get; private set; }
@@ -36,18 +47,25 @@ internal sealed class KeyHashIndex
 
     public int MaxCount => _maxCount;
 
+    /// <summary>The slots allocated over all shards (for tests and diagnostics).</summary>
+    internal long Slots => _shards.Sum(s => (long)s.Keys.Length);
+
     /// <summary>Maps a hash to a key that is never the empty-slot marker.</summary>
     public static ulong NonZero(ulong hash) => hash == 0 ? 1 : hash;
 
     public bool TryGetValue(ulong key, out ulong rowHash)
     {
-        var i = (int)(Mix(key) & (ulong)_mask);
+        var mixed = Mix(key);
+        var shard = _shards[(int)(mixed >> (64 - ShardBits))];
+        var keys = shard.Keys;
+        var mask = keys.Length - 1;
+        var i = (int)mixed & mask;
         while (true)
         {
-            var k = _keys[i];
+            var k = keys[i];
             if (k == key)
             {
-                rowHash = _values[i];
+                rowHash = shard.Values[i];
                 return true;
             }
 
@@ -57,29 +75,20 @@ internal sealed class KeyHashIndex
                 return false;
             }
 
-            i = (i + 1) & _mask;
+            i = (i + 1) & mask;
         }
     }
 
     /// <summary>Sets a key's row hash; returns <see langword="false"/> when the index is full and the key was new.</summary>
     public bool Set(ulong key, ulong rowHash)
     {
-        var i = (int)(Mix(key) & (ulong)_mask);
-        while (true)
+        var mixed = Mix(key);
+        var shard = _shards[(int)(mixed >> (64 - ShardBits))];
+        var i = shard.Find(key, mixed);
+        if (shard.Keys[i] == key)
         {
-            var k = _keys[i];
-            if (k == key)
-            {
-                _values[i] = rowHash;
-                return true;
-            }
-
-            if (k == 0)
-            {
-                break;
-            }
-
-            i = (i + 1) & _mask;
+            shard.Values[i] = rowHash;
+            return true;
         }
 
         if (Count >= _maxCount)
@@ -88,39 +97,17 @@ internal sealed class KeyHashIndex
             return false;
         }
 
-        if ((Count + 1) * 4 > _keys.Length * 3)
+        if ((shard.Count + 1) * 4 > shard.Keys.Length * 3)
         {
-            Grow();
-            return Set(key, rowHash);
+            shard.Grow();
+            i = shard.Find(key, mixed);
         }
 
-        _keys[i] = key;
-        _values[i] = rowHash;
+        shard.Keys[i] = key;
+        shard.Values[i] = rowHash;
+        shard.Count++;
         Count++;
         return true;
-    }
-
-    private void Grow()
-    {
-        var oldKeys = _keys;
-        var oldValues = _values;
-        _keys = new ulong[oldKeys.Length * 2];
-        _values = new ulong[oldKeys.Length * 2];
-        _mask = _keys.Length - 1;
-        for (var j = 0; j < oldKeys.Length; j++)
-        {
-            if (oldKeys[j] != 0)
-            {
-                var i = (int)(Mix(oldKeys[j]) & (ulong)_mask);
-                while (_keys[i] != 0)
-                {
-                    i = (i + 1) & _mask;
-                }
-
-                _keys[i] = oldKeys[j];
-                _values[i] = oldValues[j];
-            }
-        }
     }
 
     private static ulong Mix(ulong x)
@@ -129,5 +116,45 @@ internal sealed class KeyHashIndex
         x *= 0x7fb5d329728ea185UL;
         x ^= x >> 27;
         return x;
+    }
+
+    private sealed class Shard(int size)
+    {
+        public ulong[] Keys { get; private set; } = new ulong[size];
+
+        public ulong[] Values { get; private set; } = new ulong[size];
+
+        public int Count { get; set; }
+
+        /// <summary>The slot holding <paramref name="key"/>, or the empty slot where it would go.</summary>
+        public int Find(ulong key, ulong mixed)
+        {
+            var keys = Keys;
+            var mask = keys.Length - 1;
+            var i = (int)mixed & mask;
+            while (keys[i] != key && keys[i] != 0)
+            {
+                i = (i + 1) & mask;
+            }
+
+            return i;
+        }
+
+        public void Grow()
+        {
+            var oldKeys = Keys;
+            var oldValues = Values;
+            Keys = new ulong[oldKeys.Length * 2];
+            Values = new ulong[oldKeys.Length * 2];
+            for (var j = 0; j < oldKeys.Length; j++)
+            {
+                if (oldKeys[j] != 0)
+                {
+                    var i = Find(oldKeys[j], Mix(oldKeys[j]));
+                    Keys[i] = oldKeys[j];
+                    Values[i] = oldValues[j];
+                }
+            }
+        }
     }
 }

@@ -38,6 +38,8 @@ public sealed class CsvSource(ISourceHttpClientFactory http, IOptionsMonitor<Csv
                 var indexes = columns.Select(c => c.Index).ToArray();
                 var culture = options.CultureInfo;
                 var width = schema.Columns.Count;
+                var asString = mappings.Select(m => m.Type is ColumnType.Text or ColumnType.Json or ColumnType.Bytes or ColumnType.Geometry).ToArray();
+                var buffer = new char[256];
                 while (await CsvReading.ReadAsync(csv, context.SourceName, document.Location, cancellationToken).ConfigureAwait(false))
                 {
                     var values = new object?[width];
@@ -49,14 +51,41 @@ public sealed class CsvSource(ISourceHttpClientFactory http, IOptionsMonitor<Csv
                         object? value = null;
                         if (!csv.IsNull(index))
                         {
-                            var text = csv.GetString(index);
-                            if (assumeUtf8 && text.Contains('\uFFFD', StringComparison.Ordinal))
+                            // Text-like values become strings; numbers, dates and booleans are parsed from a reused buffer.
+                            string? text = null;
+                            ReadOnlySpan<char> chars;
+                            if (asString[i])
                             {
-                                error = $"'{ColumnValues.Clip(text)}' is not valid UTF-8; set Encoding (e.g. windows-1252)";
+                                text = csv.GetString(index);
+                                chars = text;
                             }
                             else
                             {
-                                error = ColumnValues.TryConvert(text, mappings[i].Type, culture, mappings[i].Format, out value);
+                                var most = csv.GetRawSpan(index).Length;
+                                if (most > buffer.Length)
+                                {
+                                    buffer = new char[Math.Max(most, buffer.Length * 2)];
+                                }
+
+                                try
+                                {
+                                    chars = buffer.AsSpan(0, csv.GetChars(index, buffer));
+                                }
+                                catch (ArgumentException)
+                                {
+                                    // Longer decoded than its raw bytes (not expected): take it as a string.
+                                    text = csv.GetString(index);
+                                    chars = text;
+                                }
+                            }
+
+                            if (assumeUtf8 && chars.Contains('\uFFFD'))
+                            {
+                                error = $"'{ColumnValues.Clip(text ?? chars.ToString())}' is not valid UTF-8; set Encoding (e.g. windows-1252)";
+                            }
+                            else
+                            {
+                                error = ColumnValues.TryConvert(chars, text, mappings[i].Type, culture, mappings[i].Format, out value);
                             }
                         }
 

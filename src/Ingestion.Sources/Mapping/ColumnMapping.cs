@@ -118,11 +118,25 @@ public static partial class ColumnValues
     /// <param name="format">An exact date/time format, or <see langword="null"/>.</param>
     /// <param name="value">The converted value (null for empty text).</param>
     /// <returns><see langword="null"/> on success, otherwise why the value is not of the type.</returns>
-    public static string? TryConvert(string? text, ColumnType type, CultureInfo culture, string? format, out object? value)
+    public static string? TryConvert(string? text, ColumnType type, CultureInfo culture, string? format, out object? value) =>
+        TryConvert(text.AsSpan(), text, type, culture, format, out value);
+
+    /// <summary>
+    /// Converts a text value held in a span, so a number, date or boolean read from a buffer needs no string of its
+    /// own; a string is made only for a text-like value (text, JSON, bytes, geometry) and for a message.
+    /// </summary>
+    /// <param name="chars">The raw text; empty means null.</param>
+    /// <param name="text">The same text as a string when the caller has one, else <see langword="null"/>.</param>
+    /// <param name="type">The target type.</param>
+    /// <param name="culture">The culture of numbers and dates.</param>
+    /// <param name="format">An exact date/time format, or <see langword="null"/>.</param>
+    /// <param name="value">The converted value (null for empty text).</param>
+    /// <returns><see langword="null"/> on success, otherwise why the value is not of the type.</returns>
+    internal static string? TryConvert(ReadOnlySpan<char> chars, string? text, ColumnType type, CultureInfo culture, string? format, out object? value)
     {
         ArgumentNullException.ThrowIfNull(culture);
         value = null;
-        if (string.IsNullOrEmpty(text))
+        if (chars.IsEmpty)
         {
             return null;
         }
@@ -133,16 +147,16 @@ public static partial class ColumnValues
         {
             case ColumnType.Text:
             case ColumnType.Json:
-                value = text;
+                value = TextOf(chars, ref text);
                 return null;
             case ColumnType.Boolean:
-                if (bool.TryParse(text, out var b))
+                if (bool.TryParse(chars, out var b))
                 {
                     value = b;
                     return null;
                 }
 
-                switch (text.Trim().ToUpperInvariant())
+                switch (chars.Trim().ToString().ToUpperInvariant())
                 {
                     case "1" or "Y" or "YES" or "T" or "O" or "OUI" or "VRAI":
                         value = true;
@@ -151,66 +165,66 @@ public static partial class ColumnValues
                         value = false;
                         return null;
                     default:
-                        return $"'{Clip(text)}' is not a boolean";
+                        return $"'{Clip(TextOf(chars, ref text))}' is not a boolean";
                 }
 
             case ColumnType.Int16:
-                return short.TryParse(text, Integer, culture, out var i16) ? Set(i16, out value) : Bad(text, "a 16-bit integer");
+                return short.TryParse(chars, Integer, culture, out var i16) ? Set(i16, out value) : Bad(TextOf(chars, ref text), "a 16-bit integer");
             case ColumnType.Int32:
-                return int.TryParse(text, Integer, culture, out var i32) ? Set(i32, out value) : Bad(text, "a 32-bit integer");
+                return int.TryParse(chars, Integer, culture, out var i32) ? Set(i32, out value) : Bad(TextOf(chars, ref text), "a 32-bit integer");
             case ColumnType.Int64:
-                return long.TryParse(text, Integer, culture, out var i64) ? Set(i64, out value) : Bad(text, "a 64-bit integer");
+                return long.TryParse(chars, Integer, culture, out var i64) ? Set(i64, out value) : Bad(TextOf(chars, ref text), "a 64-bit integer");
             case ColumnType.Float32:
-                return float.TryParse(text, Real, culture, out var f32) ? Set(f32, out value) : Bad(text, "a number");
+                return float.TryParse(chars, Real, culture, out var f32) ? Set(f32, out value) : Bad(TextOf(chars, ref text), "a number");
             case ColumnType.Float64:
-                return double.TryParse(text, Real, culture, out var f64) ? Set(f64, out value) : Bad(text, "a number");
+                return double.TryParse(chars, Real, culture, out var f64) ? Set(f64, out value) : Bad(TextOf(chars, ref text), "a number");
             case ColumnType.Decimal:
-                return decimal.TryParse(text, Real, culture, out var dec) ? Set(dec, out value) : Bad(text, "a decimal number");
+                return decimal.TryParse(chars, Real, culture, out var dec) ? Set(dec, out value) : Bad(TextOf(chars, ref text), "a decimal number");
             case ColumnType.Date:
-                if (format is not null ? DateOnly.TryParseExact(text, format, culture, DateTimeStyles.None, out var d) : DateOnly.TryParse(text, culture, DateTimeStyles.None, out d))
+                if (format is not null ? DateOnly.TryParseExact(chars, format, culture, DateTimeStyles.None, out var d) : DateOnly.TryParse(chars, culture, DateTimeStyles.None, out d))
                 {
                     value = d;
                     return null;
                 }
 
-                if (format is null && DateTimeOffset.TryParse(text, culture, DateTimeStyles.None, out var asDateTime))
+                if (format is null && DateTimeOffset.TryParse(chars, culture, DateTimeStyles.None, out var asDateTime))
                 {
                     value = DateOnly.FromDateTime(asDateTime.Date);
                     return null;
                 }
 
-                return Bad(text, format is null ? "a date" : $"a date in format {format}");
+                return Bad(TextOf(chars, ref text), format is null ? "a date" : $"a date in format {format}");
             case ColumnType.TimestampTz:
                 {
                     var ok = format is not null
-                        ? DateTimeOffset.TryParseExact(text, format, culture, DateTimeStyles.AssumeUniversal, out var dto)
-                        : DateTimeOffset.TryParse(text, culture, DateTimeStyles.AssumeUniversal, out dto);
-                    return ok ? Set(dto, out value) : Bad(text, format is null ? "a date and time" : $"a date and time in format {format}");
+                        ? DateTimeOffset.TryParseExact(chars, format, culture, DateTimeStyles.AssumeUniversal, out var dto)
+                        : DateTimeOffset.TryParse(chars, culture, DateTimeStyles.AssumeUniversal, out dto);
+                    return ok ? Set(dto, out value) : Bad(TextOf(chars, ref text), format is null ? "a date and time" : $"a date and time in format {format}");
                 }
 
             case ColumnType.Timestamp:
                 {
                     var ok = format is not null
-                        ? DateTime.TryParseExact(text, format, culture, DateTimeStyles.None, out var dt)
-                        : DateTime.TryParse(text, culture, DateTimeStyles.None, out dt);
-                    return ok ? Set(DateTime.SpecifyKind(dt, DateTimeKind.Unspecified), out value) : Bad(text, format is null ? "a date and time" : $"a date and time in format {format}");
+                        ? DateTime.TryParseExact(chars, format, culture, DateTimeStyles.None, out var dt)
+                        : DateTime.TryParse(chars, culture, DateTimeStyles.None, out dt);
+                    return ok ? Set(DateTime.SpecifyKind(dt, DateTimeKind.Unspecified), out value) : Bad(TextOf(chars, ref text), format is null ? "a date and time" : $"a date and time in format {format}");
                 }
 
             case ColumnType.Uuid:
-                return Guid.TryParse(text, out var g) ? Set(g, out value) : Bad(text, "a UUID");
+                return Guid.TryParse(chars, out var g) ? Set(g, out value) : Bad(TextOf(chars, ref text), "a UUID");
             case ColumnType.Bytes:
                 try
                 {
-                    value = Convert.FromBase64String(text);
+                    value = Convert.FromBase64String(TextOf(chars, ref text));
                     return null;
                 }
                 catch (FormatException)
                 {
-                    return Bad(text, "base64 bytes");
+                    return Bad(TextOf(chars, ref text), "base64 bytes");
                 }
 
             case ColumnType.Geometry:
-                return text.TrimStart().StartsWith('{') ? Set(new GeoJsonGeometry(text), out value) : Bad(text, "a GeoJSON geometry");
+                return chars.TrimStart().StartsWith('{') ? Set(new GeoJsonGeometry(TextOf(chars, ref text)), out value) : Bad(TextOf(chars, ref text), "a GeoJSON geometry");
             default:
                 return $"column type {type} is not supported";
         }
@@ -324,6 +338,8 @@ public static partial class ColumnValues
         value = v;
         return null;
     }
+
+    private static string TextOf(ReadOnlySpan<char> chars, ref string? text) => text ??= chars.ToString();
 
     private static string Bad(string text, string what) => $"'{Clip(text)}' is not {what}";
 

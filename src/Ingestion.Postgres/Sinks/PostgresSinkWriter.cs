@@ -105,33 +105,59 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             };
         }
 
-        _tx ??= await _conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        var counts = new Counts();
-        var indexUpdates = new List<int>();
-        try
+        Counts counts;
+        List<int> indexUpdates;
+        while (true)
         {
-            if (mapping is not null && winners.Count > 0)
+            _tx ??= await _conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            counts = new Counts();
+            indexUpdates = [];
+            try
             {
-                await WriteRowsAsync(mapping, batch, winners, keyHashes, rowHashes, counts, indexUpdates, cancellationToken).ConfigureAwait(false);
-            }
+                if (mapping is not null && winners.Count > 0)
+                {
+                    await WriteRowsAsync(mapping, batch, winners, keyHashes, rowHashes, counts, indexUpdates, cancellationToken).ConfigureAwait(false);
+                }
 
-            var allRejects = batch.Rejected.Count == 0 ? rejected : [.. batch.Rejected, .. rejected];
-            await StoreSql.InsertRejectedAsync(_conn, _tx, PgIdentifier.Quote(_storeSchema), _run.RunId, Source, allRejects, _options.MaxRejectedValueLength, cancellationToken).ConfigureAwait(false);
-            if (batch.State is { } state)
-            {
-                await StoreSql.SaveStateAsync(_conn, _tx, PgIdentifier.Quote(_storeSchema), Source, state, cancellationToken).ConfigureAwait(false);
-            }
+                var allRejects = batch.Rejected.Count == 0 ? rejected : [.. batch.Rejected, .. rejected];
+                await StoreSql.InsertRejectedAsync(_conn, _tx, PgIdentifier.Quote(_storeSchema), _run.RunId, Source, allRejects, _options.MaxRejectedValueLength, cancellationToken).ConfigureAwait(false);
+                if (batch.State is { } state)
+                {
+                    await StoreSql.SaveStateAsync(_conn, _tx, PgIdentifier.Quote(_storeSchema), Source, state, cancellationToken).ConfigureAwait(false);
+                }
 
-            if (!_deferred)
-            {
-                await _tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-                await EndTransactionAsync().ConfigureAwait(false);
+                if (!_deferred)
+                {
+                    await _tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+                    await EndTransactionAsync().ConfigureAwait(false);
+                }
+
+                break;
             }
-        }
-        catch (Exception) when (!_deferred)
-        {
-            await RollbackQuietlyAsync().ConfigureAwait(false);
-            throw;
+            catch (RefusedValueException e) when (!_deferred && rejected.Count < batch.RejectBudget)
+            {
+                // Within the error budget a value the table refuses costs its record, not the batch: the batch rolls
+                // back (nothing of it was committed) and is written again without that record.
+                await RollbackQuietlyAsync().ConfigureAwait(false);
+                winners = [.. winners.Where(w => w != e.Row)];
+                rejected = [.. rejected, new RejectedRecord(e.Position!, e.Field, e.Reason, e.RawValue)];
+                LogRefusedValue(_logger, Source, e.Position!, e.Field ?? "?");
+            }
+            catch (RefusedValueException e)
+            {
+                // Past the budget (or in a run-long transaction) it fails the batch, as a plain IngestionException.
+                if (!_deferred)
+                {
+                    await RollbackQuietlyAsync().ConfigureAwait(false);
+                }
+
+                throw new IngestionException(e.Message, e.InnerException) { SourceName = e.SourceName, Position = e.Position, Field = e.Field };
+            }
+            catch (Exception) when (!_deferred)
+            {
+                await RollbackQuietlyAsync().ConfigureAwait(false);
+                throw;
+            }
         }
 
         // 3. The batch is committed (or part of the open run transaction): remember the rows' hashes.
@@ -545,11 +571,15 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             var row = rows[line];
             var column = CopyColumn(e);
             var where = column is null ? string.Empty : $", column '{column}'";
-            throw new IngestionException($"Source '{Source}': {batch.PositionOf(row)} (key {KeyText(mapping, records[row])}){where}: table {mapping.DisplayName} refuses the value: {e.MessageText}. Nothing of this batch was written.", e)
+            var key = KeyText(mapping, records[row]);
+            throw new RefusedValueException($"Source '{Source}': {batch.PositionOf(row)} (key {key}){where}: table {mapping.DisplayName} refuses the value: {e.MessageText}. Nothing of this batch was written.", e)
             {
                 SourceName = Source,
                 Position = batch.PositionOf(row),
                 Field = column,
+                Row = row,
+                RawValue = mapping.Fields.FirstOrDefault(f => f.Column.Name == column) is { } field ? KeyValue(field, records[row]) : $"key {key}",
+                Reason = $"Table {mapping.DisplayName} refuses the value{(column is null ? string.Empty : $" of column '{column}'")}: {e.MessageText}.",
             };
         }
     }
@@ -989,6 +1019,12 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         // Rows remembered for the rolled-back work may not exist: forget the index, it is reloaded on the next batch.
         _index = null;
         _indexedMapping = null;
+
+        // A key index built in the rolled-back transaction is gone with it: a table made without one is checked again.
+        foreach (var m in _mappings.Values.Where(m => m.HasHash && !m.HasUniqueKey && Mode != WriteMode.Append))
+        {
+            m.KeyIndexPending = true;
+        }
     }
 
     [LoggerMessage(3000, LogLevel.Debug, "Source {SourceName}: key index of {Table} loaded with {Rows} rows (complete: {Complete})")]
@@ -1011,6 +1047,22 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
 
     [LoggerMessage(3005, LogLevel.Warning, "Source {SourceName}: looking for the row that broke a constraint failed")]
     private static partial void LogViolationSearchFailed(ILogger logger, Exception exception, string sourceName);
+
+    [LoggerMessage(3007, LogLevel.Warning, "Source {SourceName}: {Position}, column {Column}: the table refused the value; the record is rejected and its batch written again without it")]
+    private static partial void LogRefusedValue(ILogger logger, string sourceName, string position, string column);
+
+    /// <summary>A value the table refused during a COPY: the whole COPY failed; <see cref="Row"/> names the record.</summary>
+    private sealed class RefusedValueException(string message, Exception inner) : IngestionException(message, inner)
+    {
+        /// <summary>The record's index in its batch.</summary>
+        public required int Row { get; init; }
+
+        /// <summary>The refused value as text (the record's key when the column is not known).</summary>
+        public required string RawValue { get; init; }
+
+        /// <summary>Why, for the rejected record.</summary>
+        public required string Reason { get; init; }
+    }
 
     /// <summary>A batch checked, hashed and deduplicated for one mapping.</summary>
     private sealed record PreparedRows(TableMapping<TRecord>? Mapping, IReadOnlyList<TRecord>? Records, List<RejectedRecord> Rejected, ulong[] KeyHashes, ulong[] RowHashes, List<int> Winners, long Duplicates)

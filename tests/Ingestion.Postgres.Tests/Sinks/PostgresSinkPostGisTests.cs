@@ -84,6 +84,48 @@ public class PostgresSinkPostGisTests(PostgresDatabase db) : IClassFixture<Postg
         Assert.Equal("1=POINT(-71.2 46.8)/4326,2=POINT(-73.75 45.45)/4326,3=", await db.ScalarAsync<string>("SELECT string_agg(id || '=' || coalesce(ST_AsText(geom) || '/' || ST_SRID(geom), ''), ',' ORDER BY id) FROM radars"));
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    public async Task A_value_the_column_refuses_during_the_copy_fails_the_batch_or_within_the_budget_is_a_rejected_record(int budget)
+    {
+        // The client cannot know the column takes points only: the server refuses the polygon during the COPY.
+        var table = $"stations_{budget}";
+        await db.ExecuteAsync($"CREATE TABLE {table} (id int PRIMARY KEY, geom geometry(Point, 4326), _ingestion_hash bigint)");
+        var schema = RecordSchema.Create([new ColumnSchema("id", ColumnType.Int32), new ColumnSchema("geom", ColumnType.Geometry)], ["id"]);
+        await using var h = new SinkHarness(db);
+        await using var w = await h.OpenAsync<DynamicRecord>(Run<DynamicRecord>(table, o => { o.Table = table; o.CreateTable = false; }));
+        var batch = h.Batch<DynamicRecord>(
+        [
+            new(schema, [1, new GeoPoint(-71.2, 46.8)]),
+            new(schema, [2, new GeoJsonGeometry(Square)]),
+            new(schema, [3, new GeoPoint(-73.75, 45.45)]),
+        ],
+            budget);
+
+        if (budget == 0)
+        {
+            var e = await Assert.ThrowsAsync<IngestionException>(async () => await w.WriteBatchAsync(batch, default));
+            Assert.Equal("record 2", e.Position);
+            Assert.Equal("geom", e.Field);
+            Assert.Contains($"record 2 (key id=2), column 'geom': table public.{table} refuses the value", e.Message);
+            Assert.Contains("Nothing of this batch was written", e.Message);
+            Assert.Equal(0L, await db.ScalarAsync<long>($"SELECT count(*) FROM {table}"));
+            return;
+        }
+
+        var r = await w.WriteBatchAsync(batch, default);
+        await w.CompleteAsync(default);
+
+        Assert.Equal(2L, r.Created);
+        var rejected = Assert.Single(r.Rejected);
+        Assert.Equal(("record 2", "geom"), (rejected.Position, rejected.Field));
+        Assert.Contains($"Table public.{table} refuses the value of column 'geom'", rejected.Reason);
+        Assert.Contains("Polygon", rejected.RawValue);
+        Assert.Equal("1,3", await db.ScalarAsync<string>($"SELECT string_agg(id::text, ',' ORDER BY id) FROM {table}"));
+        Assert.Equal(1L, await db.ScalarAsync<long>($"SELECT count(*) FROM ingestion.rejected_records WHERE position = 'record 2' AND field = 'geom' AND raw_value LIKE '%Polygon%'"));
+    }
+
     [Fact]
     public async Task Invalid_points_and_geometries_are_rejected_records()
     {

@@ -206,7 +206,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             {
                 if (pending.KeyIndexPending)
                 {
-                    await BuildKeyIndexAsync(pending, cancellationToken).ConfigureAwait(false);
+                    await BuildKeyIndexAsync(pending, onSideConnection: false, cancellationToken).ConfigureAwait(false);
                 }
             }
         }
@@ -463,7 +463,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         if (uncertain.Count > 0 && mapping.KeyIndexPending)
         {
             // The server must look these keys up: give it the key index first.
-            await BuildKeyIndexAsync(mapping, cancellationToken).ConfigureAwait(false);
+            await BuildKeyIndexAsync(mapping, onSideConnection: false, cancellationToken).ConfigureAwait(false);
         }
 
         if (fresh.Count > 0)
@@ -680,7 +680,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
 
         try
         {
-            mapping = await TableMapping<TRecord>.PrepareAsync(_conn, _tx, _run, schema, _defaultTargetSchema, _options, _mappings.Count + 1, cancellationToken).ConfigureAwait(false);
+            mapping = await TableMapping<TRecord>.PrepareAsync(_conn, _tx, _run, schema, _defaultTargetSchema, _options, _mappings.Count + 1, CanDeferKeyIndex, cancellationToken).ConfigureAwait(false);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.InvalidSchemaName)
         {
@@ -696,34 +696,51 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         _mappings[schema] = mapping;
         if (mapping.KeyIndexPending && !CanDeferKeyIndex)
         {
-            // A first load that stopped before building the key (or one made under other settings): build it before writing.
-            await BuildKeyIndexAsync(mapping, cancellationToken).ConfigureAwait(false);
+            // A first load that stopped before building the key (or one made under other settings): build it before
+            // writing. In a run-long transaction it is built on a side connection and committed at once, so the run
+            // never holds the build's exclusive lock (readers would wait for the whole run) nor upgrades its own lock.
+            await BuildKeyIndexAsync(mapping, onSideConnection: _tx is not null, cancellationToken).ConfigureAwait(false);
         }
 
         return mapping;
     }
 
-    private bool CanDeferKeyIndex => _options.BuildKeyIndexAfterFirstLoad && Mode == WriteMode.Merge && _options.KeyIndexMaxRows > 0;
+    /// <summary>
+    /// Whether a table without its key may be filled first: a Merge run committing batch by batch, with the key index on
+    /// (a run-long transaction would hold the build's exclusive lock, or upgrade its own lock, until it ends).
+    /// </summary>
+    private bool CanDeferKeyIndex => _options.BuildKeyIndexAfterFirstLoad && Mode == WriteMode.Merge && _options.KeyIndexMaxRows > 0 && !_deferred;
 
     /// <summary>
     /// Builds the primary key of a table the sink made without it (<see cref="PostgresSinkOptions.BuildKeyIndexAfterFirstLoad"/>),
     /// in the open transaction or a short one of its own. The table is locked against other writers first (a lock that
     /// also queues a second builder), and a key another writer built meanwhile is taken as it is.
     /// </summary>
-    private async Task BuildKeyIndexAsync(TableMapping<TRecord> mapping, CancellationToken cancellationToken)
+    private async Task BuildKeyIndexAsync(TableMapping<TRecord> mapping, bool onSideConnection, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
-        var own = _tx is null;
-        var tx = _tx ?? await _conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        var side = onSideConnection ? (NpgsqlConnection)((ICloneable)_conn).Clone() : null;
+        var conn = side ?? _conn;
+        var own = side is not null || _tx is null;
+        NpgsqlTransaction? tx = null;
         try
         {
-            await ExecuteInAsync(tx, $"LOCK TABLE {mapping.Target} IN SHARE ROW EXCLUSIVE MODE", cancellationToken).ConfigureAwait(false);
+            if (side is not null)
+            {
+                await side.OpenAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            tx = own ? await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false) : _tx!;
             var keyNames = mapping.KeyFields.Select(k => k.Column.Name).ToList();
             var built = false;
-            if (!await TableMapping<TRecord>.HasUniqueIndexAsync(_conn, tx, mapping.Target, keyNames, cancellationToken).ConfigureAwait(false))
+            if (!await TableMapping<TRecord>.HasUniqueIndexAsync(conn, tx, mapping.Target, keyNames, cancellationToken).ConfigureAwait(false))
             {
-                await ExecuteInAsync(tx, mapping.AddPrimaryKey(_options.CreatedTableFillFactor), cancellationToken).ConfigureAwait(false);
-                built = true;
+                await ExecuteInAsync(conn, tx, $"LOCK TABLE {mapping.Target} IN SHARE ROW EXCLUSIVE MODE", cancellationToken).ConfigureAwait(false);
+                if (!await TableMapping<TRecord>.HasUniqueIndexAsync(conn, tx, mapping.Target, keyNames, cancellationToken).ConfigureAwait(false))
+                {
+                    await ExecuteInAsync(conn, tx, mapping.AddPrimaryKey(_options.CreatedTableFillFactor), cancellationToken).ConfigureAwait(false);
+                    built = true;
+                }
             }
 
             if (own)
@@ -750,18 +767,34 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
                 Field = mapping.KeyFields[0].Column.Name,
             };
         }
+        catch (PostgresException e) when (!IsTransientError(e))
+        {
+            // A null in a key column, a key built on other columns meanwhile, ...: name the table and the key.
+            throw new IngestionException($"Source '{Source}': the primary key ({mapping.KeyNames}) of table {mapping.DisplayName} cannot be built: {e.MessageText}.", e)
+            {
+                SourceName = Source,
+                Field = mapping.KeyFields[0].Column.Name,
+            };
+        }
         finally
         {
-            if (own)
+            if (own && tx is not null)
             {
                 await tx.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (side is not null)
+            {
+                await side.DisposeAsync().ConfigureAwait(false);
             }
         }
     }
 
-    private async Task ExecuteInAsync(NpgsqlTransaction tx, string sql, CancellationToken cancellationToken)
+    private static bool IsTransientError(PostgresException e) => e.IsTransient || e.SqlState == PostgresErrorCodes.DeadlockDetected;
+
+    private async Task ExecuteInAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string sql, CancellationToken cancellationToken)
     {
-        var cmd = new NpgsqlCommand(sql, _conn, tx);
+        var cmd = new NpgsqlCommand(sql, conn, tx);
         await using (cmd.ConfigureAwait(false))
         {
             await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -1021,7 +1054,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         _indexedMapping = null;
 
         // A key index built in the rolled-back transaction is gone with it: a table made without one is checked again.
-        foreach (var m in _mappings.Values.Where(m => m.HasHash && !m.HasUniqueKey && Mode != WriteMode.Append))
+        foreach (var m in _mappings.Values.Where(m => m.KeyMadeLater))
         {
             m.KeyIndexPending = true;
         }

@@ -49,6 +49,9 @@ internal sealed class TableMapping<TRecord>
     /// </summary>
     public bool KeyIndexPending { get; set; }
 
+    /// <summary>Whether the table lacked its key when mapped (so a rollback may have undone the key's build).</summary>
+    public required bool KeyMadeLater { get; init; }
+
     /// <summary>
     /// Builds the table's primary key on the key columns: one sorted index build over the rows already there, its
     /// pages filled to <paramref name="fillFactor"/> percent.
@@ -134,7 +137,7 @@ internal sealed class TableMapping<TRecord>
     /// row is written, naming the source and the column.
     /// </summary>
     public static async Task<TableMapping<TRecord>> PrepareAsync(
-        NpgsqlConnection conn, NpgsqlTransaction? tx, SinkRun run, RecordSchema schema, string defaultSchema, PostgresSinkOptions sinkOptions, int id, CancellationToken cancellationToken)
+        NpgsqlConnection conn, NpgsqlTransaction? tx, SinkRun run, RecordSchema schema, string defaultSchema, PostgresSinkOptions sinkOptions, int id, bool deferKey, CancellationToken cancellationToken)
     {
         var source = run.SourceName;
         var options = run.Options;
@@ -195,7 +198,6 @@ internal sealed class TableMapping<TRecord>
 
             // A Merge source's first load fills the table before its key index is built (see
             // PostgresSinkOptions.BuildKeyIndexAfterFirstLoad); the writer adds the primary key later.
-            var deferKey = sinkOptions.BuildKeyIndexAfterFirstLoad && options.WriteMode == WriteMode.Merge && sinkOptions.KeyIndexMaxRows > 0;
             var primaryKey = deferKey ? string.Empty : $", PRIMARY KEY ({string.Join(", ", keyNames.Select(k => quotedNames[k]))})";
             var defs = schema.Columns.Select(c => $"{quotedNames[c.Name]} {PgColumn.SqlTypeFor(c)}{(keyNames.Contains(c.Name) || !c.IsNullable ? " NOT NULL" : string.Empty)}")
                 .Append($"{QuotedHash} bigint");
@@ -275,7 +277,7 @@ internal sealed class TableMapping<TRecord>
         var hasHash = columns.TryGetValue(HashColumn, out var h) && h.Kind == PgKind.Int64;
 
         // A table the sink made without its key index yet (a first load still running or interrupted): the writer builds it.
-        var keyIndexPending = !hasUnique && hasHash && options.WriteMode != WriteMode.Append;
+        var keyIndexPending = !hasUnique && hasHash && !await HasPrimaryKeyAsync(conn, tx, target, cancellationToken).ConfigureAwait(false);
         if (!hasUnique && !keyIndexPending && options.WriteMode != WriteMode.Append)
         {
             throw new IngestionException($"Source '{source}': table {display} has no primary key or unique index on the key ({string.Join(", ", keyNames)}), which {options.WriteMode} mode needs.") { SourceName = source };
@@ -293,6 +295,7 @@ internal sealed class TableMapping<TRecord>
             HasHash = hasHash,
             HasUniqueKey = hasUnique,
             KeyIndexPending = keyIndexPending,
+            KeyMadeLater = keyIndexPending,
             SourceFilter = sourceKey is null ? string.Empty : $"{sourceKey.Column.Quoted} = {Literal(source)}",
             Id = id,
         };
@@ -361,6 +364,17 @@ internal sealed class TableMapping<TRecord>
         {
             exists.Parameters.Add(new NpgsqlParameter<string> { TypedValue = target, NpgsqlDbType = NpgsqlDbType.Text });
             return (bool)(await exists.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))! ? [] : null;
+        }
+    }
+
+    /// <summary>Whether the table has a primary key, on whatever columns.</summary>
+    private static async Task<bool> HasPrimaryKeyAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string target, CancellationToken cancellationToken)
+    {
+        var cmd = new NpgsqlCommand("SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = to_regclass($1) AND indisprimary)", conn, tx);
+        await using (cmd.ConfigureAwait(false))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = target, NpgsqlDbType = NpgsqlDbType.Text });
+            return (bool)(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
         }
     }
 

@@ -34,14 +34,15 @@ public sealed class PostgresSinkOptions
     public bool SendRowsInKeyOrder { get; set; } = true;
 
     /// <summary>
-    /// Whether a table the sink creates for a Merge source gets its primary key after the rows of that first run are
+    /// Whether a table the sink creates for a Merge source (committing batch by batch) gets its primary key after the rows of that first run are
     /// in (default true), as <c>pg_restore</c> does: one sorted index build at the end instead of an index insert per
     /// row, which makes a large first load about 1.5-2x faster for the server. The writer knows every key of the new
     /// table (<see cref="KeyIndexMaxRows"/> must be above 0), so rows stay exact without the index; it builds the key
     /// earlier when a batch needs the server to look keys up (a key sent again by a later batch, more rows than it
     /// remembers). Until the run ends, readers see the rows without the key index. A run that stops before its end
     /// leaves the table without it; the next run writing the table builds it before writing. Should another writer
-    /// have added rows with the same key in the meantime, building it fails, naming the key.
+    /// have added rows with the same key in the meantime, building it fails, naming the key. Runs in one transaction
+    /// (Replace, WholeRun, dry runs) never defer it, and build a missing one on a side connection before writing.
     /// </summary>
     public bool BuildKeyIndexAfterFirstLoad { get; set; } = true;
 

@@ -57,26 +57,9 @@ internal sealed class KeyHashIndex
     {
         var mixed = Mix(key);
         var shard = _shards[(int)(mixed >> (64 - ShardBits))];
-        var keys = shard.Keys;
-        var mask = keys.Length - 1;
-        var i = (int)mixed & mask;
-        while (true)
-        {
-            var k = keys[i];
-            if (k == key)
-            {
-                rowHash = shard.Values[i];
-                return true;
-            }
-
-            if (k == 0)
-            {
-                rowHash = 0;
-                return false;
-            }
-
-            i = (i + 1) & mask;
-        }
+        var i = shard.Find(key, mixed);
+        rowHash = shard.Values[i];
+        return shard.Keys[i] == key;
     }
 
     /// <summary>Sets a key's row hash; returns <see langword="false"/> when the index is full and the key was new.</summary>

@@ -735,10 +735,10 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             var built = false;
             if (!await TableMapping<TRecord>.HasUniqueIndexAsync(conn, tx, mapping.Target, keyNames, cancellationToken).ConfigureAwait(false))
             {
-                await ExecuteInAsync(conn, tx, $"LOCK TABLE {mapping.Target} IN SHARE ROW EXCLUSIVE MODE", cancellationToken).ConfigureAwait(false);
+                await TableMapping<TRecord>.ExecuteAsync(conn, tx, $"LOCK TABLE {mapping.Target} IN SHARE ROW EXCLUSIVE MODE", cancellationToken).ConfigureAwait(false);
                 if (!await TableMapping<TRecord>.HasUniqueIndexAsync(conn, tx, mapping.Target, keyNames, cancellationToken).ConfigureAwait(false))
                 {
-                    await ExecuteInAsync(conn, tx, mapping.AddPrimaryKey(_options.CreatedTableFillFactor), cancellationToken).ConfigureAwait(false);
+                    await TableMapping<TRecord>.ExecuteAsync(conn, tx, mapping.AddPrimaryKey(_options.CreatedTableFillFactor), cancellationToken).ConfigureAwait(false);
                     built = true;
                 }
             }
@@ -792,29 +792,14 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
 
     private static bool IsTransientError(PostgresException e) => e.IsTransient || e.SqlState == PostgresErrorCodes.DeadlockDetected;
 
-    private async Task ExecuteInAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string sql, CancellationToken cancellationToken)
-    {
-        var cmd = new NpgsqlCommand(sql, conn, tx);
-        await using (cmd.ConfigureAwait(false))
-        {
-            await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-    }
-
     private RecordSchema SchemaOf(TRecord record) => _run.Schema ?? ((DynamicRecord)(object)record).Schema;
 
     private static bool SameColumns(RecordSchema a, RecordSchema b) =>
         a.Columns.Count == b.Columns.Count
         && a.Columns.Zip(b.Columns).All(p => p.First.Name == p.Second.Name && p.First.Type == p.Second.Type && p.First.IsKey == p.Second.IsKey && p.First.IsSourceName == p.Second.IsSourceName);
 
-    private async Task<int> ExecuteAsync(string sql, CancellationToken cancellationToken)
-    {
-        var cmd = new NpgsqlCommand(sql, _conn, _tx);
-        await using (cmd.ConfigureAwait(false))
-        {
-            return await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
-    }
+    private Task<int> ExecuteAsync(string sql, CancellationToken cancellationToken) =>
+        TableMapping<TRecord>.ExecuteAsync(_conn, _tx, sql, cancellationToken);
 
     private async Task RefreshViewsAsync(CancellationToken cancellationToken)
     {

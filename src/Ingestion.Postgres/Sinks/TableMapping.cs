@@ -408,12 +408,13 @@ internal sealed class TableMapping<TRecord>
         }
     }
 
-    private static async Task ExecuteAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string sql, CancellationToken cancellationToken)
+    /// <summary>Runs one statement on the connection (in the transaction when given); returns the rows it affected.</summary>
+    public static async Task<int> ExecuteAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string sql, CancellationToken cancellationToken)
     {
         var cmd = new NpgsqlCommand(sql, conn, tx);
         await using (cmd.ConfigureAwait(false))
         {
-            await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            return await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 }

@@ -27,9 +27,10 @@ public sealed class CsvSource(ISourceHttpClientFactory http, IOptionsMonitor<Csv
 
         await using (document.ConfigureAwait(false))
         {
-            var csv = CsvReading.Open(document, options, context, http.Redactor, out var assumeUtf8);
-            await using (csv.ConfigureAwait(false))
+            var file = CsvReading.Open(document, options, context, http.Redactor);
+            await using (file.ConfigureAwait(false))
             {
+                var csv = file.Reader;
                 var columns = await ResolveColumnsAsync(csv, options, context.SourceName, document.Location, cancellationToken).ConfigureAwait(false);
                 var mappings = columns.Select(c => c.Mapping).ToArray();
                 var schema = ColumnValues.BuildSchema(mappings, options.Key);
@@ -40,7 +41,7 @@ public sealed class CsvSource(ISourceHttpClientFactory http, IOptionsMonitor<Csv
                 var width = schema.Columns.Count;
                 var asString = mappings.Select(m => m.Type is ColumnType.Text or ColumnType.Json or ColumnType.Bytes or ColumnType.Geometry).ToArray();
                 var buffer = new char[256];
-                while (await CsvReading.ReadAsync(csv, context.SourceName, document.Location, cancellationToken).ConfigureAwait(false))
+                while (await file.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
                     var values = new object?[width];
                     string? error = null;
@@ -79,7 +80,7 @@ public sealed class CsvSource(ISourceHttpClientFactory http, IOptionsMonitor<Csv
                                 }
                             }
 
-                            if (assumeUtf8 && chars.Contains('\uFFFD'))
+                            if (file.AssumeUtf8 && chars.Contains('\uFFFD'))
                             {
                                 error = $"'{ColumnValues.Clip(text ?? chars.ToString())}' is not valid UTF-8; set Encoding (e.g. windows-1252)";
                             }
@@ -110,7 +111,7 @@ public sealed class CsvSource(ISourceHttpClientFactory http, IOptionsMonitor<Csv
                             $"line {csv.LineNumber}",
                             field.Name,
                             $"Field '{field.SourceField}' (column {indexes[at] + 1}): {error}.",
-                            CsvReading.Raw(csv, http.Redactor)));
+                            file.Raw()));
                         continue;
                     }
 
@@ -202,9 +203,10 @@ public sealed class CsvSource<TRecord>(ISourceHttpClientFactory http, IOptionsMo
 
         await using (document.ConfigureAwait(false))
         {
-            var csv = CsvReading.Open(document, options, context, http.Redactor, out _);
-            await using (csv.ConfigureAwait(false))
+            var file = CsvReading.Open(document, options, context, http.Redactor);
+            await using (file.ConfigureAwait(false))
             {
+                var csv = file.Reader;
                 CsvRecordMapper<TRecord> mapper;
                 try
                 {
@@ -220,7 +222,7 @@ public sealed class CsvSource<TRecord>(ISourceHttpClientFactory http, IOptionsMo
                     };
                 }
 
-                while (await CsvReading.ReadAsync(csv, context.SourceName, document.Location, cancellationToken).ConfigureAwait(false))
+                while (await file.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
                     TRecord? record = null;
                     try
@@ -234,7 +236,7 @@ public sealed class CsvSource<TRecord>(ISourceHttpClientFactory http, IOptionsMo
                             $"line {csv.LineNumber}",
                             field,
                             http.Redactor.Redact(e.InnerException?.Message ?? e.Message),
-                            CsvReading.Raw(csv, http.Redactor)));
+                            file.Raw()));
                     }
 
                     if (record is not null)

@@ -38,6 +38,19 @@ public sealed class CsvSourceOptions : IHttpSourceOptions
     public bool RejectFieldCountMismatch { get; set; } = true;
 
     /// <summary>
+    /// The most lines one quoted field may span (default 1,000). A quote still open past that, or at the end of the
+    /// file, is taken as never closed: the record is rejected from its start to the end of the line where the quote
+    /// opened (naming that line and the field) and reading resumes on the next line, so one stray quote never
+    /// swallows the rest of the file. A field that spans lines and whose closing quote is followed by text, or that
+    /// makes a record with another number of fields than the header (when <see cref="RejectFieldCountMismatch"/>),
+    /// is taken as never closed too.
+    /// </summary>
+    public int MaxFieldLines { get; set; } = 1_000;
+
+    /// <summary>The most bytes one quoted field may hold (default 16 MiB, room for large WKT geometries); past that it is treated as <see cref="MaxFieldLines"/> describes.</summary>
+    public long MaxFieldBytes { get; set; } = 16L << 20;
+
+    /// <summary>
     /// For dynamic records: the columns, each from a header (<see cref="ColumnMappingOptions.From"/>, or the
     /// 1-based field number when there is no header) with a type and optional format. Empty: every header becomes
     /// a text column named in snake_case.
@@ -70,6 +83,16 @@ public sealed class CsvSourceOptions : IHttpSourceOptions
         if (Quote > 127 || Quote is '\r' or '\n' || (Delimiter is { Length: 1 } && Delimiter[0] == Quote))
         {
             yield return $"{prefix}:Quote must be one ASCII character, not a line break nor the delimiter (was '{Quote}').";
+        }
+
+        if (MaxFieldLines < 1)
+        {
+            yield return $"{prefix}:MaxFieldLines must be at least 1 (was {MaxFieldLines}).";
+        }
+
+        if (MaxFieldBytes is < 1 or > 64L << 20)
+        {
+            yield return $"{prefix}:MaxFieldBytes must be between 1 and 67108864 (64 MiB, the longest record read) (was {MaxFieldBytes}).";
         }
 
         if (Encoding is { Length: > 0 } e && TextEncodings.Find(e) is null)

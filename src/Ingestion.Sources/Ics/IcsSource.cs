@@ -89,6 +89,10 @@ public sealed partial class IcsSource(ISourceHttpClientFactory http, IOptionsMon
                 {
                     context.Reject(rejected);
                 }
+                else if (result.Warning is { } warning)
+                {
+                    Log.PropertyDropped(context.Logger, warning);
+                }
                 else
                 {
                     yield return result.Event!;
@@ -140,6 +144,9 @@ public sealed partial class IcsSource(ISourceHttpClientFactory http, IOptionsMon
     {
         [LoggerMessage(5301, LogLevel.Information, "Source {SourceName}: the expansion window moved (now ends {WindowEnd:O}); the calendar is read even if unchanged")]
         public static partial void Reexpanding(ILogger logger, string sourceName, DateTimeOffset windowEnd);
+
+        [LoggerMessage(5302, LogLevel.Warning, "{Warning}")]
+        public static partial void PropertyDropped(ILogger logger, string warning);
     }
 
     /// <summary>The run's context without its HTTP validators, so the document is fetched whole.</summary>

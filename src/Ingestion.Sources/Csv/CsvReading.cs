@@ -109,6 +109,24 @@ internal sealed class CsvReading : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Whether an empty text field is the empty string rather than null: a quoted empty field (<c>""</c>) by
+    /// <see cref="CsvSourceOptions.QuotedEmpty"/>, an unquoted one by <see cref="CsvSourceOptions.UnquotedEmpty"/>;
+    /// a value of <see cref="CsvSourceOptions.NullValues"/> is always null.
+    /// </summary>
+    /// <param name="raw">The field as written.</param>
+    /// <param name="options">The source's options.</param>
+    public static bool IsEmptyString(ReadOnlySpan<byte> raw, CsvSourceOptions options)
+    {
+        var trimmed = raw.Trim(" \t"u8);
+        if (trimmed.IsEmpty)
+        {
+            return options.UnquotedEmpty == CsvEmptyValue.EmptyString;
+        }
+
+        return trimmed.Length == 2 && trimmed[0] == options.Quote && trimmed[1] == options.Quote && options.QuotedEmpty == CsvEmptyValue.EmptyString;
+    }
+
     /// <summary>The current record as it appears in the input (clipped, secrets masked).</summary>
     public string Raw() => _redactor.Redact(Clip(Reader.Current.ToString()));
 

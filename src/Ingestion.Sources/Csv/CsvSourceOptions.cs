@@ -34,6 +34,18 @@ public sealed class CsvSourceOptions : IHttpSourceOptions
     /// <summary>Values that mean null besides the empty field (<c>NULL</c>, <c>\N</c>, <c>N/A</c>).</summary>
     public IList<string> NullValues { get; } = new List<string>();
 
+    /// <summary>
+    /// What a quoted empty field (<c>""</c>) of a text column becomes. Default <see cref="CsvEmptyValue.EmptyString"/>,
+    /// as in PostgreSQL's <c>COPY ... CSV</c>. Columns of other types take any empty field as null.
+    /// </summary>
+    public CsvEmptyValue QuotedEmpty { get; set; } = CsvEmptyValue.EmptyString;
+
+    /// <summary>
+    /// What an empty unquoted field (<c>a,,b</c>) of a text column becomes. Default <see cref="CsvEmptyValue.Null"/>,
+    /// as in PostgreSQL's <c>COPY ... CSV</c>.
+    /// </summary>
+    public CsvEmptyValue UnquotedEmpty { get; set; } = CsvEmptyValue.Null;
+
     /// <summary>Reject records whose field count differs from the header's. Default <see langword="true"/>.</summary>
     public bool RejectFieldCountMismatch { get; set; } = true;
 
@@ -134,6 +146,16 @@ public sealed class CsvSourceOptions : IHttpSourceOptions
             }
         }
 
+        if (Key.Count == 0 && Columns.Count > 0 && !Columns.Any(c => c.Name == RecordSchema.SourceIdColumnName))
+        {
+            yield return $"{prefix}:Key is required: without it records are keyed by (source, source_id), and no entry of Columns is named source_id.";
+        }
+
+        if (!Enum.IsDefined(QuotedEmpty) || !Enum.IsDefined(UnquotedEmpty))
+        {
+            yield return $"{prefix}:QuotedEmpty and UnquotedEmpty must be Null or EmptyString (were {QuotedEmpty} and {UnquotedEmpty}).";
+        }
+
         foreach (var error in ColumnValues.Validate(prefix, Columns, Key))
         {
             yield return error;
@@ -144,4 +166,14 @@ public sealed class CsvSourceOptions : IHttpSourceOptions
             yield return error;
         }
     }
+}
+
+/// <summary>What an empty CSV field of a text column becomes.</summary>
+public enum CsvEmptyValue
+{
+    /// <summary>SQL NULL.</summary>
+    Null,
+
+    /// <summary>The empty string.</summary>
+    EmptyString,
 }

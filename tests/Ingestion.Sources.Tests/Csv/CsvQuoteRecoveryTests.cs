@@ -1,26 +1,15 @@
 using System.Globalization;
 using System.Text;
 using Ingestion.Sources.Csv;
-using Ingestion.Sources.Http;
 using Ingestion.Sources.Mapping;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace Ingestion.Sources.Tests.Csv;
 
 /// <summary>One unclosed quote costs one record, never the rest of the file (issue 14 §3, issue 17 CSV).</summary>
-public sealed class CsvQuoteRecoveryTests : IDisposable
+public sealed class CsvQuoteRecoveryTests : CsvTestFiles
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("ingestion-csvq-").FullName;
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
-
-    private string Write(string text)
-    {
-        var path = Path.Combine(_dir, Guid.NewGuid().ToString("N") + ".csv");
-        File.WriteAllBytes(path, new UTF8Encoding(false).GetBytes(text));
-        return path;
-    }
+    private string Write(string text) => WriteBytes(new UTF8Encoding(false).GetBytes(text));
 
     /// <summary>A header and data lines 2..<paramref name="lines"/> of the form <c>n,name n,note n</c>; <paramref name="change"/> rewrites some.</summary>
     private static string Numbered(int lines, Func<int, string?>? change = null, string newline = "\n")
@@ -48,20 +37,6 @@ public sealed class CsvQuoteRecoveryTests : IDisposable
         Columns(o);
         configure?.Invoke(o);
         return o;
-    }
-
-    private static async Task<(List<DynamicRecord> Records, TestIngestionContext Context)> ReadAsync(CsvSourceOptions options)
-    {
-        var services = new ServiceCollection().AddSourceHttp().BuildServiceProvider();
-        var source = new CsvSource(services.GetRequiredService<ISourceHttpClientFactory>(), new StaticOptions<CsvSourceOptions>(options));
-        var context = new TestIngestionContext();
-        var records = new List<DynamicRecord>();
-        await foreach (var r in source.ReadAsync(context, default))
-        {
-            records.Add(r);
-        }
-
-        return (records, context);
     }
 
     private static List<int> Ids(List<DynamicRecord> records) => records.Select(r => (int)r["id"]!).ToList();

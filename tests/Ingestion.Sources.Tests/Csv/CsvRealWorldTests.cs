@@ -1,40 +1,13 @@
 using System.Text;
 using Ingestion.Sources.Csv;
-using Ingestion.Sources.Http;
 using Ingestion.Sources.Mapping;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace Ingestion.Sources.Tests.Csv;
 
 /// <summary>CSV files as open-data portals write them (issue 17, CSV).</summary>
-public sealed class CsvRealWorldTests : IDisposable
+public sealed class CsvRealWorldTests : CsvTestFiles
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("ingestion-csvr-").FullName;
-
-    public void Dispose() => Directory.Delete(_dir, recursive: true);
-
-    private string Write(byte[] bytes)
-    {
-        var path = Path.Combine(_dir, Guid.NewGuid().ToString("N") + ".csv");
-        File.WriteAllBytes(path, bytes);
-        return path;
-    }
-
-    private static async Task<(List<DynamicRecord> Records, TestIngestionContext Context)> ReadAsync(CsvSourceOptions options)
-    {
-        var services = new ServiceCollection().AddSourceHttp().BuildServiceProvider();
-        var source = new CsvSource(services.GetRequiredService<ISourceHttpClientFactory>(), new StaticOptions<CsvSourceOptions>(options));
-        var context = new TestIngestionContext();
-        var records = new List<DynamicRecord>();
-        await foreach (var r in source.ReadAsync(context, default))
-        {
-            records.Add(r);
-        }
-
-        return (records, context);
-    }
-
     [Fact]
     public async Task U_FFFD_written_in_valid_UTF_8_is_a_character_and_only_undecodable_bytes_are_rejected()
     {
@@ -42,7 +15,7 @@ public sealed class CsvRealWorldTests : IDisposable
             .Concat(new byte[] { 0xE9 })
             .Concat(Encoding.UTF8.GetBytes("\n3,Café\n"))
             .ToArray();
-        var (records, context) = await ReadAsync(new CsvSourceOptions { Location = Write(bytes) });
+        var (records, context) = await ReadAsync(new CsvSourceOptions { Location = WriteBytes(bytes) });
 
         Assert.Equal(["1", "3"], records.Select(r => (string)r["source_id"]!));
         Assert.Equal("Caf\uFFFD (as exported)", records[0]["name"]);
@@ -67,7 +40,7 @@ public sealed class CsvRealWorldTests : IDisposable
     [Fact]
     public async Task Without_Key_and_columns_from_a_header_without_source_id_the_run_fails_before_any_record_naming_Key()
     {
-        var path = Write(Encoding.UTF8.GetBytes("park_id,name\n1,La Fontaine\n"));
+        var path = WriteBytes(Encoding.UTF8.GetBytes("park_id,name\n1,La Fontaine\n"));
         await using var harness = new RunnerHarness(b => b.AddCsvSource("parks", o => o.Location = path));
         var result = await harness.RunAsync("parks");
 
@@ -80,7 +53,7 @@ public sealed class CsvRealWorldTests : IDisposable
     [Fact]
     public async Task A_quoted_empty_field_is_the_empty_string_and_an_unquoted_one_null_as_in_PostgreSQL_COPY()
     {
-        var path = Write(Encoding.UTF8.GetBytes("source_id,name,note,count\n1,\"\",,\"\"\n2, \"\" ,\"x\",\n"));
+        var path = WriteBytes(Encoding.UTF8.GetBytes("source_id,name,note,count\n1,\"\",,\"\"\n2, \"\" ,\"x\",\n"));
         var (records, context) = await ReadAsync(new CsvSourceOptions { Location = path, TrimWhitespace = true, Columns = { Text("source_id"), Text("name"), Text("note"), new() { Name = "count", Type = ColumnType.Int32 } } });
 
         Assert.Empty(context.Rejected);
@@ -98,7 +71,7 @@ public sealed class CsvRealWorldTests : IDisposable
     [Fact]
     public async Task A_required_column_rejects_a_quoted_empty_value_too()
     {
-        var path = Write(Encoding.UTF8.GetBytes("source_id,name\n1,\"\"\n2,b\n"));
+        var path = WriteBytes(Encoding.UTF8.GetBytes("source_id,name\n1,\"\"\n2,b\n"));
         var options = new CsvSourceOptions { Location = path, Columns = { Text("source_id"), new() { Name = "name", Required = true } } };
         var (records, context) = await ReadAsync(options);
 

@@ -5,9 +5,10 @@ namespace Ingestion.Testing;
 public sealed class SourceTestRun<TRecord>
     where TRecord : class
 {
-    internal SourceTestRun(SourceTestContext context, IReadOnlyList<TRecord> records, bool stoppedByCap)
+    internal SourceTestRun(SourceTestContext context, IReadOnlyList<TRecord> records, bool stoppedByCap, Exception? failure = null)
     {
         Context = context;
+        Failure = failure;
         Records = records;
         StoppedByCap = stoppedByCap;
         var state = context.SavedState;
@@ -39,6 +40,9 @@ public sealed class SourceTestRun<TRecord>
 
     /// <summary>Whether the source reported that nothing changed.</summary>
     public bool NotModified => Context.IsNotModified;
+
+    /// <summary>What the source threw, or <see langword="null"/> when it read to its end (or to the cap).</summary>
+    public Exception? Failure { get; }
 
     /// <summary>Whether the run stopped at <see cref="SourceTestOptions.MaxRecords"/> (as an interrupted run would).</summary>
     public bool StoppedByCap { get; }
@@ -92,6 +96,44 @@ public sealed record SourceTestOptions
 
     /// <summary>The most time the run may take; the source's token is cancelled then and the run fails. Default 30 seconds.</summary>
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>
+/// The source threw during a test run. <see cref="Run"/> keeps what it produced before (records, rejected records,
+/// checkpoints, the state the runtime would have saved), and <see cref="Exception.InnerException"/> is what it threw.
+/// </summary>
+/// <typeparam name="TRecord">The record type.</typeparam>
+public sealed class SourceRunFailedException<TRecord> : Exception
+    where TRecord : class
+{
+    /// <summary>Creates the exception.</summary>
+    public SourceRunFailedException()
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">What went wrong.</param>
+    public SourceRunFailedException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception.</summary>
+    /// <param name="message">What went wrong.</param>
+    /// <param name="innerException">What the source threw.</param>
+    public SourceRunFailedException(string message, Exception? innerException)
+        : base(message, innerException)
+    {
+    }
+
+    internal SourceRunFailedException(SourceTestRun<TRecord> run, Exception failure)
+        : base($"Source '{run.Context.SourceName}' failed after {run.Records.Count} records and {run.Rejected.Count} rejected records: {failure.Message}", failure)
+    {
+        Run = run;
+    }
+
+    /// <summary>What the run produced before the source threw (<see cref="SourceTestRun{TRecord}.Failure"/> is the exception).</summary>
+    public SourceTestRun<TRecord>? Run { get; }
 }
 
 /// <summary>A source did not behave as its test expected; the message says what, where.</summary>

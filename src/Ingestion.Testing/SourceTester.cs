@@ -1,4 +1,7 @@
 using System.Globalization;
+using Ingestion.Hosting;
+using Ingestion.Running;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Ingestion.Testing;
 
@@ -16,6 +19,7 @@ public static class SourceTester
     /// <param name="cancellationToken">Cancels the run.</param>
     /// <returns>What the run produced.</returns>
     /// <exception cref="SourceAssertionException">The source broke the contract, or exceeded <see cref="SourceTestOptions.Timeout"/>.</exception>
+    /// <exception cref="SourceRunFailedException{TRecord}">The source threw; its <see cref="SourceRunFailedException{TRecord}.Run"/> holds the records, rejected records and checkpoints read before.</exception>
     public static async Task<SourceTestRun<TRecord>> RunAsync<TRecord>(IIngestionSource<TRecord> source, SourceTestOptions? options = null, CancellationToken cancellationToken = default)
         where TRecord : class
     {
@@ -47,10 +51,69 @@ public static class SourceTester
             DryRun = options.DryRun,
         };
 
+        var records = new List<TRecord>();
+        var (stoppedByCap, failure) = await ReadAllAsync(source, context, records, options, cancellationToken).ConfigureAwait(false);
+        var run = new SourceTestRun<TRecord>(context, records, stoppedByCap, failure);
+        if (failure is not null)
+        {
+            throw new SourceRunFailedException<TRecord>(run, failure);
+        }
+
+        return run;
+    }
+
+    /// <summary>
+    /// The source registered as <paramref name="name"/> in a container, created as the runner creates it for a run, after
+    /// the start-up checks the runner makes (every source's options validated): a configuration error fails here with
+    /// the <see cref="Microsoft.Extensions.Options.OptionsValidationException"/> the host would get at start.
+    /// </summary>
+    /// <typeparam name="TRecord">The record type the source yields (<see cref="DynamicRecord"/> for the built-in dynamic sources).</typeparam>
+    /// <param name="name">The source name, as registered (<c>AddCsvSource("parks", ...)</c>).</param>
+    /// <param name="services">The built container (<c>services.AddIngestion(...)</c> and the source registrations).</param>
+    /// <returns>The source. Run it with <see cref="SourceTestOptions.SourceName"/> set to <paramref name="name"/>, as <see cref="RunAsync{TRecord}(string, IServiceProvider, SourceTestOptions?, CancellationToken)"/> does.</returns>
+    /// <exception cref="SourceAssertionException">No source has that name, or it yields other records than <typeparamref name="TRecord"/>.</exception>
+    public static IIngestionSource<TRecord> ForSource<TRecord>(string name, IServiceProvider services)
+        where TRecord : class
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(services);
+        var catalog = services.GetService<SourceCatalog>()
+            ?? throw new SourceAssertionException("The container has no Ingestion sources: call services.AddIngestion(...) and register the source first.");
+        var registration = catalog.Find(name)
+            ?? throw new SourceAssertionException($"No source is registered as '{name}'; the container has: {string.Join(", ", catalog.Sources.Select(s => $"'{s.Name}'"))}.");
+
+        // The runner validates every setting when it is created, as a host does at start.
+        _ = services.GetRequiredService<IIngestionRunner>();
+        var source = registration.Factory(services);
+        return source as IIngestionSource<TRecord>
+            ?? throw new SourceAssertionException($"Source '{name}' ({source.GetType().Name}) yields {source.RecordType.Name} records, not {typeof(TRecord).Name}.");
+    }
+
+    /// <summary>
+    /// Runs the source registered as <paramref name="name"/> (see <see cref="ForSource{TRecord}(string, IServiceProvider)"/>)
+    /// as <see cref="RunAsync{TRecord}(IIngestionSource{TRecord}, SourceTestOptions?, CancellationToken)"/> does, the
+    /// context reporting that name, so the source reads its own named options.
+    /// </summary>
+    /// <typeparam name="TRecord">The record type.</typeparam>
+    /// <param name="name">The source name.</param>
+    /// <param name="services">The built container.</param>
+    /// <param name="options">The starting state, mode, caps (<see cref="SourceTestOptions.SourceName"/> is replaced by <paramref name="name"/>).</param>
+    /// <param name="cancellationToken">Cancels the run.</param>
+    /// <returns>What the run produced.</returns>
+    public static Task<SourceTestRun<TRecord>> RunAsync<TRecord>(string name, IServiceProvider services, SourceTestOptions? options = null, CancellationToken cancellationToken = default)
+        where TRecord : class
+    {
+        var source = ForSource<TRecord>(name, services);
+        return RunAsync(source, (options ?? new SourceTestOptions()) with { SourceName = name }, cancellationToken);
+    }
+
+    private static async Task<(bool StoppedByCap, Exception? Failure)> ReadAllAsync<TRecord>(IIngestionSource<TRecord> source, SourceTestContext context, List<TRecord> records, SourceTestOptions options, CancellationToken cancellationToken)
+        where TRecord : class
+    {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(options.Timeout);
-        var records = new List<TRecord>();
         var stoppedByCap = false;
+        Exception? failure = null;
         var enumerator = source.ReadAsync(context, timeout.Token).GetAsyncEnumerator(timeout.Token);
         Task<bool>? pending = null;
         try
@@ -81,6 +144,11 @@ public static class SourceTester
         {
             throw new SourceAssertionException($"Source '{context.SourceName}' did not finish within {options.Timeout} (after {records.Count} records); does it honour its cancellation token?", e);
         }
+        catch (Exception e) when (e is not SourceAssertionException && !(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        {
+            // The source failed: what it read before is kept, as the runtime keeps what was committed.
+            failure = e;
+        }
         finally
         {
             // A source still inside MoveNextAsync (it ignored its token) cannot be disposed; leave it.
@@ -90,7 +158,7 @@ public static class SourceTester
             }
         }
 
-        return new SourceTestRun<TRecord>(context, records, stoppedByCap);
+        return (stoppedByCap, failure);
     }
 
     /// <summary>

@@ -1,5 +1,10 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
+using Ingestion.Hosting;
+using Ingestion.Sources.Csv;
+using Ingestion.Sources.Ics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace Ingestion.Testing.Tests;
 
@@ -149,6 +154,72 @@ public class SourceTesterTests
     }
 
     [Fact]
+    public async Task A_failed_run_keeps_the_records_and_rejects_read_before_the_failure()
+    {
+        var e = await Assert.ThrowsAsync<SourceRunFailedException<Row>>(() => SourceTester.RunAsync(new DelegateSource<Row>((ctx, ct) => FailAfterTwo(ctx, ct))));
+
+        var run = e.Run!;
+        Assert.Equal(["a", "b"], run.Records.Select(r => r.Id));
+        Assert.Equal("row 3", Assert.Single(run.Rejected).Position);
+        Assert.Equal("a", run.State.Cursor);
+        Assert.IsType<IngestionException>(run.Failure);
+        Assert.Same(run.Failure, e.InnerException);
+        Assert.Contains("failed after 2 records and 1 rejected records: the server went away", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_source_configured_in_a_service_collection_is_run_by_name_with_its_ICS_window_set_as_options()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"kit-{Guid.NewGuid():N}.ics");
+        await File.WriteAllTextAsync(path, "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:daily@x\r\nDTSTART:20300101T100000Z\r\nRRULE:FREQ=DAILY\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n");
+        try
+        {
+            var services = new ServiceCollection();
+            services.AddLogging();
+            services.AddIngestion().AddIcsSource("calendar", o =>
+            {
+                o.Url = path;
+                o.WindowStart = new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero);
+                o.WindowEnd = new DateTimeOffset(2030, 1, 4, 0, 0, 0, TimeSpan.Zero);
+            });
+            await using var provider = services.BuildServiceProvider();
+
+            var run = await SourceTester.RunAsync<CalendarEvent>("calendar", provider);
+
+            Assert.Equal(["daily@x/20300101T100000Z", "daily@x/20300102T100000Z", "daily@x/20300103T100000Z"], run.Records.Select(e => e.SourceId));
+            Assert.Equal("calendar", run.Context.SourceName);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public async Task Getting_a_source_by_name_validates_the_options_as_at_start()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddIngestion()
+            .AddIcsSource("calendar", o =>
+            {
+                o.Url = "https://example.org/a.ics";
+                o.WindowStart = new DateTimeOffset(2030, 2, 1, 0, 0, 0, TimeSpan.Zero);
+                o.WindowEnd = new DateTimeOffset(2030, 1, 1, 0, 0, 0, TimeSpan.Zero);
+            })
+            .AddCsvSource("parks", o => o.MaxFieldLines = 0);
+        await using var provider = services.BuildServiceProvider();
+
+        var e = Assert.Throws<OptionsValidationException>(() => SourceTester.ForSource<CalendarEvent>("calendar", provider));
+        var all = string.Join('\n', e.Failures);
+        Assert.Contains("Ingestion:Sources:calendar:WindowEnd", all, StringComparison.Ordinal);
+        Assert.Contains("Ingestion:Sources:parks:MaxFieldLines", all, StringComparison.Ordinal);
+
+        var unknown = Assert.Throws<SourceAssertionException>(() => SourceTester.ForSource<CalendarEvent>("agenda", provider));
+        Assert.Contains("'calendar', 'parks'", unknown.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Not_modified_is_reported_with_its_validators()
     {
         var run = await SourceTester.RunAsync(new DelegateSource<Row>((ctx, _) => NotModifiedFirst(ctx)));
@@ -193,6 +264,16 @@ public class SourceTesterTests
         await Task.Yield();
         ctx.NotModified(new SourceCheckpoint(null) { ETag = "\"abc\"" });
         yield break;
+    }
+
+    private static async IAsyncEnumerable<Row> FailAfterTwo(IngestionContext ctx, [EnumeratorCancellation] CancellationToken ct)
+    {
+        await Task.Yield();
+        yield return new Row { Id = "a" };
+        ctx.Checkpoint(new SourceCheckpoint("a"));
+        yield return new Row { Id = "b" };
+        ctx.Reject(new RejectedRecord("row 3", "Value", "not a number"));
+        throw new IngestionException("the server went away");
     }
 
     private static async IAsyncEnumerable<Row> Hang()

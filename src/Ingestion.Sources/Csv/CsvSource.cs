@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
+using System.Text.Unicode;
 using CsvHelper;
 using Ingestion.Sources.Http;
 using Ingestion.Sources.Mapping;
@@ -27,20 +28,32 @@ public sealed class CsvSource(ISourceHttpClientFactory http, IOptionsMonitor<Csv
 
         await using (document.ConfigureAwait(false))
         {
-            var csv = CsvReading.Open(document, options, context, http.Redactor, out var assumeUtf8);
-            await using (csv.ConfigureAwait(false))
+            var file = CsvReading.Open(document, options, context, http.Redactor);
+            await using (file.ConfigureAwait(false))
             {
+                var csv = file.Reader;
                 var columns = await ResolveColumnsAsync(csv, options, context.SourceName, document.Location, cancellationToken).ConfigureAwait(false);
                 var mappings = columns.Select(c => c.Mapping).ToArray();
+                if (options.Key.Count == 0 && !mappings.Any(m => m.Name == RecordSchema.SourceIdColumnName))
+                {
+                    throw new IngestionException($"Source '{context.SourceName}': Key is not set (Ingestion:Sources:{context.SourceName}:Key), so records are keyed by (source, source_id), but {document.Location} has no column that becomes source_id; its columns are {string.Join(", ", mappings.Select(m => m.Name))}. Set Key to the columns that identify a row.")
+                    {
+                        SourceName = context.SourceName,
+                        Position = "line 1",
+                        Field = "Key",
+                    };
+                }
+
                 var schema = ColumnValues.BuildSchema(mappings, options.Key);
                 var ordinals = mappings.Select(m => schema.IndexOf(m.Name)).ToArray();
                 var required = mappings.Select(m => m.Required || options.Key.Contains(m.Name)).ToArray();
                 var indexes = columns.Select(c => c.Index).ToArray();
                 var culture = options.CultureInfo;
                 var width = schema.Columns.Count;
+                var isText = mappings.Select(m => m.Type == ColumnType.Text).ToArray();
                 var asString = mappings.Select(m => m.Type is ColumnType.Text or ColumnType.Json or ColumnType.Bytes or ColumnType.Geometry).ToArray();
                 var buffer = new char[256];
-                while (await CsvReading.ReadAsync(csv, context.SourceName, document.Location, cancellationToken).ConfigureAwait(false))
+                while (await file.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
                     var values = new object?[width];
                     string? error = null;
@@ -49,7 +62,11 @@ public sealed class CsvSource(ISourceHttpClientFactory http, IOptionsMonitor<Csv
                     {
                         var index = indexes[i];
                         object? value = null;
-                        if (!csv.IsNull(index))
+                        if (csv.IsNull(index))
+                        {
+                            value = isText[i] && CsvReading.IsEmptyString(csv.GetRawSpan(index), options) ? string.Empty : null;
+                        }
+                        else
                         {
                             // Text-like values become strings; numbers, dates and booleans are parsed from a reused buffer.
                             string? text = null;
@@ -79,7 +96,8 @@ public sealed class CsvSource(ISourceHttpClientFactory http, IOptionsMonitor<Csv
                                 }
                             }
 
-                            if (assumeUtf8 && chars.Contains('\uFFFD'))
+                            // U+FFFD is what undecodable bytes become; written as such in valid UTF-8 it is a character like any other.
+                            if (file.AssumeUtf8 && chars.Contains('\uFFFD') && !Utf8.IsValid(csv.GetRawSpan(index)))
                             {
                                 error = $"'{ColumnValues.Clip(text ?? chars.ToString())}' is not valid UTF-8; set Encoding (e.g. windows-1252)";
                             }
@@ -89,7 +107,7 @@ public sealed class CsvSource(ISourceHttpClientFactory http, IOptionsMonitor<Csv
                             }
                         }
 
-                        if (error is null && value is null && required[i])
+                        if (error is null && value is null or "" && required[i])
                         {
                             error = "the value is empty, and the column is required";
                         }
@@ -110,7 +128,7 @@ public sealed class CsvSource(ISourceHttpClientFactory http, IOptionsMonitor<Csv
                             $"line {csv.LineNumber}",
                             field.Name,
                             $"Field '{field.SourceField}' (column {indexes[at] + 1}): {error}.",
-                            CsvReading.Raw(csv, http.Redactor)));
+                            file.Raw()));
                         continue;
                     }
 
@@ -202,9 +220,10 @@ public sealed class CsvSource<TRecord>(ISourceHttpClientFactory http, IOptionsMo
 
         await using (document.ConfigureAwait(false))
         {
-            var csv = CsvReading.Open(document, options, context, http.Redactor, out _);
-            await using (csv.ConfigureAwait(false))
+            var file = CsvReading.Open(document, options, context, http.Redactor);
+            await using (file.ConfigureAwait(false))
             {
+                var csv = file.Reader;
                 CsvRecordMapper<TRecord> mapper;
                 try
                 {
@@ -220,7 +239,7 @@ public sealed class CsvSource<TRecord>(ISourceHttpClientFactory http, IOptionsMo
                     };
                 }
 
-                while (await CsvReading.ReadAsync(csv, context.SourceName, document.Location, cancellationToken).ConfigureAwait(false))
+                while (await file.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
                     TRecord? record = null;
                     try
@@ -234,7 +253,7 @@ public sealed class CsvSource<TRecord>(ISourceHttpClientFactory http, IOptionsMo
                             $"line {csv.LineNumber}",
                             field,
                             http.Redactor.Redact(e.InnerException?.Message ?? e.Message),
-                            CsvReading.Raw(csv, http.Redactor)));
+                            file.Raw()));
                     }
 
                     if (record is not null)

@@ -34,8 +34,33 @@ public sealed class CsvSourceOptions : IHttpSourceOptions
     /// <summary>Values that mean null besides the empty field (<c>NULL</c>, <c>\N</c>, <c>N/A</c>).</summary>
     public IList<string> NullValues { get; } = new List<string>();
 
+    /// <summary>
+    /// What a quoted empty field (<c>""</c>) of a text column becomes. Default <see cref="CsvEmptyValue.EmptyString"/>,
+    /// as in PostgreSQL's <c>COPY ... CSV</c>. Columns of other types take any empty field as null.
+    /// </summary>
+    public CsvEmptyValue QuotedEmpty { get; set; } = CsvEmptyValue.EmptyString;
+
+    /// <summary>
+    /// What an empty unquoted field (<c>a,,b</c>) of a text column becomes. Default <see cref="CsvEmptyValue.Null"/>,
+    /// as in PostgreSQL's <c>COPY ... CSV</c>.
+    /// </summary>
+    public CsvEmptyValue UnquotedEmpty { get; set; } = CsvEmptyValue.Null;
+
     /// <summary>Reject records whose field count differs from the header's. Default <see langword="true"/>.</summary>
     public bool RejectFieldCountMismatch { get; set; } = true;
+
+    /// <summary>
+    /// The most lines one quoted field may span (default 1,000). A quote still open past that, or at the end of the
+    /// file, is taken as never closed: the record is rejected from its start to the end of the line where the quote
+    /// opened (naming that line and the field) and reading resumes on the next line, so one stray quote never
+    /// swallows the rest of the file. A field that spans lines and whose closing quote is followed by text, or that
+    /// makes a record with another number of fields than the header (when <see cref="RejectFieldCountMismatch"/>),
+    /// is taken as never closed too.
+    /// </summary>
+    public int MaxFieldLines { get; set; } = 1_000;
+
+    /// <summary>The most bytes one quoted field may hold (default 16 MiB, room for large WKT geometries); past that it is treated as <see cref="MaxFieldLines"/> describes.</summary>
+    public long MaxFieldBytes { get; set; } = 16L << 20;
 
     /// <summary>
     /// For dynamic records: the columns, each from a header (<see cref="ColumnMappingOptions.From"/>, or the
@@ -70,6 +95,16 @@ public sealed class CsvSourceOptions : IHttpSourceOptions
         if (Quote > 127 || Quote is '\r' or '\n' || (Delimiter is { Length: 1 } && Delimiter[0] == Quote))
         {
             yield return $"{prefix}:Quote must be one ASCII character, not a line break nor the delimiter (was '{Quote}').";
+        }
+
+        if (MaxFieldLines < 1)
+        {
+            yield return $"{prefix}:MaxFieldLines must be at least 1 (was {MaxFieldLines}).";
+        }
+
+        if (MaxFieldBytes is < 1 or > 64L << 20)
+        {
+            yield return $"{prefix}:MaxFieldBytes must be between 1 and 67108864 (64 MiB, the longest record read) (was {MaxFieldBytes}).";
         }
 
         if (Encoding is { Length: > 0 } e && TextEncodings.Find(e) is null)
@@ -111,6 +146,16 @@ public sealed class CsvSourceOptions : IHttpSourceOptions
             }
         }
 
+        if (Key.Count == 0 && Columns.Count > 0 && !Columns.Any(c => c.Name == RecordSchema.SourceIdColumnName))
+        {
+            yield return $"{prefix}:Key is required: without it records are keyed by (source, source_id), and no entry of Columns is named source_id.";
+        }
+
+        if (!Enum.IsDefined(QuotedEmpty) || !Enum.IsDefined(UnquotedEmpty))
+        {
+            yield return $"{prefix}:QuotedEmpty and UnquotedEmpty must be Null or EmptyString (were {QuotedEmpty} and {UnquotedEmpty}).";
+        }
+
         foreach (var error in ColumnValues.Validate(prefix, Columns, Key))
         {
             yield return error;
@@ -121,4 +166,14 @@ public sealed class CsvSourceOptions : IHttpSourceOptions
             yield return error;
         }
     }
+}
+
+/// <summary>What an empty CSV field of a text column becomes.</summary>
+public enum CsvEmptyValue
+{
+    /// <summary>SQL NULL.</summary>
+    Null,
+
+    /// <summary>The empty string.</summary>
+    EmptyString,
 }

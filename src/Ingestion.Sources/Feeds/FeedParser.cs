@@ -150,16 +150,18 @@ public static class FeedParser
 
     private static FeedParseResult MapRss(XElement item, Scanner feed, FeedParseSettings settings)
     {
+        // RSS 2.0 has no namespace, but some feeds put it in one (Userland's http://backend.userland.com/rss2): the root's.
+        var rss = feed.RssNamespace;
         var baseUri = BaseOf(item, feed.BaseUri ?? settings.BaseUri);
-        var guid = Text(item, XName.Get("guid"));
-        var link = Resolve(Text(item, XName.Get("link")), baseUri);
+        var guid = Text(item, rss + "guid");
+        var link = Resolve(Text(item, rss + "link"), baseUri);
         var key = guid ?? link ?? throw new ItemRejectedException("guid", "The item has neither a guid nor a link to key it by.", Truncate(item.ToString()));
-        var (publishedField, publishedText) = First(item, ("pubDate", XName.Get("pubDate")), ("dc:date", Dc + "date"));
+        var (publishedField, publishedText) = First(item, ("pubDate", rss + "pubDate"), ("dc:date", Dc + "date"));
         var (updatedField, updatedText) = First(item, ("atom:updated", Atom + "updated"), ("dcterms:modified", DcTerms + "modified"));
-        var categories = item.Elements(XName.Get("category")).Concat(item.Elements(Dc + "subject"))
+        var categories = item.Elements(rss + "category").Concat(item.Elements(Dc + "subject"))
             .Select(c => Clean(c.Value)).OfType<string>().ToList();
         var enclosures = new List<FeedEnclosure>();
-        foreach (var enclosure in item.Elements(XName.Get("enclosure")))
+        foreach (var enclosure in item.Elements(rss + "enclosure"))
         {
             var url = Resolve(Clean((string?)enclosure.Attribute("url")), baseUri)
                 ?? throw new ItemRejectedException("enclosure", "An enclosure has no url attribute.", Truncate(enclosure.ToString()));
@@ -170,11 +172,11 @@ public static class FeedParser
             new FeedItem
             {
                 SourceId = key,
-                Title = Text(item, XName.Get("title")),
+                Title = Text(item, rss + "title"),
                 Link = link,
-                Summary = Text(item, XName.Get("description")),
+                Summary = Text(item, rss + "description"),
                 Content = Text(item, ContentNs + "encoded"),
-                Author = Text(item, XName.Get("author")) ?? Text(item, Dc + "creator"),
+                Author = Text(item, rss + "author") ?? Text(item, Dc + "creator"),
                 Published = Date(publishedField, publishedText),
                 Updated = Date(updatedField, updatedText),
                 CategoryList = categories,
@@ -371,6 +373,9 @@ public static class FeedParser
 
         public Uri? BaseUri { get; private set; }
 
+        /// <summary>The namespace of an RSS 2.0 root, which its elements share (none, usually).</summary>
+        public XNamespace RssNamespace { get; private set; } = XNamespace.None;
+
         public bool TryNext(out XElement element, out int line)
         {
             try
@@ -463,6 +468,7 @@ public static class FeedParser
             if (root == "rss")
             {
                 Format = FeedFormat.Rss20;
+                RssNamespace = XNamespace.Get(ns);
                 _itemDepth = 2;
             }
             else if (root == "feed" && ns == Atom.NamespaceName)

@@ -28,6 +28,17 @@ public sealed class FeedSource(ISourceHttpClientFactory http, IOptionsMonitor<Fe
         await using (document.ConfigureAwait(false))
         {
             using var buffer = await DocumentBuffer.ReadAsync(document.Content, options.MaxDocumentBytes, context.SourceName, document.Location, cancellationToken).ConfigureAwait(false);
+            var start = buffer.GetBuffer().AsSpan(0, (int)Math.Min(buffer.Length, 1024));
+            if (FeedSniffing.NotAFeed(start, document.MediaType) is { } got)
+            {
+                throw new IngestionException($"Source '{context.SourceName}': not a feed: got {got} (first bytes: '{FeedSniffing.FirstBytes(start)}') from {document.Location}.")
+                {
+                    SourceName = context.SourceName,
+                    Position = "line 1",
+                    Field = "root",
+                };
+            }
+
             var settings = new FeedParseSettings
             {
                 SourceName = context.SourceName,

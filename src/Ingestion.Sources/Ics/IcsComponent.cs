@@ -115,14 +115,16 @@ internal sealed class IcsDocumentReader(TextReader reader, string describe)
         var sawAnything = false;
         while (TryReadLogicalLine(out var text, out var line))
         {
-            if (text.Length == 0)
+            if (text.Length == 0 || (!sawAnything && string.IsNullOrWhiteSpace(text)))
             {
+                // Blank lines, and (as lenient readers do) a blank or indented whitespace line before the calendar.
                 continue;
             }
 
             if (!sawAnything)
             {
                 sawAnything = true;
+                text = text.Trim();
                 if (!text.Equals("BEGIN:VCALENDAR", StringComparison.OrdinalIgnoreCase))
                 {
                     throw Error(line, $"the document does not start with BEGIN:VCALENDAR (it starts with '{Truncate(text)}'); it is not an iCalendar file");
@@ -161,6 +163,14 @@ internal sealed class IcsDocumentReader(TextReader reader, string describe)
                 if (stack.Count == 0)
                 {
                     throw Error(line, $"END:{name} without a matching BEGIN");
+                }
+
+                if (stack.Peek().Name == "VALARM" && name != "VALARM" && stack.Count > 1 && stack.ElementAt(1).Name == name)
+                {
+                    // An alarm left open by its exporter: dropped, with the line kept as an error of its event.
+                    var alarm = stack.Pop();
+                    alarm.Errors.Add((alarm.Line, $"BEGIN:VALARM is not closed before END:{name} of line {line}", "BEGIN:VALARM"));
+                    stack.Peek().Children.Add(alarm);
                 }
 
                 if (stack.Peek().Name != name)

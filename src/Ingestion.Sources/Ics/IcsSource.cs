@@ -11,7 +11,7 @@ namespace Ingestion.Sources.Ics;
 /// Reads an iCalendar (RFC 5545) feed from a URL (through the shared HTTP layer: conditional GET, 304,
 /// retries, caps) or a local file, and yields its events as <see cref="CalendarEvent"/>s, recurring events
 /// expanded into instances within a window around now (<see cref="IcsSourceOptions.PastWindow"/>,
-/// <see cref="IcsSourceOptions.FutureWindow"/>; the run parameters <c>windowStart</c> and <c>windowEnd</c>
+/// <see cref="IcsSourceOptions.FutureWindow"/>, or the fixed <see cref="IcsSourceOptions.WindowStart"/> and <see cref="IcsSourceOptions.WindowEnd"/>; the run parameters <c>windowStart</c> and <c>windowEnd</c>
 /// override it). Events that cannot be read are rejected naming their line, UID and property.
 /// Register it with <see cref="IcsSourceServiceCollectionExtensions.AddIcsSource"/>.
 /// </summary>
@@ -89,6 +89,10 @@ public sealed partial class IcsSource(ISourceHttpClientFactory http, IOptionsMon
                 {
                     context.Reject(rejected);
                 }
+                else if (result.Warning is { } warning)
+                {
+                    Log.PropertyDropped(context.Logger, warning);
+                }
                 else
                 {
                     yield return result.Event!;
@@ -103,8 +107,8 @@ public sealed partial class IcsSource(ISourceHttpClientFactory http, IOptionsMon
     private static (DateTimeOffset Start, DateTimeOffset End) Window(IngestionContext context, IcsSourceOptions options)
     {
         var now = context.TimeProvider.GetUtcNow();
-        var start = Parameter(context, "windowStart") ?? now - options.PastWindow;
-        var end = Parameter(context, "windowEnd") ?? now + options.FutureWindow;
+        var start = Parameter(context, "windowStart") ?? options.WindowStart ?? now - options.PastWindow;
+        var end = Parameter(context, "windowEnd") ?? options.WindowEnd ?? now + options.FutureWindow;
         if (end <= start)
         {
             throw new IngestionException($"Source '{context.SourceName}': the expansion window ends ({end:O}) before it starts ({start:O}).") { SourceName = context.SourceName, Field = "windowEnd" };
@@ -140,6 +144,9 @@ public sealed partial class IcsSource(ISourceHttpClientFactory http, IOptionsMon
     {
         [LoggerMessage(5301, LogLevel.Information, "Source {SourceName}: the expansion window moved (now ends {WindowEnd:O}); the calendar is read even if unchanged")]
         public static partial void Reexpanding(ILogger logger, string sourceName, DateTimeOffset windowEnd);
+
+        [LoggerMessage(5302, LogLevel.Warning, "{Warning}")]
+        public static partial void PropertyDropped(ILogger logger, string warning);
     }
 
     /// <summary>The run's context without its HTTP validators, so the document is fetched whole.</summary>

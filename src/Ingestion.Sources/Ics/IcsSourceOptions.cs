@@ -16,6 +16,15 @@ public sealed class IcsSourceOptions : IHttpSourceOptions
     public TimeSpan FutureWindow { get; set; } = TimeSpan.FromDays(365);
 
     /// <summary>
+    /// A fixed start of the expansion window, instead of now minus <see cref="PastWindow"/> (tests, back-fills). The run
+    /// parameter <c>windowStart</c> still wins.
+    /// </summary>
+    public DateTimeOffset? WindowStart { get; set; }
+
+    /// <summary>A fixed end of the expansion window, instead of now plus <see cref="FutureWindow"/>. The run parameter <c>windowEnd</c> still wins.</summary>
+    public DateTimeOffset? WindowEnd { get; set; }
+
+    /// <summary>
     /// Re-read an unchanged calendar (skipping the conditional request) once the window has moved this far
     /// since the last expansion, so instances entering the window are produced. Default 1 day.
     /// </summary>
@@ -56,6 +65,11 @@ public sealed class IcsSourceOptions : IHttpSourceOptions
         if (PastWindow + FutureWindow > TimeSpan.FromDays(366 * 50))
         {
             yield return $"{prefix}:PastWindow + FutureWindow must not exceed 50 years.";
+        }
+
+        if (WindowStart is { } windowStart && WindowEnd is { } windowEnd && windowEnd <= windowStart)
+        {
+            yield return $"{prefix}:WindowEnd ({windowEnd:O}) must be after WindowStart ({windowStart:O}).";
         }
 
         if (ReexpandAfter <= TimeSpan.Zero)

@@ -188,6 +188,7 @@ internal sealed class IcsZoneResolver
     public void Define(IcsComponent vtimezone)
     {
         var zone = VTimeZoneIcsZone.TryCreate(vtimezone, out var tzid, out var reason);
+        tzid = Canonical(tzid);
         if (zone is not null)
         {
             _defined[tzid] = zone;
@@ -198,8 +199,22 @@ internal sealed class IcsZoneResolver
         }
     }
 
+    /// <summary>
+    /// A TZID as compared between a property parameter and its VTIMEZONE: without surrounding quotes and spaces, and
+    /// with the RFC 5545 text escapes (<c>\,</c> <c>\;</c> <c>\\</c>) undone, as exporters apply them on one side only.
+    /// </summary>
+    public static string Canonical(string tzid)
+    {
+        var t = tzid.Trim().Trim('"').Trim();
+        return t.Contains('\\', StringComparison.Ordinal) ? IcsText.Unescape(t) : t;
+    }
+
+    /// <summary>Whether a VTIMEZONE of the calendar named <paramref name="tzid"/> could not be read, and why.</summary>
+    public bool IsBroken(string tzid, out string reason) => Broken.TryGetValue(Canonical(tzid), out reason!);
+
     public bool TryResolve(string tzid, out IcsZone zone)
     {
+        tzid = Canonical(tzid);
         if (!_cache.TryGetValue(tzid, out var found))
         {
             found = Find(tzid);
@@ -220,6 +235,11 @@ internal sealed class IcsZoneResolver
         if (TryFindSystem(tzid) is { } system)
         {
             return new SystemIcsZone(system);
+        }
+
+        if (IcsWindowsZones.FromDisplayName(tzid) is { } display)
+        {
+            return new SystemIcsZone(display);
         }
 
         // Vendor-prefixed names such as "/mozilla.org/20050126_1/America/Toronto" or "/softwarestudio.org/Olson_20011030_5/America/Toronto".

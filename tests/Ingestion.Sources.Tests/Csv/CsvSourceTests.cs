@@ -47,19 +47,8 @@ public sealed class CsvSourceTests : IDisposable
         o.Key.Add("id");
     }
 
-    private static async Task<(List<DynamicRecord> Records, TestIngestionContext Context)> ReadDynamicAsync(CsvSourceOptions options, SourceState? state = null)
-    {
-        var services = new ServiceCollection().AddSourceHttp().BuildServiceProvider();
-        var source = new CsvSource(services.GetRequiredService<ISourceHttpClientFactory>(), new StaticOptions<CsvSourceOptions>(options));
-        var context = new TestIngestionContext(state: state);
-        var records = new List<DynamicRecord>();
-        await foreach (var r in source.ReadAsync(context, default))
-        {
-            records.Add(r);
-        }
-
-        return (records, context);
-    }
+    private static Task<(List<DynamicRecord> Records, TestIngestionContext Context)> ReadDynamicAsync(CsvSourceOptions options, SourceState? state = null) =>
+        CsvTestFiles.ReadAsync(options, state);
 
     [Fact]
     public async Task Reads_typed_columns_and_rejects_bad_lines_with_their_line_and_text()

@@ -83,7 +83,7 @@ public sealed class FeedSourceTests
         var result = await run.RunAsync("news");
         Assert.Equal(IngestionStatus.Failed, result.Status);
         Assert.Contains("<html>", result.Error!.Message, StringComparison.Ordinal);
-        Assert.Contains("'text/html'", result.Error.Message, StringComparison.Ordinal);
+        Assert.Contains("not a feed: got text/html", result.Error.Message, StringComparison.Ordinal);
         Assert.Equal(0, result.Counts.Read);
     }
 

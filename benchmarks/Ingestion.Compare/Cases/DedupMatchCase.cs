@@ -154,7 +154,7 @@ public sealed class DedupMatchCase : CompareCase
     }
 
     private static IngestionDatabase Database(CaseContext context) =>
-        new(Options.Create(new PostgresIngestionOptions { ConnectionString = context.ConnectionString, Schema = Schema }), [DedupMigrations.V1]);
+        new(Options.Create(new PostgresIngestionOptions { ConnectionString = context.ConnectionString, Schema = Schema }), [.. DedupMigrations.All]);
 
     private static ulong Mix(ulong x)
     {

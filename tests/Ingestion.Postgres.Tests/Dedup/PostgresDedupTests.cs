@@ -72,7 +72,7 @@ public class PostgresDedupTests(PostgresDatabase db) : IClassFixture<PostgresDat
         .Build();
 
     private IngestionDatabase Database(string schema) =>
-        new(Options.Create(new PostgresIngestionOptions { ConnectionString = db.ConnectionString, Schema = schema }), [DedupMigrations.V1]);
+        new(Options.Create(new PostgresIngestionOptions { ConnectionString = db.ConnectionString, Schema = schema }), [.. DedupMigrations.All]);
 
     private static MatchProfile P(RecordMatcher<EventRow> m, string source, string id, string? title, DateTimeOffset? at, string? place = null, string? url = null) =>
         m.Profile(source, id, new EventRow { SourceId = id, Title = title, StartsAt = at, Place = place, Url = url });

@@ -80,7 +80,13 @@ public static class Gazetteer
         return (twins == 0 ? 1 : (double)right / twins, linked.Count == 0 ? 1 : (double)right / linked.Count, right, twins, linked.Count);
     }
 
-    private static string NewName(Random random)
+    /// <summary>The common names many places share (San Miguel, Saint-Joseph...).</summary>
+    public static IReadOnlyList<string> CommonNames => Common;
+
+    /// <summary>A new place name (syllables with accents, Saint-/Sainte-/Mont- prefixes, hyphenated compounds).</summary>
+    /// <param name="random">The random source.</param>
+    /// <returns>The name.</returns>
+    public static string NewName(Random random)
     {
         var word = Word(random);
         return random.Next(10) switch
@@ -106,7 +112,11 @@ public static class Gazetteer
         return char.ToUpperInvariant(sb[0]) + sb.ToString(1, sb.Length - 1);
     }
 
-    private static string Respell(string name, Random random)
+    /// <summary>Respells a name the way another provider writes it: Saint as St or St-, Sainte as Ste, Mont as Mt, hyphens as spaces, accents dropped, case changed (each at random).</summary>
+    /// <param name="name">The name.</param>
+    /// <param name="random">The random source.</param>
+    /// <returns>The respelled name.</returns>
+    public static string Respell(string name, Random random)
     {
         var s = name;
         if (random.Next(2) == 0)
@@ -148,7 +158,13 @@ public static class Gazetteer
         return sb.ToString().Normalize(NormalizationForm.FormC);
     }
 
-    private static (double Lat, double Lon) Move(double lat, double lon, double meters, double bearing)
+    /// <summary>A point moved by a distance along a bearing (a flat approximation, good to a few kilometres).</summary>
+    /// <param name="lat">Latitude.</param>
+    /// <param name="lon">Longitude.</param>
+    /// <param name="meters">The distance.</param>
+    /// <param name="bearing">The bearing in radians.</param>
+    /// <returns>The moved point.</returns>
+    public static (double Lat, double Lon) Move(double lat, double lon, double meters, double bearing)
     {
         const double MetersPerDegree = 6_371_008.8 * Math.PI / 180;
         var dLat = meters * Math.Cos(bearing) / MetersPerDegree;

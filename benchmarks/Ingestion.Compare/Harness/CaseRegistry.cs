@@ -36,7 +36,8 @@ public static class CaseRegistry
         new QueueReconcileCase(),
 
         // Cross-source dedup: incoming records matched against ten times as many existing ones.
-        new DedupMatchCase(),
+        new DedupMatchCase(withDate: true),
+        new DedupMatchCase(withDate: false),
     ];
 
     /// <summary>The goals: the case's rate over the baseline's must reach the minimum.</summary>

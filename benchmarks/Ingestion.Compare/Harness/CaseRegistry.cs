@@ -15,12 +15,14 @@ public static class CaseRegistry
     [
         // Baselines: the same rows, loaded the way people do without this library.
         new RawCopyPkCase(),
+        new RawCopyThenPkCase(),
         new PsqlCopyCsvCase(),
         new EfCoreInsertCase(),
         new DapperUnnestUpsertCase(),
 
         // Ours: the runner and the PostgreSQL sink, on the same rows.
         new OursFirstLoadCase(),
+        new OursFirstLoadKeyedCase(),
         new OursMixedCase(),
         new OursUnchangedCase(),
         new OursUpdateAllCase(),
@@ -44,9 +46,11 @@ public static class CaseRegistry
     public static IReadOnlyList<Goal> Goals { get; } =
     [
         new("ours_first_load", "raw_copy_pk", 0.95),
+        new("ours_first_load", "raw_copy_then_pk", 0.95),
+        new("ours_first_load_keyed", "raw_copy_pk", 0.95),
         new("ours_mixed", "raw_copy_pk", 0.5),
-        new("ours_unchanged", "raw_copy_pk", 2.0),
-        new("ours_update_all", "raw_copy_pk", 0.35),
+        new("ours_unchanged", "raw_copy_pk", 3.0),
+        new("ours_update_all", "raw_copy_pk", 0.5),
         new("ours_csv_file", "psql_copy_csv", 1.2),
     ];
 }

@@ -28,6 +28,10 @@ public static class CaseRegistry
         new OursUpdateAllCase(),
         new OursCsvFileCase(),
 
+        // The seeds' shape: seven sources of different kinds in one parallel RunMany, first load then unchanged.
+        new SeedShapeCase(unchanged: false),
+        new SeedShapeCase(unchanged: true),
+
         // The durable work queue (absolute goals, noted after each line: claim_single >= 2,000/s, claim_batched >= 20,000/s, enqueue_bulk >= 200,000/s).
         new QueueEnqueueSingleCase(),
         new QueueEnqueueBulkCase(),
@@ -52,5 +56,7 @@ public static class CaseRegistry
         new("ours_unchanged", "raw_copy_pk", 3.0),
         new("ours_update_all", "raw_copy_pk", 0.5),
         new("ours_csv_file", "psql_copy_csv", 1.2),
+        new("seed_shape", "raw_copy_pk", 0.6),
+        new("seed_shape_unchanged", "raw_copy_pk", 2.0),
     ];
 }

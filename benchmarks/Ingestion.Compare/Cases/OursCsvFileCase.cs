@@ -18,7 +18,8 @@ public sealed class OursCsvFileCase : CompareCase
 {
     private const string Table = "bench_ours_csv_file";
 
-    private static readonly (string Name, ColumnType Type)[] Columns =
+    /// <summary>The typed columns of the benchmark rows' CSV file, as a host would configure them.</summary>
+    internal static readonly (string Name, ColumnType Type)[] Columns =
     [
         ("region", ColumnType.Text), ("code", ColumnType.Text), ("observed_at", ColumnType.TimestampTz), ("name", ColumnType.Text),
         ("category", ColumnType.Int16), ("quantity", ColumnType.Int32), ("latitude", ColumnType.Float64), ("longitude", ColumnType.Float64),

@@ -29,6 +29,9 @@ public abstract class OursRunnerCase : CompareCase
     /// <summary>Whether the table holds the initial rows before the timed run.</summary>
     protected abstract bool Preloaded { get; }
 
+    /// <summary>Whether the table exists before the run, made by the user with its primary key (the sink may not drop it).</summary>
+    protected virtual bool UserMadeTable => false;
+
     private string Table => $"bench_{Name}";
 
     private string SourceName => $"bench-{Name.Replace('_', '-')}";
@@ -37,6 +40,11 @@ public abstract class OursRunnerCase : CompareCase
     public override async Task SetUpAsync(CaseContext context, CancellationToken cancellationToken)
     {
         await context.ExecuteAsync($"DROP TABLE IF EXISTS {Table}", cancellationToken);
+        if (UserMadeTable)
+        {
+            await context.CreateFreshTableAsync(Table, cancellationToken);
+        }
+
         _source = new GeneratedRowsSource { Count = context.Rows };
         var services = new ServiceCollection();
         services.AddIngestion()
@@ -89,6 +97,11 @@ public abstract class OursRunnerCase : CompareCase
         if (counts.Read != context.Rows || counts.Created != created || counts.Updated != updated || counts.Unchanged != unchanged || counts.Duplicates != 0 || counts.Rejected != 0)
         {
             throw new InvalidOperationException($"Wrong counts: {counts}; expected read={context.Rows} created={created} updated={updated} unchanged={unchanged}.");
+        }
+
+        if (UserMadeTable && await context.ScalarAsync<long>($"SELECT count(*) FROM pg_constraint WHERE conrelid = '{Table}'::regclass AND contype = 'p' AND conname = '{Table}_pkey'", cancellationToken) != 1)
+        {
+            throw new InvalidOperationException($"The user's primary key {Table}_pkey is gone after the run: the sink may not drop it.");
         }
 
         var (rows, quantitySum) = ExpectedTable(context.Rows);
@@ -163,6 +176,22 @@ public sealed class OursFirstLoadCase : OursRunnerCase
 
     /// <inheritdoc />
     protected override bool Preloaded => false;
+}
+
+/// <summary><c>ours_first_load_keyed</c>: all rows new, into an empty table the user made with its primary key (kept as it is).</summary>
+public sealed class OursFirstLoadKeyedCase : OursRunnerCase
+{
+    /// <inheritdoc />
+    public override string Name => "ours_first_load_keyed";
+
+    /// <inheritdoc />
+    protected override RowPlan Plan => RowPlan.Initial;
+
+    /// <inheritdoc />
+    protected override bool Preloaded => false;
+
+    /// <inheritdoc />
+    protected override bool UserMadeTable => true;
 }
 
 /// <summary><c>ours_mixed</c>: n rows into a table of n rows: a third new, a third changed, a third unchanged.</summary>

@@ -15,16 +15,22 @@ public static class CaseRegistry
     [
         // Baselines: the same rows, loaded the way people do without this library.
         new RawCopyPkCase(),
+        new RawCopyThenPkCase(),
         new PsqlCopyCsvCase(),
         new EfCoreInsertCase(),
         new DapperUnnestUpsertCase(),
 
         // Ours: the runner and the PostgreSQL sink, on the same rows.
         new OursFirstLoadCase(),
+        new OursFirstLoadKeyedCase(),
         new OursMixedCase(),
         new OursUnchangedCase(),
         new OursUpdateAllCase(),
         new OursCsvFileCase(),
+
+        // The seeds' shape: seven sources of different kinds in one parallel RunMany, first load then unchanged.
+        new SeedShapeCase(unchanged: false),
+        new SeedShapeCase(unchanged: true),
 
         // The durable work queue (absolute goals, noted after each line: claim_single >= 2,000/s, claim_batched >= 20,000/s, enqueue_bulk >= 200,000/s).
         new QueueEnqueueSingleCase(),
@@ -36,16 +42,21 @@ public static class CaseRegistry
         new QueueReconcileCase(),
 
         // Cross-source dedup: incoming records matched against ten times as many existing ones.
-        new DedupMatchCase(),
+        new DedupMatchCase(withDate: true),
+        new DedupMatchCase(withDate: false),
     ];
 
     /// <summary>The goals: the case's rate over the baseline's must reach the minimum.</summary>
     public static IReadOnlyList<Goal> Goals { get; } =
     [
         new("ours_first_load", "raw_copy_pk", 0.95),
+        new("ours_first_load", "raw_copy_then_pk", 0.95),
+        new("ours_first_load_keyed", "raw_copy_pk", 0.95),
         new("ours_mixed", "raw_copy_pk", 0.5),
-        new("ours_unchanged", "raw_copy_pk", 2.0),
-        new("ours_update_all", "raw_copy_pk", 0.35),
+        new("ours_unchanged", "raw_copy_pk", 3.0),
+        new("ours_update_all", "raw_copy_pk", 0.5),
         new("ours_csv_file", "psql_copy_csv", 1.2),
+        new("seed_shape", "raw_copy_pk", 0.6),
+        new("seed_shape_unchanged", "raw_copy_pk", 2.0),
     ];
 }

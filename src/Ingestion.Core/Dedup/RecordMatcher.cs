@@ -12,7 +12,7 @@ public class RecordMatcher
 {
     private const double EarthRadiusMeters = 6_371_008.8;
 
-    internal RecordMatcher(string recordType, IReadOnlyList<MatchField> fields, double linkThreshold, double reviewThreshold, MatchKeyNormalizer normalizer)
+    internal RecordMatcher(string recordType, IReadOnlyList<MatchField> fields, double linkThreshold, double reviewThreshold, MatchKeyNormalizer normalizer, MatchBlockingOptions blocking)
     {
         RecordType = recordType;
         Fields = fields;
@@ -22,6 +22,7 @@ public class RecordMatcher
         BlockTextField = fields.FirstOrDefault(f => f.Kind == MatchFieldKind.Text && f.Required)
             ?? fields.FirstOrDefault(f => f.Kind == MatchFieldKind.Text);
         BlockTimeField = fields.FirstOrDefault(f => f.Kind == MatchFieldKind.DateTime && f.Required);
+        Blocking = new MatchBlocking(this, blocking);
     }
 
     /// <summary>The record type (e.g. <c>events</c>): links are kept per record type.</summary>
@@ -44,6 +45,9 @@ public class RecordMatcher
 
     /// <summary>The required date/time field that narrows the candidate search to its tolerance, or <see langword="null"/>.</summary>
     public MatchField? BlockTimeField { get; }
+
+    /// <summary>The blocking keys: which records are compared with which (every compared field can narrow them).</summary>
+    public MatchBlocking Blocking { get; }
 
     /// <summary>Starts declaring a matcher for a record class.</summary>
     /// <typeparam name="TRecord">The record class.</typeparam>
@@ -354,8 +358,8 @@ public class RecordMatcher
 public sealed class RecordMatcher<TRecord> : RecordMatcher
     where TRecord : class
 {
-    internal RecordMatcher(string recordType, IReadOnlyList<MatchField> fields, double linkThreshold, double reviewThreshold, MatchKeyNormalizer normalizer)
-        : base(recordType, fields, linkThreshold, reviewThreshold, normalizer)
+    internal RecordMatcher(string recordType, IReadOnlyList<MatchField> fields, double linkThreshold, double reviewThreshold, MatchKeyNormalizer normalizer, MatchBlockingOptions blocking)
+        : base(recordType, fields, linkThreshold, reviewThreshold, normalizer, blocking)
     {
     }
 

@@ -16,6 +16,7 @@ public sealed partial class RecordMatcherBuilder<TRecord>
     private double _link = 0.8;
     private double _review = 0.6;
     private MatchKeyNormalizer _normalizer = new();
+    private readonly MatchBlockingOptions _blocking = new();
 
     internal RecordMatcherBuilder(string recordType)
     {
@@ -117,6 +118,16 @@ public sealed partial class RecordMatcherBuilder<TRecord>
         return this;
     }
 
+    /// <summary>Tunes the blocking keys (see <see cref="MatchBlocking"/>).</summary>
+    /// <param name="configure">Changes the settings.</param>
+    /// <returns>This builder.</returns>
+    public RecordMatcherBuilder<TRecord> Blocking(Action<MatchBlockingOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        configure(_blocking);
+        return this;
+    }
+
     /// <summary>Checks the declaration and builds the matcher.</summary>
     /// <returns>The matcher.</returns>
     /// <exception cref="ArgumentException">The declaration has problems; the message lists them all.</exception>
@@ -148,6 +159,11 @@ public sealed partial class RecordMatcherBuilder<TRecord>
             problems.Add($"the review threshold must be in (0, link threshold] (was {_review}).");
         }
 
+        if (_blocking.TokenPrefixLength < 1 || _blocking.MaxTokens < 1)
+        {
+            problems.Add($"blocking: the word prefix length and the word count must be at least 1 (were {_blocking.TokenPrefixLength} and {_blocking.MaxTokens}).");
+        }
+
         if (problems.Count > 0)
         {
             throw new ArgumentException($"Matcher '{_recordType}' is invalid: {string.Join(" ", problems)}");
@@ -158,7 +174,8 @@ public sealed partial class RecordMatcherBuilder<TRecord>
             _fields[i].Ordinal = i;
         }
 
-        return new RecordMatcher<TRecord>(_recordType, _fields.ToArray(), _link, _review, _normalizer);
+        var blocking = new MatchBlockingOptions { TokenPrefixLength = _blocking.TokenPrefixLength, MaxTokens = _blocking.MaxTokens };
+        return new RecordMatcher<TRecord>(_recordType, _fields.ToArray(), _link, _review, _normalizer, blocking);
     }
 
     private RecordMatcherBuilder<TRecord> Add(MatchField field, bool weightless = false)

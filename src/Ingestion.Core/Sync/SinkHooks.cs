@@ -24,6 +24,16 @@ public interface ISinkHook
 public interface ISinkHookRun<TRecord> : IAsyncDisposable
     where TRecord : class
 {
+    /// <summary>
+    /// Called before the sink writes a batch, outside its transaction: work that must be durable before the batch's
+    /// checkpoint is (e.g. cross-source dedup files the records as pending, so a failure after the batch commits never
+    /// leaves them unmatched). Does nothing by default.
+    /// </summary>
+    /// <param name="batch">The batch.</param>
+    /// <param name="cancellationToken">Cancels the hook.</param>
+    /// <returns>A task.</returns>
+    ValueTask BeforeBatchAsync(SinkBatch<TRecord> batch, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
     /// <summary>Called after the sink wrote a batch.</summary>
     /// <param name="batch">The batch.</param>
     /// <param name="written">The sink's counts for the batch (including what earlier hooks added).</param>
@@ -84,6 +94,11 @@ public static class SinkHooks
     {
         public async ValueTask<SinkBatchResult> WriteBatchAsync(SinkBatch<TRecord> batch, CancellationToken cancellationToken)
         {
+            foreach (var r in runs)
+            {
+                await r.BeforeBatchAsync(batch, cancellationToken).ConfigureAwait(false);
+            }
+
             var result = await inner.WriteBatchAsync(batch, cancellationToken).ConfigureAwait(false);
             foreach (var r in runs)
             {

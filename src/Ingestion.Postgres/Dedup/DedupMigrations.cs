@@ -87,4 +87,37 @@ public static class DedupMigrations
             SELECT CASE WHEN stop_words IS NULL OR stop_words = '' OR k = '' THEN f ELSE k END FROM kept
             $$;
         """);
+
+    /// <summary>
+    /// Version 2: blocking instead of a trigram search. <c>dedup_blocks</c> (one row per blocking key of a record, see
+    /// <see cref="Ingestion.Dedup.MatchBlocking"/>; a btree primary key on <c>(key, record_id)</c>, so lookups stay index
+    /// probes however large the table grows); <c>dedup_records.block_keys</c> (the keys a record is filed under, to remove
+    /// them when it changes) and <c>matched</c> (false from when a record is staged until its matching commits: a run that
+    /// fails in between leaves it pending, and the source's next batch or completion matches it); <c>dedup_sources</c>
+    /// (the sources of each record type). The trigram GIN index is dropped: its pending list (<c>fastupdate</c>) made the
+    /// planner scan every record for each incoming one after large loads. Records of version 1 are given their keys on
+    /// first use.
+    /// </summary>
+    public static PostgresMigration V2 { get; } = new(Component, 2, "dedup_blocks (btree), pending matches, no trigram GIN", """
+        DROP INDEX IF EXISTS {schema}.dedup_records_text_trgm;
+        ALTER TABLE {schema}.dedup_records
+            ADD COLUMN matched boolean NOT NULL DEFAULT true,
+            ADD COLUMN block_keys bigint[];
+        CREATE INDEX dedup_records_pending ON {schema}.dedup_records (record_type, source, id) WHERE NOT matched;
+        CREATE INDEX dedup_records_unblocked ON {schema}.dedup_records (record_type, id) WHERE block_keys IS NULL;
+
+        CREATE TABLE {schema}.dedup_blocks (
+            key bigint NOT NULL,
+            record_id bigint NOT NULL,
+            PRIMARY KEY (key, record_id));
+
+        CREATE TABLE {schema}.dedup_sources (
+            record_type text NOT NULL,
+            source text NOT NULL,
+            PRIMARY KEY (record_type, source));
+        INSERT INTO {schema}.dedup_sources SELECT DISTINCT record_type, source FROM {schema}.dedup_records;
+        """);
+
+    /// <summary>Every migration of the component, in order.</summary>
+    public static IReadOnlyList<PostgresMigration> All { get; } = [V1, V2];
 }

@@ -76,6 +76,7 @@ public static class DedupServiceCollectionExtensions
 
         builder.UsePostgres();
         builder.Services.AddPostgresMigration(DedupMigrations.V1);
+        builder.Services.AddPostgresMigration(DedupMigrations.V2);
         builder.Services.TryAddSingleton<PostgresDedupStore>();
         builder.Services.TryAddSingleton<RecordLinkReview>();
         builder.Services.AddSingleton(new DedupRegistration(typeof(TRecord), matcher, policy, sources.ToArray(), (source, id, record) => matcher.Profile(source, id, (TRecord)record)));
@@ -115,7 +116,43 @@ internal sealed class DedupSinkHook(IEnumerable<DedupRegistration> registrations
     {
         private readonly RecordValues<TRecord> _values = new(run.Schema);
 
+        private IReadOnlyList<MatchProfile> _staged = [];
+
+        public async ValueTask BeforeBatchAsync(SinkBatch<TRecord> batch, CancellationToken cancellationToken)
+        {
+            // Filed as pending and committed before the batch (and its checkpoint) is: if the run fails before the
+            // matching below commits, the next batch or completion of this source matches them.
+            _staged = Profiles(batch);
+            if (!run.IsDryRun)
+            {
+                await store.StagePendingAsync(registration.Matcher, _staged, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
         public async ValueTask<SinkBatchResult> AfterBatchAsync(SinkBatch<TRecord> batch, SinkBatchResult written, CancellationToken cancellationToken)
+        {
+            var profiles = _staged;
+            _staged = [];
+            var result = run.IsDryRun
+                ? await store.MatchBatchAsync(registration.Matcher, registration.Policy, profiles, run.RunId, dryRun: true, cancellationToken).ConfigureAwait(false)
+                : await store.MatchPendingAsync(registration.Matcher, registration.Policy, run.SourceName, profiles, run.RunId, cancellationToken).ConfigureAwait(false);
+            return written with { Linked = written.Linked + result.Linked, ForReview = written.ForReview + result.ForReview };
+        }
+
+        public async ValueTask<SinkCompletion> AfterCompleteAsync(SinkCompletion completion, CancellationToken cancellationToken)
+        {
+            // Records a failed attempt left pending are matched even when this run read nothing new.
+            if (!run.IsDryRun)
+            {
+                await store.MatchPendingAsync(registration.Matcher, registration.Policy, run.SourceName, [], run.RunId, cancellationToken).ConfigureAwait(false);
+            }
+
+            return completion;
+        }
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+        private List<MatchProfile> Profiles(SinkBatch<TRecord> batch)
         {
             var profiles = new List<MatchProfile>(batch.Records.Count);
             foreach (var record in batch.Records)
@@ -126,13 +163,8 @@ internal sealed class DedupSinkHook(IEnumerable<DedupRegistration> registrations
                 }
             }
 
-            var result = await store.MatchBatchAsync(registration.Matcher, registration.Policy, profiles, run.RunId, run.IsDryRun, cancellationToken).ConfigureAwait(false);
-            return written with { Linked = written.Linked + result.Linked, ForReview = written.ForReview + result.ForReview };
+            return profiles;
         }
-
-        public ValueTask<SinkCompletion> AfterCompleteAsync(SinkCompletion completion, CancellationToken cancellationToken) => ValueTask.FromResult(completion);
-
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 
         private string? SourceId(TRecord record)
         {

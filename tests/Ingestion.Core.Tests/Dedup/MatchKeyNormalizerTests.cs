@@ -82,3 +82,50 @@ public class MatchKeyNormalizerTests
         Assert.InRange(withYear, 0.85, 0.95);
     }
 }
+
+public class MatchKeyNormalizerAbbreviationTests
+{
+    private readonly MatchKeyNormalizer _n = new();
+
+    [Theory]
+    [InlineData("Saint-Jean-sur-Richelieu", "ST JEAN SUR RICHELIEU")]
+    [InlineData("Saint-Jean-sur-Richelieu", "St-Jean-sur-Richelieu")]
+    [InlineData("Sainte-Anne-de-Bellevue", "Ste Anne de Bellevue")]
+    [InlineData("Boulevard Saint-Laurent", "Blvd St-Laurent")]
+    [InlineData("Boulevard Saint-Laurent", "boul. St Laurent")]
+    [InlineData("Mont-Royal", "Mt Royal")]
+    [InlineData("Mont Royal", "Mount Royal")]
+    [InlineData("Avenue du Parc", "Av. du Parc")]
+    [InlineData("Chemin de la Côte-des-Neiges", "Ch. Cote des Neiges")]
+    public void Abbreviations_of_place_names_are_expanded_in_place(string a, string b) =>
+        Assert.Equal(_n.Normalize(a), _n.Normalize(b));
+
+    [Fact]
+    public void St_reads_saint_except_as_the_last_word_of_a_name()
+    {
+        Assert.Equal("saint denis", _n.Normalize("St-Denis"));
+        Assert.Equal("rue saint denis", _n.Normalize("Rue St Denis"));
+        Assert.Equal("main street", _n.Normalize("Main St."));
+        Assert.Equal("saint", _n.Normalize("St"));
+    }
+
+    [Fact]
+    public void The_table_is_configurable_and_checked()
+    {
+        var none = new MatchKeyNormalizerOptions();
+        none.AbbreviationLanguages.Clear();
+        Assert.Equal("st jean", new MatchKeyNormalizer(none).Normalize("St-Jean"));
+
+        var extra = new MatchKeyNormalizerOptions();
+        extra.ExtraAbbreviations.Add(new Abbreviation("Cie", "Compagnie"));
+        Assert.Equal("compagnie theatre", new MatchKeyNormalizer(extra).Normalize("Cie de Théâtre"));
+        Assert.Contains(new MatchKeyNormalizer(extra).Abbreviations, a => a is { Short: "cie", Long: "compagnie" });
+
+        var bad = new MatchKeyNormalizerOptions();
+        bad.ExtraAbbreviations.Add(new Abbreviation("St", "Saint Patron"));
+        Assert.Contains("one word", Assert.Throws<ArgumentException>(() => new MatchKeyNormalizer(bad)).Message);
+        var unknown = new MatchKeyNormalizerOptions();
+        unknown.AbbreviationLanguages.Add("xx");
+        Assert.Contains("No abbreviations are known for language 'xx'", Assert.Throws<ArgumentException>(() => new MatchKeyNormalizer(unknown)).Message);
+    }
+}

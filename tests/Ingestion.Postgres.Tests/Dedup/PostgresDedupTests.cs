@@ -72,7 +72,7 @@ public class PostgresDedupTests(PostgresDatabase db) : IClassFixture<PostgresDat
         .Build();
 
     private IngestionDatabase Database(string schema) =>
-        new(Options.Create(new PostgresIngestionOptions { ConnectionString = db.ConnectionString, Schema = schema }), [DedupMigrations.V1]);
+        new(Options.Create(new PostgresIngestionOptions { ConnectionString = db.ConnectionString, Schema = schema }), [.. DedupMigrations.All]);
 
     private static MatchProfile P(RecordMatcher<EventRow> m, string source, string id, string? title, DateTimeOffset? at, string? place = null, string? url = null) =>
         m.Profile(source, id, new EventRow { SourceId = id, Title = title, StartsAt = at, Place = place, Url = url });
@@ -347,5 +347,27 @@ public class PostgresDedupTests(PostgresDatabase db) : IClassFixture<PostgresDat
         var result = await sp.GetRequiredService<IIngestionRunner>().RunAsync("calendar", null, default);
         Assert.Equal(IngestionStatus.Failed, result.Status);
         Assert.Contains("Source 'calendar' yields CalendarRow records, but its dedup set matches EventRow records", result.Error!.Message);
+    }
+
+    [Fact]
+    public async Task A_statement_that_times_out_fails_naming_it_and_is_not_retried_as_transient()
+    {
+        await using var database = new IngestionDatabase(Options.Create(new PostgresIngestionOptions { ConnectionString = db.ConnectionString + ";Command Timeout=1", Schema = "dedup_timeout" }), [.. DedupMigrations.All]);
+        await database.EnsureMigratedAsync(default);
+        var store = new PostgresDedupStore(database);
+        var m = Matcher();
+
+        // Another session holds the blocks table: the staging statement waits past the 1 s command timeout.
+        await using var conn = await db.DataSource.OpenConnectionAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+        await using (var lockCmd = new Npgsql.NpgsqlCommand("LOCK TABLE dedup_timeout.dedup_blocks IN ACCESS EXCLUSIVE MODE", conn, tx))
+        {
+            await lockCmd.ExecuteNonQueryAsync();
+        }
+
+        var e = await Assert.ThrowsAsync<IngestionException>(() => store.MatchBatchAsync(m, DedupPolicy.Link, [P(m, "a", "1", "Osheaga", T0)], null, false, default));
+        Assert.Contains("Dedup of 'events': staging 1 records timed out (the connection's Command Timeout", e.Message);
+        Assert.Contains("not retried", e.Message);
+        Assert.False(IngestionRunner.IsTransient(e));
     }
 }

@@ -1,0 +1,273 @@
+using System.Globalization;
+
+namespace Ingestion.Dedup;
+
+/// <summary>Settings of a matcher's blocking (how candidates are narrowed before they are scored).</summary>
+public sealed class MatchBlockingOptions
+{
+    /// <summary>How many leading characters of each normalized word form its text block (default 4: <c>montreal</c> and <c>montrael</c> share <c>mont</c>).</summary>
+    public int TokenPrefixLength { get; set; } = 4;
+
+    /// <summary>How many words of the search text block (the longest ones, default 6): long titles do not multiply the lookups.</summary>
+    public int MaxTokens { get; set; } = 6;
+}
+
+/// <summary>
+/// The blocking keys of a matcher: two records are compared only when they share a key, so a batch's candidates are
+/// found by looking its keys up in an index, never by comparing every pair. Every kind of field can narrow the blocks:
+/// <list type="bullet">
+/// <item>the search text (<see cref="RecordMatcher.BlockTextField"/>): each of its longest normalized words, cut to
+/// <see cref="MatchBlockingOptions.TokenPrefixLength"/> characters (abbreviations are already expanded, accents folded);</item>
+/// <item>the first <see cref="MatchFieldKind.Geo"/> field: a grid cell twice the field's maximum distance wide (rows of
+/// equal latitude height, columns as wide in metres at the row's poleward edge); a record is filed in its cell and looks
+/// in every cell its maximum distance reaches (2 to 4), so two points within the distance always meet;</item>
+/// <item>the first <see cref="MatchFieldKind.DateTime"/> field: a time bucket twice the tolerance long; a record looks in
+/// its bucket and the nearer neighbour, so two times within the tolerance always meet (a farther pair is vetoed anyway);</item>
+/// <item>every <see cref="MatchFieldKind.Exact"/> field declared <c>mustMatch</c>: its normalized value.</item>
+/// </list>
+/// A record's text keys combine one word with its cell, bucket and exact values. A record that lacks a value of a
+/// blocking field (no point, no date) cannot be placed in a cell: it is filed and looked up by its whole normalized text
+/// instead, and meets the records with the same text whatever their other fields. Consequence: a pair farther apart than
+/// the geo field's maximum distance is not compared (its geo similarity would be 0). Keys carry the record type and the
+/// source, so a source's records never block with its own. Keys are 64-bit FNV-1a hashes, stable across processes.
+/// </summary>
+public sealed class MatchBlocking
+{
+    private const double MetersPerDegree = 6_371_008.8 * Math.PI / 180;
+    private const char Separator = '\u001f';
+    private readonly RecordMatcher _matcher;
+    private readonly int _prefix;
+    private readonly int _maxTokens;
+    private readonly double _cellDegrees;
+    private readonly long _bucketTicks;
+
+    internal MatchBlocking(RecordMatcher matcher, MatchBlockingOptions options)
+    {
+        _matcher = matcher;
+        _prefix = options.TokenPrefixLength;
+        _maxTokens = options.MaxTokens;
+        GeoField = matcher.Fields.FirstOrDefault(f => f.Kind == MatchFieldKind.Geo);
+        TimeField = matcher.Fields.FirstOrDefault(f => f.Kind == MatchFieldKind.DateTime);
+        ExactFields = matcher.Fields.Where(f => f.Kind == MatchFieldKind.Exact && f.MinSimilarity >= 1).ToArray();
+        _cellDegrees = GeoField is { } g ? Math.Min(180, 2 * g.MaxDistanceMeters / MetersPerDegree) : 0;
+        _bucketTicks = TimeField is { } t ? Math.Max(2 * t.Tolerance.Ticks, TimeSpan.FromMinutes(1).Ticks) : 0;
+    }
+
+    /// <summary>The geo field whose grid cell blocks, or <see langword="null"/>.</summary>
+    public MatchField? GeoField { get; }
+
+    /// <summary>The date/time field whose bucket blocks, or <see langword="null"/>.</summary>
+    public MatchField? TimeField { get; }
+
+    /// <summary>The exact fields (declared <c>mustMatch</c>) whose values block.</summary>
+    public IReadOnlyList<MatchField> ExactFields { get; }
+
+    private bool HasDimensions => GeoField is not null || TimeField is not null || ExactFields.Count > 0;
+
+    /// <summary>The keys a record is filed under (in its own source).</summary>
+    /// <param name="profile">The record; it must be matchable (a search text).</param>
+    /// <returns>The distinct keys.</returns>
+    public IReadOnlyList<long> FileKeys(MatchProfile profile)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        var keys = new HashSet<long>();
+        if (_matcher.BlockText(profile) is not { } text)
+        {
+            return [];
+        }
+
+        var dims = Dimensions(profile, probe: false);
+        if (dims is not null)
+        {
+            AddTextKeys(keys, profile.Source, text, dims);
+        }
+
+        if (HasDimensions)
+        {
+            keys.Add(Hash("n", profile.Source, text));
+            if (dims is null)
+            {
+                keys.Add(Hash("n?", profile.Source, text));
+            }
+        }
+
+        return keys.ToArray();
+    }
+
+    /// <summary>The keys to look a record's candidates up by, in each of the other sources.</summary>
+    /// <param name="profile">The record; it must be matchable (a search text).</param>
+    /// <param name="otherSources">The sources whose records may be its duplicates.</param>
+    /// <returns>The distinct keys.</returns>
+    public IReadOnlyList<long> ProbeKeys(MatchProfile profile, IEnumerable<string> otherSources)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        ArgumentNullException.ThrowIfNull(otherSources);
+        var keys = new HashSet<long>();
+        if (_matcher.BlockText(profile) is not { } text)
+        {
+            return [];
+        }
+
+        var dims = Dimensions(profile, probe: true);
+        foreach (var source in otherSources)
+        {
+            if (string.Equals(source, profile.Source, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            if (dims is not null)
+            {
+                AddTextKeys(keys, source, text, dims);
+                if (HasDimensions)
+                {
+                    keys.Add(Hash("n?", source, text));
+                }
+            }
+            else
+            {
+                keys.Add(Hash("n", source, text));
+            }
+        }
+
+        return keys.ToArray();
+    }
+
+    /// <summary>The grid cell a point is filed in, as <c>row:column</c> (for tests and diagnostics).</summary>
+    /// <param name="point">The point.</param>
+    /// <returns>The cell, or <see langword="null"/> when the matcher has no geo field.</returns>
+    public string? CellOf(GeoPoint point) => GeoField is null ? null : Cell(Row(point.Latitude), point.Longitude);
+
+    /// <summary>The cells a point's candidates are looked up in (for tests and diagnostics).</summary>
+    /// <param name="point">The point.</param>
+    /// <returns>The cells, or none when the matcher has no geo field.</returns>
+    public IReadOnlyList<string> ProbeCells(GeoPoint point) => GeoField is null ? [] : NearCells(point);
+
+    private void AddTextKeys(HashSet<long> keys, string source, string text, List<string> dims)
+    {
+        foreach (var prefix in Prefixes(text))
+        {
+            foreach (var d in dims)
+            {
+                keys.Add(Hash("t", source, prefix + Separator + d));
+            }
+        }
+    }
+
+    private IEnumerable<string> Prefixes(string text) =>
+        text.Split(' ', StringSplitOptions.RemoveEmptyEntries)
+            .Distinct(StringComparer.Ordinal)
+            .OrderByDescending(w => w.Length)
+            .ThenBy(w => w, StringComparer.Ordinal)
+            .Take(_maxTokens)
+            .Select(w => w.Length <= _prefix ? w : w[.._prefix])
+            .Distinct(StringComparer.Ordinal);
+
+    /// <summary>The combinations of the record's cell, bucket and exact values (one when filing), or null when it lacks one.</summary>
+    private List<string>? Dimensions(MatchProfile profile, bool probe)
+    {
+        var combos = new List<string> { string.Empty };
+        if (GeoField is { } g)
+        {
+            if (profile.Values[g.Ordinal] is not GeoPoint p)
+            {
+                return null;
+            }
+
+            var cells = probe ? NearCells(p) : [Cell(Row(p.Latitude), p.Longitude)];
+            combos = [.. combos.SelectMany(c => cells.Select(cell => c + "g" + cell + Separator))];
+        }
+
+        if (TimeField is { } t)
+        {
+            if (profile.Values[t.Ordinal] is not DateTimeOffset time)
+            {
+                return null;
+            }
+
+            var ticks = time.UtcTicks;
+            var bucket = Math.DivRem(ticks, _bucketTicks, out var offset);
+            long[] buckets = probe ? [bucket, offset < _bucketTicks / 2 ? bucket - 1 : bucket + 1] : [bucket];
+            combos = [.. combos.SelectMany(c => buckets.Select(b => c + "b" + b.ToString(CultureInfo.InvariantCulture) + Separator))];
+        }
+
+        foreach (var e in ExactFields)
+        {
+            if (profile.Keys[e.Ordinal] is not { } value)
+            {
+                return null;
+            }
+
+            combos = [.. combos.Select(c => c + "e" + value + Separator)];
+        }
+
+        return combos;
+    }
+
+    private int Row(double latitude) => (int)Math.Min(Math.Floor((latitude + 90) / _cellDegrees), Math.Ceiling(180 / _cellDegrees) - 1);
+
+    private int Columns(int row)
+    {
+        var low = -90 + (row * _cellDegrees);
+        var poleward = Math.Min(90, Math.Max(Math.Abs(low), Math.Abs(low + _cellDegrees)));
+        return Math.Max(1, (int)Math.Floor(360 * Math.Cos(poleward * Math.PI / 180) / _cellDegrees));
+    }
+
+    private string Cell(int row, double longitude)
+    {
+        var columns = Columns(row);
+        var column = (int)Math.Floor((longitude + 180) / (360.0 / columns)) % columns;
+        return string.Create(CultureInfo.InvariantCulture, $"{row}:{column}");
+    }
+
+    private List<string> NearCells(GeoPoint p)
+    {
+        var reach = GeoField!.MaxDistanceMeters / MetersPerDegree;
+        var cells = new List<string>(4);
+        var poleward = Math.Min(89.999, Math.Abs(p.Latitude) + reach);
+        var lonReach = Math.Min(180, reach / Math.Cos(poleward * Math.PI / 180) * 1.01);
+        for (var row = Row(Math.Max(-90, p.Latitude - reach)); row <= Row(Math.Min(90, p.Latitude + reach)); row++)
+        {
+            var columns = Columns(row);
+            var width = 360.0 / columns;
+            var first = (int)Math.Floor((p.Longitude - lonReach + 180) / width);
+            var last = (int)Math.Floor((p.Longitude + lonReach + 180) / width);
+            if (last - first + 1 >= columns)
+            {
+                (first, last) = (0, columns - 1);
+            }
+
+            for (var c = first; c <= last; c++)
+            {
+                var cell = string.Create(CultureInfo.InvariantCulture, $"{row}:{((c % columns) + columns) % columns}");
+                if (!cells.Contains(cell))
+                {
+                    cells.Add(cell);
+                }
+            }
+        }
+
+        return cells;
+    }
+
+    private long Hash(string kind, string source, string value)
+    {
+        // FNV-1a over the UTF-16 code units: stable across processes and platforms (the keys are stored).
+        var h = 14695981039346656037UL;
+        Mix(ref h, _matcher.RecordType);
+        Mix(ref h, kind);
+        Mix(ref h, source);
+        Mix(ref h, value);
+        return unchecked((long)h);
+
+        static void Mix(ref ulong h, string s)
+        {
+            foreach (var c in s)
+            {
+                h = (h ^ c) * 1099511628211UL;
+            }
+
+            h = (h ^ Separator) * 1099511628211UL;
+        }
+    }
+}

@@ -1,0 +1,301 @@
+using System.Globalization;
+using System.Text.Json;
+using Ingestion.Dedup;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Ingestion.Postgres.Dedup;
+
+/// <summary>
+/// Matching of staged records inside a transaction: their candidates by blocking, each scored on all fields, the best
+/// decides; links and review candidates written, groups moved to their canonical record, merges under the merge policy.
+/// </summary>
+/// <param name="schema">The quoted schema of the dedup tables.</param>
+internal sealed class DedupMatching(string schema)
+{
+    private readonly string _schema = schema;
+
+    /// <summary>
+    /// Matches staged records (locked per record type, so two sources matching at once see each other's links): their
+    /// candidates come from one blocking query for the whole chunk, each is scored on all fields, the best decides.
+    /// </summary>
+    internal async Task<DedupBatchResult> MatchAsync(NpgsqlConnection conn, NpgsqlTransaction tx, RecordMatcher matcher, DedupPolicy policy, long[] ids, IReadOnlyDictionary<long, MatchProfile> profiles, Guid? runId, Action<string> stepIs, CancellationToken cancellationToken)
+    {
+        stepIs($"waiting for the dedup lock of '{matcher.RecordType}'");
+        var canonicals = new Dictionary<long, long>(ids.Length);
+        var sources = new List<string>();
+        var lockAndRead = new NpgsqlBatch(conn, tx);
+        await using (lockAndRead.ConfigureAwait(false))
+        {
+            var lockCmd = new NpgsqlBatchCommand("SELECT pg_advisory_xact_lock(1684366704, hashtext($1))");
+            lockCmd.Parameters.Add(new NpgsqlParameter { Value = matcher.RecordType });
+            var read = new NpgsqlBatchCommand($"SELECT id, canonical_id FROM {_schema}.dedup_records WHERE id = ANY($1)");
+            read.Parameters.Add(new NpgsqlParameter { Value = ids });
+            var src = new NpgsqlBatchCommand($"SELECT source FROM {_schema}.dedup_sources WHERE record_type = $1");
+            src.Parameters.Add(new NpgsqlParameter { Value = matcher.RecordType });
+            lockAndRead.BatchCommands.Add(lockCmd);
+            lockAndRead.BatchCommands.Add(read);
+            lockAndRead.BatchCommands.Add(src);
+            var reader = await lockAndRead.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    canonicals[reader.GetInt64(0)] = reader.GetInt64(1);
+                }
+
+                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    sources.Add(reader.GetString(0));
+                }
+            }
+        }
+
+        stepIs($"reading the links of {ids.Length} records");
+        var (rejected, settled) = await LinkStateAsync(conn, tx, ids, cancellationToken).ConfigureAwait(false);
+        var probes = new Dictionary<long, IReadOnlyList<long>>(ids.Length);
+        var distinct = new HashSet<long>();
+        foreach (var id in ids)
+        {
+            if (!settled.Contains(id))
+            {
+                var keys = matcher.Blocking.ProbeKeys(profiles[id], sources);
+                probes[id] = keys;
+                distinct.UnionWith(keys);
+            }
+        }
+
+        stepIs($"the candidate query ({probes.Count} records, {distinct.Count} block keys probed in dedup_blocks)");
+        var (byKey, cut) = await DedupBlocksSql.CandidatesAsync(conn, tx, _schema, matcher, [.. distinct], cancellationToken).ConfigureAwait(false);
+
+        var links = new List<(long Record, long Target, double Score, string Reason, string Status, long OldCanonical, long NewCanonical)>();
+        long compared = 0;
+        var seen = new HashSet<long>();
+        foreach (var (id, keys) in probes)
+        {
+            var profile = profiles[id];
+            var canonical = canonicals[id];
+            seen.Clear();
+            (long Target, long Canonical, MatchScore Score)? best = null;
+            foreach (var key in keys)
+            {
+                if (!byKey.TryGetValue(key, out var list))
+                {
+                    continue;
+                }
+
+                foreach (var c in list)
+                {
+                    if (!seen.Add(c.Id) || rejected.Contains((id, c.Id)) || rejected.Contains((c.Id, id)))
+                    {
+                        continue;
+                    }
+
+                    compared++;
+                    var score = matcher.Score(profile, c.Profile);
+                    if (score.Decision != MatchDecision.None && (best is null || score.Total > best.Value.Score.Total || (score.Total == best.Value.Score.Total && c.Id < best.Value.Target)))
+                    {
+                        best = (c.Id, c.Canonical, score);
+                    }
+                }
+            }
+
+            if (best is not { } b || b.Canonical == canonical)
+            {
+                continue;
+            }
+
+            var status = policy.Kind == DedupPolicyKind.ReportOnly ? "reported"
+                : b.Score.Decision == MatchDecision.Link ? "linked"
+                : "review";
+            links.Add((id, b.Target, b.Score.Total, b.Score.Explain(), status, canonical, b.Canonical));
+        }
+
+        stepIs($"writing {links.Count} links");
+        var (linked, review) = await WriteLinksAsync(conn, tx, matcher.RecordType, links, runId, cancellationToken).ConfigureAwait(false);
+        long merged = 0, conflicts = 0;
+        if (policy.Kind == DedupPolicyKind.Merge && linked.Count > 0)
+        {
+            stepIs($"merging {linked.Count} groups");
+            (merged, conflicts) = await MergeAsync(conn, tx, matcher, policy, linked.Select(l => l.NewCanonical).Distinct().ToArray(), cancellationToken).ConfigureAwait(false);
+        }
+
+        stepIs($"marking {ids.Length} records matched");
+        var done = new NpgsqlCommand($"UPDATE {_schema}.dedup_records SET matched = true WHERE id = ANY($1) AND NOT matched", conn, tx);
+        await using (done.ConfigureAwait(false))
+        {
+            done.Parameters.AddWithValue(ids);
+            await done.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return new DedupBatchResult { Linked = linked.Count, ForReview = review, Compared = compared, Merged = merged, Conflicts = conflicts, CutBlocks = cut };
+    }
+
+    private async Task<(HashSet<(long, long)> Rejected, HashSet<long> Settled)> LinkStateAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long[] ids, CancellationToken cancellationToken)
+    {
+        var rejected = new HashSet<(long, long)>();
+        var settled = new HashSet<long>();
+        var cmd = new NpgsqlCommand($"SELECT record_id, target_id, status FROM {_schema}.record_links WHERE record_id = ANY($1) OR target_id = ANY($1)", conn, tx);
+        await using (cmd.ConfigureAwait(false))
+        {
+            cmd.Parameters.AddWithValue(ids);
+            var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                var set = ids.ToHashSet();
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    var (record, target, status) = (reader.GetInt64(0), reader.GetInt64(1), reader.GetString(2));
+                    if (status == "rejected")
+                    {
+                        rejected.Add((record, target));
+                    }
+                    else if (set.Contains(record))
+                    {
+                        // The record already has a link, a pending review or a report: it is not re-decided on every run.
+                        settled.Add(record);
+                    }
+                }
+            }
+        }
+
+        return (rejected, settled);
+    }
+
+    private async Task<(List<(long Record, long NewCanonical)> Linked, long Review)> WriteLinksAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string recordType, List<(long Record, long Target, double Score, string Reason, string Status, long OldCanonical, long NewCanonical)> links, Guid? runId, CancellationToken cancellationToken)
+    {
+        var linked = new List<(long, long)>();
+        long review = 0;
+        if (links.Count == 0)
+        {
+            return (linked, review);
+        }
+
+        var inserted = new HashSet<long>();
+        var cmd = new NpgsqlCommand($"""
+            INSERT INTO {_schema}.record_links (record_type, record_id, target_id, score, reason, status, run_id)
+            SELECT $1, u.record_id, u.target_id, u.score, u.reason, u.status, $7
+            FROM unnest($2::bigint[], $3::bigint[], $4::real[], $5::text[], $6::text[]) AS u(record_id, target_id, score, reason, status)
+            ON CONFLICT (record_id, target_id) DO NOTHING
+            RETURNING record_id
+            """, conn, tx);
+        await using (cmd.ConfigureAwait(false))
+        {
+            cmd.Parameters.AddWithValue(recordType);
+            cmd.Parameters.AddWithValue(links.Select(l => l.Record).ToArray());
+            cmd.Parameters.AddWithValue(links.Select(l => l.Target).ToArray());
+            cmd.Parameters.AddWithValue(links.Select(l => (float)l.Score).ToArray());
+            cmd.Parameters.AddWithValue(links.Select(l => l.Reason).ToArray());
+            cmd.Parameters.AddWithValue(links.Select(l => l.Status).ToArray());
+            cmd.Parameters.Add(new NpgsqlParameter { Value = runId is { } r ? r : DBNull.Value, NpgsqlDbType = NpgsqlDbType.Uuid });
+            var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    inserted.Add(reader.GetInt64(0));
+                }
+            }
+        }
+
+        var moves = new List<(long Old, long New)>();
+        foreach (var l in links.Where(l => inserted.Contains(l.Record)))
+        {
+            if (l.Status == "linked")
+            {
+                linked.Add((l.Record, l.NewCanonical));
+                moves.Add((l.OldCanonical, l.NewCanonical));
+            }
+            else
+            {
+                review++;
+            }
+        }
+
+        if (moves.Count > 0)
+        {
+            await MoveCanonicalAsync(conn, tx, recordType, moves, cancellationToken).ConfigureAwait(false);
+        }
+
+        return (linked, review);
+    }
+
+    internal async Task MoveCanonicalAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string recordType, IReadOnlyList<(long Old, long New)> moves, CancellationToken cancellationToken)
+    {
+        // Every member of the old group joins the new one (the record itself, and records linked to it earlier).
+        var cmd = new NpgsqlCommand($"""
+            UPDATE {_schema}.dedup_records r SET canonical_id = u.new_canonical
+            FROM unnest($2::bigint[], $3::bigint[]) AS u(old_canonical, new_canonical)
+            WHERE r.record_type = $1 AND r.canonical_id = u.old_canonical
+            """, conn, tx);
+        await using (cmd.ConfigureAwait(false))
+        {
+            cmd.Parameters.AddWithValue(recordType);
+            cmd.Parameters.AddWithValue(moves.Select(m => m.Old).ToArray());
+            cmd.Parameters.AddWithValue(moves.Select(m => m.New).ToArray());
+            await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    internal async Task<(long Merged, long Conflicts)> MergeAsync(NpgsqlConnection conn, NpgsqlTransaction tx, RecordMatcher matcher, DedupPolicy policy, long[] canonicals, CancellationToken cancellationToken)
+    {
+        var groups = new Dictionary<long, List<MatchProfile>>();
+        var read = new NpgsqlCommand($"SELECT canonical_id, source, source_id, profile::text FROM {_schema}.dedup_records WHERE record_type = $1 AND canonical_id = ANY($2)", conn, tx);
+        await using (read.ConfigureAwait(false))
+        {
+            read.Parameters.AddWithValue(matcher.RecordType);
+            read.Parameters.AddWithValue(canonicals);
+            var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    var c = reader.GetInt64(0);
+                    if (!groups.TryGetValue(c, out var list))
+                    {
+                        groups[c] = list = [];
+                    }
+
+                    list.Add(matcher.Decode(reader.GetString(1), reader.GetString(2), JsonSerializer.Deserialize<string?[]>(reader.GetString(3)) ?? []));
+                }
+            }
+        }
+
+        long conflicts = 0;
+        var ids = new List<long>();
+        var records = new List<string>();
+        var sources = new List<string>();
+        var conflictJson = new List<string>();
+        foreach (var (canonical, members) in groups)
+        {
+            var merged = MergeResolver.Merge(matcher, members, policy.SourcePrecedence);
+            var encoded = matcher.Encode(matcher.Profile("merged", canonical.ToString(CultureInfo.InvariantCulture), merged.Values));
+            ids.Add(canonical);
+            records.Add(JsonSerializer.Serialize(matcher.Fields.ToDictionary(f => f.Name, f => encoded[f.Ordinal])));
+            sources.Add(JsonSerializer.Serialize(matcher.Fields.ToDictionary(f => f.Name, f => merged.FieldSources[f.Ordinal])));
+            conflictJson.Add(JsonSerializer.Serialize(merged.Conflicts.Select(c => new { field = c.Field, winner = c.WinningSource, values = c.Values.ToDictionary(v => v.Key, v => v.Value) })));
+            conflicts += merged.Conflicts.Count;
+        }
+
+        var write = new NpgsqlCommand($"""
+            INSERT INTO {_schema}.dedup_merged (record_type, canonical_id, record, field_sources, conflicts)
+            SELECT $1, u.id, u.record::jsonb, u.sources::jsonb, u.conflicts::jsonb
+            FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[]) AS u(id, record, sources, conflicts)
+            ON CONFLICT (record_type, canonical_id) DO UPDATE
+                SET record = EXCLUDED.record, field_sources = EXCLUDED.field_sources, conflicts = EXCLUDED.conflicts, updated_at = now()
+            """, conn, tx);
+        await using (write.ConfigureAwait(false))
+        {
+            write.Parameters.AddWithValue(matcher.RecordType);
+            write.Parameters.AddWithValue(ids.ToArray());
+            write.Parameters.AddWithValue(records.ToArray());
+            write.Parameters.AddWithValue(sources.ToArray());
+            write.Parameters.AddWithValue(conflictJson.ToArray());
+            await write.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return (groups.Count, conflicts);
+    }
+}

@@ -31,6 +31,6 @@ public enum ColumnType
     Json,
     /// <summary>Raw bytes (<see cref="byte"/> array); PostgreSQL <c>bytea</c>.</summary>
     Bytes,
-    /// <summary>A geometry (<see cref="GeoPoint"/> or <see cref="GeoJsonGeometry"/>); PostGIS <c>geometry</c> in SRID 4326.</summary>
+    /// <summary>A geometry (<see cref="GeoPoint"/>, <see cref="GeoJsonGeometry"/>, or a NetTopologySuite <c>Geometry</c> with the PostgreSQL sink); PostGIS <c>geometry</c> in SRID 4326.</summary>
     Geometry,
 }

@@ -231,9 +231,23 @@ public sealed class RecordSchema
         _ when clr == typeof(DateTimeOffset) => ColumnType.TimestampTz,
         _ when clr == typeof(Guid) => ColumnType.Uuid,
         _ when clr == typeof(byte[]) => ColumnType.Bytes,
-        _ when clr == typeof(GeoPoint) || clr == typeof(GeoJsonGeometry) => ColumnType.Geometry,
+        _ when clr == typeof(GeoPoint) || clr == typeof(GeoJsonGeometry) || IsNetTopologySuiteGeometry(clr) => ColumnType.Geometry,
         _ => null,
     };
+
+    /// <summary>Whether a type is NetTopologySuite's <c>Geometry</c> or derives from it (recognized by name: this package references no geometry library).</summary>
+    private static bool IsNetTopologySuiteGeometry(Type clr)
+    {
+        for (var t = clr; t is not null && t != typeof(object); t = t.BaseType)
+        {
+            if (t.FullName == "NetTopologySuite.Geometries.Geometry")
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     internal static Type DefaultClrType(ColumnType type) => type switch
     {

@@ -1,17 +1,17 @@
 using System.Reflection;
-using System.Text.Json;
+using McMaster.NETCore.Plugins;
 using Microsoft.Extensions.Configuration;
 
 namespace Ingestion.Plugins;
 
-/// <summary>One load of a plug-in: its load context, its entry points' declarations, and when it was loaded.</summary>
+/// <summary>One load of a plug-in: its McMaster loader (one collectible load context), its entry points' declarations, and when it was loaded.</summary>
 internal sealed class PluginGeneration
 {
-    private PluginLoadContext? _context;
+    private PluginLoader? _loader;
 
-    private PluginGeneration(PluginLoadContext context, PluginImage image, Assembly assembly, PluginBuilder declared, string stamp, DateTimeOffset loadedAt)
+    private PluginGeneration(PluginLoader loader, PluginImage image, Assembly assembly, PluginBuilder declared, string stamp, DateTimeOffset loadedAt)
     {
-        _context = context;
+        _loader = loader;
         Image = image;
         Assembly = assembly;
         Declared = declared;
@@ -36,7 +36,7 @@ internal sealed class PluginGeneration
     public string ShadowFolder { get; private init; } = string.Empty;
 
     /// <summary>A weak reference to the load context, for tests that check it is collected after unloading.</summary>
-    public WeakReference ContextReference => new(_context);
+    public WeakReference ContextReference => new(_loader?.LoadContext);
 
     /// <summary>Loads a plug-in folder and runs its entry points against a recording builder.</summary>
     /// <exception cref="PluginLoadException">Why the plug-in cannot be used, naming the file.</exception>
@@ -60,44 +60,43 @@ internal sealed class PluginGeneration
                 "Reference Ingestion.Abstractions with ExcludeAssets=\"runtime\" (a project reference: Private=\"false\") and remove the file.");
         }
 
-        CheckDependencies(mainPath, folder, shared);
-
-        var shadow = PluginFiles.ShadowCopy(folder, name);
-        var shadowMain = Path.Combine(shadow, Path.GetFileName(mainPath));
-        PluginLoadContext context;
+        PluginDependencies.CheckDepsJson(mainPath, folder, shared);
+        PluginDependencies dependencies;
         try
         {
-            context = new PluginLoadContext(name, shadowMain, shared);
+            dependencies = new PluginDependencies(mainPath);
         }
         catch (InvalidOperationException e)
         {
-            PluginFiles.DeleteShadow(shadow);
             throw new PluginLoadException($"'{mainPath}': its dependencies cannot be resolved ({e.Message}).", e);
         }
 
+        dependencies.CheckReferences(name, mainPath, image, shared);
+
+        var shadow = PluginFiles.ShadowCopy(folder, name);
+        var shadowMain = Path.Combine(shadow, Path.GetFileName(mainPath));
+        PluginLoader? loader = null;
         try
         {
-            var missing = image.References
-                .Where(r => !shared.IsShared(r) && context.ResolvePrivate(r) is null && !PluginInspector.HostHas(r))
-                .Select(r => $"{r.Name} {r.Version}")
-                .ToList();
-            if (missing.Count > 0)
+            try
             {
-                throw new PluginLoadException($"'{mainPath}' has a missing dependency: {string.Join(", ", missing)} is neither in '{folder}' nor provided by the host.");
+                loader = shared.CreateLoader(shadowMain);
+            }
+            catch (Exception e) when (e is InvalidOperationException or FileNotFoundException or FileLoadException)
+            {
+                throw new PluginLoadException($"'{mainPath}': its dependencies cannot be resolved ({e.Message}).", e);
             }
 
-            var tooNew = image.References
-                .Where(shared.IsShared)
-                .Select(r => (Reference: r, Host: shared.HostVersion(r)))
-                .Where(x => x.Host is null || (x.Reference.Version is { } v && v > x.Host))
-                .Select(x => $"{x.Reference.Name} {x.Reference.Version} (the host has {x.Host?.ToString() ?? "none"})")
-                .ToList();
-            if (tooNew.Count > 0)
+            Assembly assembly;
+            try
             {
-                throw new PluginLoadException($"'{mainPath}' needs newer shared assemblies than the host provides: {string.Join(", ", tooNew)}.");
+                assembly = loader.LoadDefaultAssembly();
+            }
+            catch (Exception e) when (e is FileNotFoundException or FileLoadException or BadImageFormatException)
+            {
+                throw new PluginLoadException($"'{mainPath}' cannot be loaded: {Describe(e)}", e);
             }
 
-            var assembly = context.LoadFile(shadowMain);
             var declared = new PluginBuilder(configuration);
             foreach (var entry in EntryPoints(assembly, mainPath))
             {
@@ -130,11 +129,11 @@ internal sealed class PluginGeneration
                 }
             }
 
-            return new PluginGeneration(context, image, assembly, declared, stamp, now) { ShadowFolder = shadow };
+            return new PluginGeneration(loader, image, assembly, declared, stamp, now) { ShadowFolder = shadow };
         }
         catch
         {
-            context.Unload();
+            loader?.Dispose();
             PluginFiles.DeleteShadow(shadow);
             throw;
         }
@@ -143,8 +142,8 @@ internal sealed class PluginGeneration
     /// <summary>Unloads the load context; it is collected once nothing refers to its types any more.</summary>
     public void Unload()
     {
-        _context?.Unload();
-        _context = null;
+        _loader?.Dispose();
+        _loader = null;
         PluginFiles.DeleteShadow(ShadowFolder);
     }
 
@@ -184,59 +183,6 @@ internal sealed class PluginGeneration
         }
 
         return entries;
-    }
-
-    /// <summary>Fails, naming the files, when the plug-in's deps.json lists runtime files that are not in its folder.</summary>
-    private static void CheckDependencies(string mainPath, string folder, SharedAssemblies shared)
-    {
-        var depsPath = Path.ChangeExtension(mainPath, ".deps.json");
-        if (!File.Exists(depsPath))
-        {
-            return;
-        }
-
-        List<string> missing = [];
-        try
-        {
-            using var deps = JsonDocument.Parse(File.ReadAllBytes(depsPath));
-            if (!deps.RootElement.TryGetProperty("targets", out var targets))
-            {
-                return;
-            }
-
-            foreach (var target in targets.EnumerateObject())
-            {
-                foreach (var library in target.Value.EnumerateObject())
-                {
-                    if (!library.Value.TryGetProperty("runtime", out var runtime))
-                    {
-                        continue;
-                    }
-
-                    foreach (var asset in runtime.EnumerateObject())
-                    {
-                        var file = Path.GetFileName(asset.Name);
-                        if (file.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)
-                            && !string.Equals(file, Path.GetFileName(mainPath), StringComparison.OrdinalIgnoreCase)
-                            && !File.Exists(Path.Combine(folder, file))
-                            && !shared.IsSharedFile(file)
-                            && !PluginInspector.HostHas(new AssemblyName(Path.GetFileNameWithoutExtension(file))))
-                        {
-                            missing.Add($"{file} (from {library.Name})");
-                        }
-                    }
-                }
-            }
-        }
-        catch (JsonException e)
-        {
-            throw new PluginLoadException($"'{depsPath}' is corrupt: {e.Message}", e);
-        }
-
-        if (missing.Count > 0)
-        {
-            throw new PluginLoadException($"'{mainPath}' has a missing dependency: {string.Join(", ", missing.Distinct(StringComparer.Ordinal))} listed in '{Path.GetFileName(depsPath)}' is not in '{folder}'.");
-        }
     }
 
     internal static string Describe(Exception e) => e switch

@@ -45,6 +45,9 @@ internal sealed class PluginHandle
     /// <summary>Where the registrations came from, for <see cref="Hosting.SourceRegistration.Origin"/> and error messages.</summary>
     public string Origin => $"plug-in {Name} ({MainPath})";
 
+    /// <summary>The prefix of every error of a run of one of the plug-in's sources.</summary>
+    public string ErrorPrefix => $"Plug-in {Name} ('{MainPath}')";
+
     internal PluginGeneration Current
     {
         get
@@ -163,7 +166,7 @@ internal sealed class PluginHandle
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             var cause = e is TargetInvocationException { InnerException: { } inner } ? inner : e;
-            throw new IngestionException($"Source '{sourceName}' of {Origin} could not be created: {PluginGeneration.Describe(cause)}", cause) { SourceName = sourceName };
+            throw new IngestionException($"{ErrorPrefix}: source '{sourceName}' could not be created: {PluginGeneration.Describe(cause)}", cause) { SourceName = sourceName };
         }
 
         return Guard(source, sourceName);
@@ -174,10 +177,10 @@ internal sealed class PluginHandle
         var typed = typeof(IIngestionSource<>).MakeGenericType(source.RecordType);
         if (!typed.IsInstanceOfType(source))
         {
-            throw new IngestionException($"Source '{sourceName}' of {Origin}: {source.GetType().FullName} says its records are {source.RecordType.FullName} but does not implement {typed.Name} for them.") { SourceName = sourceName };
+            throw new IngestionException($"{ErrorPrefix}: source '{sourceName}': {source.GetType().FullName} says its records are {source.RecordType.FullName} but does not implement {typed.Name} for them.") { SourceName = sourceName };
         }
 
-        return (IIngestionSource)Activator.CreateInstance(typeof(GuardedSource<>).MakeGenericType(source.RecordType), source)!;
+        return (IIngestionSource)Activator.CreateInstance(typeof(GuardedSource<>).MakeGenericType(source.RecordType), source, ErrorPrefix)!;
     }
 
     private IEnumerable<string> Validate(StagedOptions declared)

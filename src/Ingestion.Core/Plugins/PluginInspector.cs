@@ -1,4 +1,3 @@
-using System.Collections.Frozen;
 using System.Reflection;
 using System.Reflection.Metadata;
 using System.Reflection.PortableExecutable;
@@ -14,8 +13,6 @@ internal sealed record PluginImage(AssemblyName Name, IReadOnlyList<AssemblyName
 /// <summary>Checks a plug-in file before anything of it is loaded: a .NET assembly, readable, built against this contract.</summary>
 internal static class PluginInspector
 {
-    private static readonly FrozenSet<string> HostAssemblies = TrustedPlatformAssemblies();
-
     /// <summary>Reads and checks the metadata of the plug-in's main assembly.</summary>
     /// <exception cref="PluginLoadException">The file is not a .NET assembly, is corrupt, or targets another contract.</exception>
     public static PluginImage Inspect(string path)
@@ -116,23 +113,5 @@ internal static class PluginInspector
 
         var offset = BitConverter.ToInt32(bytes, 0x3C);
         return offset > 0 && offset <= bytes.Length - 4 && bytes[offset] == 'P' && bytes[offset + 1] == 'E' && bytes[offset + 2] == 0 && bytes[offset + 3] == 0;
-    }
-
-    /// <summary>Whether the host can supply an assembly the plug-in does not ship (the framework or the host's own dependencies).</summary>
-    public static bool HostHas(AssemblyName name) =>
-        name.Name is { } n && (HostAssemblies.Contains(n) || AppDomain.CurrentDomain.GetAssemblies().Any(a => string.Equals(a.GetName().Name, n, StringComparison.OrdinalIgnoreCase)));
-
-    private static FrozenSet<string> TrustedPlatformAssemblies()
-    {
-        var set = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        if (AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES") is string tpa)
-        {
-            foreach (var file in tpa.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
-            {
-                set.Add(Path.GetFileNameWithoutExtension(file));
-            }
-        }
-
-        return set.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
     }
 }

@@ -1,5 +1,5 @@
 using System.Globalization;
-using Quartz;
+using Cronos;
 
 namespace Ingestion.Scheduling;
 
@@ -7,7 +7,7 @@ namespace Ingestion.Scheduling;
 /// A cron expression in an IANA time zone: 5 fields (<c>minute hour day-of-month month day-of-week</c>, Unix cron)
 /// or 6 fields (the same with seconds first). Day-of-week uses Unix numbering (0 or 7 = Sunday, 1 = Monday) or names
 /// (<c>MON-FRI</c>); when both day-of-month and day-of-week are restricted a day matches either (Unix semantics).
-/// Parsing and matching are Quartz's <see cref="CronExpression"/>; time zones are handled here, on wall-clock time:
+/// Parsing and matching are Cronos's <see cref="CronExpression"/>; time zones are handled here, on wall-clock time:
 /// a slot whose local time falls in a spring-forward gap runs once at the first valid instant after the gap, and a slot
 /// whose local time occurs twice at fall-back runs once, at its first occurrence.
 /// </summary>
@@ -16,7 +16,8 @@ public sealed partial class CronSchedule
     private static readonly string[] DayNames = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
     private static readonly (string Name, int Min, int Max)[] Ranges = [("second", 0, 59), ("minute", 0, 59), ("hour", 0, 23), ("day-of-month", 1, 31), ("month", 1, 12)];
 
-    // Quartz evaluates the wall clock as if it were UTC: no DST logic of its own ever applies.
+    // Cronos evaluates the wall clock as if it were UTC: its own DST handling (which runs interval expressions twice in a
+    // repeated hour) never applies; ToInstant maps wall times to instants by the documented rules.
     private readonly CronExpression[] _wallClock;
 
     private CronSchedule(string expression, TimeZoneInfo timeZone, CronExpression[] wallClock)
@@ -72,7 +73,7 @@ public sealed partial class CronSchedule
             fields = ["0", .. fields];
         }
 
-        // Quartz silently accepts some out-of-range values (e.g. minute 99); check the ranges first.
+        // Check the ranges first, so the error names the field and its bounds.
         for (var f = 0; f < 5; f++)
         {
             var (name, min, max) = Ranges[f];
@@ -92,29 +93,29 @@ public sealed partial class CronSchedule
             return false;
         }
 
-        var dom = fields[3];
-        var domAny = dom is "*" or "?";
+        // Unix cron: when both day fields are restricted a day matches either; Cronos matches both, so such an
+        // expression becomes two (one per day field) whose next occurrences are merged.
+        var domAny = fields[3] is "*" or "?";
         var dowAny = dow is "*" or "?";
-        string[][] variants = (domAny, dowAny) switch
-        {
-            (true, true) => [[.. fields[..3], "*", fields[4], "?"]],
-            (true, false) => [[.. fields[..3], "?", fields[4], dow]],
-            (false, true) => [[.. fields[..3], dom, fields[4], "?"]],
-            // Unix cron: a day matches when either field matches; Quartz cannot say that in one expression.
-            (false, false) => [[.. fields[..3], dom, fields[4], "?"], [.. fields[..3], "?", fields[4], dow]],
-        };
+        string[][] variants = domAny || dowAny
+            ? [[.. fields[..5], dow]]
+            : [[.. fields[..3], fields[3], fields[4], "*"], [.. fields[..3], "*", fields[4], dow]];
 
         var compiled = new CronExpression[variants.Length];
         for (var i = 0; i < variants.Length; i++)
         {
-            var text = string.Join(' ', variants[i]).ToUpperInvariant();
             try
             {
-                compiled[i] = new CronExpression(text) { TimeZone = TimeZoneInfo.Utc };
+                compiled[i] = CronExpression.Parse(string.Join(' ', variants[i]).ToUpperInvariant(), CronFormat.IncludeSeconds);
             }
-            catch (FormatException e)
+            catch (CronFormatException e)
             {
                 error = $"cron expression '{expression}' is invalid: {e.Message}";
+                return false;
+            }
+            catch (MissingSeedException)
+            {
+                error = $"cron expression '{expression}' is invalid: hashed values ('H') are not supported";
                 return false;
             }
         }
@@ -163,13 +164,13 @@ public sealed partial class CronSchedule
     public DateTimeOffset? GetNextOccurrence(DateTimeOffset after)
     {
         var afterUtc = after.ToUniversalTime();
-        var cursor = new DateTimeOffset(TimeZoneInfo.ConvertTime(afterUtc, TimeZone).DateTime, TimeSpan.Zero);
+        var cursor = DateTime.SpecifyKind(TimeZoneInfo.ConvertTime(afterUtc, TimeZone).DateTime, DateTimeKind.Utc);
         for (var guard = 0; guard < 100_000; guard++)
         {
-            DateTimeOffset? wall = null;
+            DateTime? wall = null;
             foreach (var e in _wallClock)
             {
-                if (e.GetTimeAfter(cursor) is { } t && (wall is null || t < wall))
+                if (e.GetNextOccurrence(cursor) is { } t && (wall is null || t < wall))
                 {
                     wall = t;
                 }
@@ -180,7 +181,7 @@ public sealed partial class CronSchedule
                 return null;
             }
 
-            var instant = ToInstant(wall.Value.DateTime);
+            var instant = ToInstant(wall.Value);
             if (instant > afterUtc)
             {
                 return instant;
@@ -262,7 +263,7 @@ public sealed partial class CronSchedule
         var special = new List<string>();
         foreach (var item in field.Split(','))
         {
-            // Quartz extensions: 5L (last Friday), 5#3 (third Friday); numbers are Unix ones.
+            // Extensions: 5L (last Friday), 5#3 (third Friday); numbers are Unix ones.
             var hash = item.IndexOf('#', StringComparison.Ordinal);
             if (hash > 0 || (item.Length > 1 && item.EndsWith('L')))
             {
@@ -274,7 +275,7 @@ public sealed partial class CronSchedule
                     return false;
                 }
 
-                special.Add(DayNames[d] + rest);
+                special.Add(d.ToString(CultureInfo.InvariantCulture) + rest);
                 continue;
             }
 
@@ -328,7 +329,7 @@ public sealed partial class CronSchedule
             }
         }
 
-        translated = string.Join(',', days.Select(d => DayNames[d]).Concat(special));
+        translated = string.Join(',', days.Select(d => d.ToString(CultureInfo.InvariantCulture)).Concat(special));
         return true;
     }
 

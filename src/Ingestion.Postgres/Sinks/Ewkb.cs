@@ -1,16 +1,56 @@
 using System.Buffers.Binary;
+using System.Globalization;
 using System.Text.Json;
+using NetTopologySuite.Geometries;
+using NetTopologySuite.IO;
 
 namespace Ingestion.Postgres.Sinks;
 
 /// <summary>
 /// Builds PostGIS EWKB (SRID 4326) on the client, so geometry values go through binary COPY like any
-/// other value and a bad geometry becomes a rejected record instead of failing the COPY.
+/// other value and a bad geometry becomes a rejected record instead of failing the COPY. NetTopologySuite
+/// geometries are written by its own <see cref="WKBWriter"/> (2D, little-endian, with the SRID).
 /// </summary>
 internal static class Ewkb
 {
     private const uint SridFlag = 0x20000000;
     private const int Srid = 4326;
+
+    /// <summary>Why a NetTopologySuite geometry cannot go into a WGS 84 column, or <see langword="null"/> when it can.</summary>
+    /// <remarks>
+    /// As with Npgsql.NetTopologySuite, X is the longitude and Y the latitude and the geometry's <see cref="Geometry.SRID"/> is
+    /// its SRID; an unset SRID (0, NetTopologySuite's default) is taken as 4326, like GeoJSON. Other SRIDs are refused
+    /// rather than stored as coordinates they are not.
+    /// </remarks>
+    public static string? Check(Geometry geometry, PgColumn column)
+    {
+        if (geometry.SRID is not (0 or Srid))
+        {
+            return $"Geometry ({geometry.GeometryType}) has SRID {geometry.SRID}, but column '{column.Name}' holds SRID {Srid} (WGS 84 longitude/latitude): transform it to EPSG:{Srid} first.";
+        }
+
+        foreach (var c in geometry.Coordinates)
+        {
+            if (!new GeoPoint(c.X, c.Y).IsValid)
+            {
+                return string.Create(CultureInfo.InvariantCulture, $"Geometry ({geometry.GeometryType}) has position [{c.X}, {c.Y}], outside WGS 84 longitude/latitude ranges.");
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The EWKB of a NetTopologySuite geometry, SRID 4326 when its SRID is unset; Z and M are dropped, as for GeoJSON.</summary>
+    public static byte[] FromNts(Geometry geometry)
+    {
+        if (geometry.SRID == 0)
+        {
+            geometry = geometry.Copy();
+            geometry.SRID = Srid;
+        }
+
+        return new WKBWriter(ByteOrder.LittleEndian, handleSRID: true, emitZ: false, emitM: false).Write(geometry);
+    }
 
     public static byte[] Point(GeoPoint p)
     {

@@ -514,7 +514,7 @@ internal static class DynamicAccessors
     };
 }
 
-/// <summary>A geometry column of a dynamic record: a <see cref="GeoPoint"/>, a <see cref="GeoJsonGeometry"/> or GeoJSON text.</summary>
+/// <summary>A geometry column of a dynamic record: a <see cref="GeoPoint"/>, a <see cref="GeoJsonGeometry"/>, GeoJSON text or a NetTopologySuite geometry.</summary>
 internal sealed class DynamicGeometryAccessor(ColumnSchema schema, PgColumn column) : FieldAccessor<DynamicRecord>(schema, column)
 {
     private readonly int _ordinal = schema.Ordinal;
@@ -534,7 +534,8 @@ internal sealed class DynamicGeometryAccessor(ColumnSchema schema, PgColumn colu
         {
             GeoPoint p => ValueCodec.Validate(p, Column),
             GeoJsonGeometry g => ValueCodec.Validate(g, Column),
-            _ => $"Expected a GeoPoint or GeoJSON geometry for column '{Column.Name}' ({Column.SqlType}), got {value!.GetType().Name}.",
+            NetTopologySuite.Geometries.Geometry n => ValueCodec.Validate(n, Column),
+            _ => $"Expected a GeoPoint, GeoJSON or NetTopologySuite geometry for column '{Column.Name}' ({Column.SqlType}), got {value!.GetType().Name}.",
         };
     }
 
@@ -549,6 +550,10 @@ internal sealed class DynamicGeometryAccessor(ColumnSchema schema, PgColumn colu
             case GeoJsonGeometry g:
                 hasher.Add(2UL);
                 ValueCodec.Hash(ref hasher, g);
+                break;
+            case NetTopologySuite.Geometries.Geometry n:
+                hasher.Add(3UL);
+                ValueCodec.Hash(ref hasher, n);
                 break;
             default:
                 hasher.Add(0x9e3779b97f4a7c15UL);
@@ -567,6 +572,9 @@ internal sealed class DynamicGeometryAccessor(ColumnSchema schema, PgColumn colu
                 break;
             case GeoJsonGeometry g:
                 ValueCodec.Write(writer, g, Column);
+                break;
+            case NetTopologySuite.Geometries.Geometry n:
+                ValueCodec.Write(writer, n, Column);
                 break;
             default:
                 writer.WriteNull();

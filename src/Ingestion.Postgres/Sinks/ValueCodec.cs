@@ -70,6 +70,11 @@ internal static class ValueCodec
             return Ewkb.TryFromGeoJson(Unsafe.As<T, GeoJsonGeometry>(ref value).Json, out _, out var problem) ? null : problem;
         }
 
+        if (value is NetTopologySuite.Geometries.Geometry nts)
+        {
+            return Ewkb.Check(nts, column);
+        }
+
         return null;
     }
 
@@ -149,6 +154,10 @@ internal static class ValueCodec
             _ = Ewkb.TryFromGeoJson(Unsafe.As<T, GeoJsonGeometry>(ref value).Json, out var ewkb, out var problem);
             writer.WriteBytes(ewkb ?? throw new InvalidOperationException(problem));
         }
+        else if (value is NetTopologySuite.Geometries.Geometry nts)
+        {
+            writer.WriteBytes(Ewkb.FromNts(nts));
+        }
         else
         {
             throw new NotSupportedException($"Values of type {typeof(T).Name} cannot be written.");
@@ -221,6 +230,10 @@ internal static class ValueCodec
         else if (typeof(T) == typeof(GeoJsonGeometry))
         {
             hasher.Add(Unsafe.As<T, GeoJsonGeometry>(ref value).Json);
+        }
+        else if (value is NetTopologySuite.Geometries.Geometry nts)
+        {
+            hasher.Add(Ewkb.FromNts(nts));
         }
         else
         {

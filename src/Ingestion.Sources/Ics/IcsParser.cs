@@ -69,7 +69,9 @@ public static class IcsParser
             throw new IngestionException(e.Message, e) { SourceName = settings.SourceName, Field = "charset" };
         }
 
-        using var reader = new StreamReader(stream, encoding, detectEncodingFromByteOrderMarks: true, bufferSize: 16 * 1024, leaveOpen: true);
+        // A fold inside a UTF-8 character (Outlook folds at 75 octets) is repaired before decoding, which would refuse it.
+        var bytes = encoding.CodePage == Encoding.UTF8.CodePage ? new FoldRepairStream(stream) : stream;
+        using var reader = new StreamReader(bytes, encoding, detectEncodingFromByteOrderMarks: true, bufferSize: 16 * 1024, leaveOpen: true);
         return Parse(reader, settings);
     }
 

@@ -6,6 +6,7 @@ using Ingestion.Scheduling;
 using Ingestion.TestSupport;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Ingestion.Core.Tests.Notifications;
 
@@ -13,7 +14,7 @@ public class NotificationTests
 {
     private static readonly DateTimeOffset T0 = new(2026, 1, 5, 9, 0, 0, TimeSpan.Zero);
 
-    private static ScheduleNotifier Notifier(NotificationOptions options, IScheduleStore store, Core.Tests.Scheduling.ManualTimeProvider time, params INotifier[] extra) =>
+    private static ScheduleNotifier Notifier(NotificationOptions options, IScheduleStore store, FakeTimeProvider time, params INotifier[] extra) =>
         new(new StaticMonitor<NotificationOptions>(options), store, extra, time);
 
     /// <summary>Records a finished slot in the store, then tells the notifier, like the scheduler does.</summary>
@@ -44,7 +45,7 @@ public class NotificationTests
         var options = new NotificationOptions { RepeatedFailureThreshold = 3, AlertWindow = TimeSpan.FromHours(1) };
         options.Webhooks["slack"] = new WebhookOptions { Url = server.Url("hooks/T000/B000").ToString() };
         var store = new InMemoryScheduleStore();
-        var time = new Core.Tests.Scheduling.ManualTimeProvider(T0);
+        var time = new FakeTimeProvider(T0);
         using var notifier = Notifier(options, store, time);
 
         for (var i = 0; i < 5; i++)
@@ -79,7 +80,7 @@ public class NotificationTests
         var sent = new List<Notification>();
         var options = new NotificationOptions { OnSuccessWithChanges = true };
         var store = new InMemoryScheduleStore();
-        using var notifier = Notifier(options, store, new Core.Tests.Scheduling.ManualTimeProvider(T0), new DelegateNotifier(n => sent.Add(n)));
+        using var notifier = Notifier(options, store, new FakeTimeProvider(T0), new DelegateNotifier(n => sent.Add(n)));
         await FinishAsync(notifier, store, T0, ScheduleRunStatus.Succeeded, new IngestionCounts { Read = 5, Unchanged = 5 });
         await FinishAsync(notifier, store, T0.AddHours(1), ScheduleRunStatus.Succeeded, new IngestionCounts { Read = 5, Created = 2, Unchanged = 3 });
         var n = Assert.Single(sent);
@@ -98,7 +99,7 @@ public class NotificationTests
         options.Smtp.To.Add("ops@example.org");
         options.Smtp.To.Add("dev@example.org");
         var store = new InMemoryScheduleStore();
-        using var notifier = Notifier(options, store, new Core.Tests.Scheduling.ManualTimeProvider(T0));
+        using var notifier = Notifier(options, store, new FakeTimeProvider(T0));
         await FinishAsync(notifier, store, T0, ScheduleRunStatus.Failed);
 
         var mail = Assert.Single(smtp.Messages);
@@ -124,7 +125,7 @@ public class NotificationTests
         options.Smtp.From = "ingestion@example.org";
         options.Smtp.To.Add("ops@example.org");
         var store = new InMemoryScheduleStore();
-        using var notifier = Notifier(options, store, new Core.Tests.Scheduling.ManualTimeProvider(T0), new DelegateNotifier(_ => throw new InvalidOperationException("notifier down")), new DelegateNotifier(n => reached.Add(n)));
+        using var notifier = Notifier(options, store, new FakeTimeProvider(T0), new DelegateNotifier(_ => throw new InvalidOperationException("notifier down")), new DelegateNotifier(n => reached.Add(n)));
         await FinishAsync(notifier, store, T0, ScheduleRunStatus.Failed);
         Assert.Equal(1, server.RequestCount);
         Assert.Single(reached);

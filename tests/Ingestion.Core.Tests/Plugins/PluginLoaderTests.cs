@@ -43,11 +43,12 @@ public sealed class PluginLoaderTests(PluginFixtures fixtures)
         Assert.Equal(4, second.Counts.Created);
         Assert.Equal(8, host.Sink.GetTable("greetings").Count);
 
-        // The plug-in's types live in its own collectible context; the contract it implements is the host's.
+        // The plug-in's types live in its own collectible context (McMaster's loader); the contract it implements is the host's.
         var generation = host.Manager.HandleOf("greetings")!.Current;
         var context = AssemblyLoadContext.GetLoadContext(generation.Assembly)!;
         Assert.NotSame(AssemblyLoadContext.Default, context);
         Assert.True(context.IsCollectible);
+        Assert.Equal("McMaster.NETCore.Plugins", context.GetType().Assembly.GetName().Name);
         var pluginType = generation.Assembly.GetType("Fixtures.Good.GoodPlugin")!;
         Assert.True(typeof(IIngestionPlugin).IsAssignableFrom(pluginType));
         Assert.Same(typeof(IIngestionPlugin).Assembly, pluginType.GetInterfaces().Single().Assembly);
@@ -94,8 +95,8 @@ public sealed class PluginLoaderTests(PluginFixtures fixtures)
 
         // Both copies are loaded at once, each in its plug-in's own context.
         var jsons = AssemblyLoadContext.All.SelectMany(c => c.Assemblies).Where(a => a.GetName().Name == "Newtonsoft.Json").ToList();
-        Assert.Contains(jsons, a => a.GetName().Version!.Major == 13 && AssemblyLoadContext.GetLoadContext(a)!.Name == "plugin:Plugin.JsonNew");
-        Assert.Contains(jsons, a => a.GetName().Version!.Major == 12 && AssemblyLoadContext.GetLoadContext(a)!.Name == "plugin:Plugin.JsonOld");
+        Assert.Contains(jsons, a => a.GetName().Version!.Major == 13 && AssemblyLoadContext.GetLoadContext(a)!.Name == "Plugin.JsonNew");
+        Assert.Contains(jsons, a => a.GetName().Version!.Major == 12 && AssemblyLoadContext.GetLoadContext(a)!.Name == "Plugin.JsonOld");
     }
 
     [Fact]
@@ -200,10 +201,61 @@ public sealed class PluginLoaderTests(PluginFixtures fixtures)
         await using var host = PluginHost.Start(drop, new Dictionary<string, string?> { ["Ingestion:Sources:explodes:MaxRetryAttempts"] = "0" });
         var result = await host.RunAsync("explodes");
         Assert.Equal(IngestionStatus.Failed, result.Status);
-        Assert.Contains("Source 'explodes'", result.Error!.Message, StringComparison.Ordinal);
-        Assert.Contains(Path.Combine(drop, "Plugin.Faulty", "Plugin.Faulty.dll"), result.Error.Message, StringComparison.Ordinal);
+        Assert.StartsWith($"Plug-in Plugin.Faulty ('{Path.Combine(drop, "Plugin.Faulty", "Plugin.Faulty.dll")}'): source 'explodes' could not be created", result.Error!.Message, StringComparison.Ordinal);
         Assert.Contains("the API key setting 'FaultyKey' is missing", result.Error.Message, StringComparison.Ordinal);
         Assert.Equal(IngestionStatus.Succeeded, (await host.RunAsync("greetings")).Status);
+    }
+
+    [Fact]
+    public async Task An_error_thrown_while_a_plugin_source_reads_is_prefixed_with_the_plugin_name_and_file()
+    {
+        var drop = fixtures.NewDropFolder();
+        fixtures.Drop(drop, "Plugin.Faulty");
+        await using var host = PluginHost.Start(drop, new Dictionary<string, string?> { ["Ingestion:Sources:fails:MaxRetryAttempts"] = "0" });
+        var result = await host.RunAsync("fails");
+        Assert.Equal(IngestionStatus.Failed, result.Status);
+        Assert.Equal(
+            $"Plug-in Plugin.Faulty ('{Path.Combine(drop, "Plugin.Faulty", "Plugin.Faulty.dll")}'): FormatException: row 2: 'yesterday' is not a date",
+            result.Error!.Message);
+    }
+
+    [Fact]
+    public async Task A_plugin_built_without_its_private_dependencies_is_refused_naming_the_assembly_and_both_versions()
+    {
+        // Plugin.CsvNoDeps was built against CsvHelper 30 without EnableDynamicLoading: CsvHelper.dll was not copied, so
+        // it would silently bind to the host's CsvHelper 34 and fail at run time with MissingMethodException.
+        var drop = fixtures.NewDropFolder();
+        fixtures.Drop(drop, "Plugin.CsvNoDeps");
+        fixtures.Drop(drop, "Plugin.Good");
+        Assert.False(File.Exists(Path.Combine(drop, "Plugin.CsvNoDeps", "CsvHelper.dll")));
+        Assert.Equal(34, typeof(CsvHelper.CsvReader).Assembly.GetName().Version!.Major);
+
+        await using var host = PluginHost.Start(drop);
+        var refused = host.Plugin("Plugin.CsvNoDeps");
+        Assert.Equal(PluginStatus.Refused, refused.Status);
+        var error = refused.Error!;
+        Assert.StartsWith($"Plug-in Plugin.CsvNoDeps ('{Path.Combine(drop, "Plugin.CsvNoDeps", "Plugin.CsvNoDeps.dll")}')", error, StringComparison.Ordinal);
+        Assert.Contains("CsvHelper: wants 30.0.0.0, does not ship it, and the host's is 34.0.0.0 (another major version)", error, StringComparison.Ordinal);
+        Assert.Contains("<EnableDynamicLoading>true</EnableDynamicLoading>", error, StringComparison.Ordinal);
+        Assert.Null(host.Catalog.Find("csv-no-deps"));
+        Assert.Equal(IngestionStatus.Succeeded, (await host.RunAsync("greetings")).Status);
+    }
+
+    [Fact]
+    public async Task A_plugin_shipping_an_older_major_of_a_host_library_runs_with_its_own_copy()
+    {
+        var drop = fixtures.NewDropFolder();
+        fixtures.Drop(drop, "Plugin.CsvOld");
+        await using var host = PluginHost.Start(drop);
+        Assert.Equal(PluginStatus.Loaded, host.Plugin("Plugin.CsvOld").Status);
+        var result = await host.RunAsync("csv-old");
+        Assert.Equal(IngestionStatus.Succeeded, result.Status);
+
+        // Columns: Id, CsvHelperVersion, FirstCity. The host keeps its CsvHelper 34 in the same process.
+        var row = host.Sink.GetTable("csv-old").Values.Single();
+        Assert.Equal("30.0.0.0", row[1]);
+        Assert.Equal("Montréal", row[2]);
+        Assert.Equal(34, typeof(CsvHelper.CsvReader).Assembly.GetName().Version!.Major);
     }
 
     [Fact]

@@ -1,5 +1,5 @@
 using Ingestion.Scheduling;
-using Quartz;
+using Cronos;
 
 namespace Ingestion.Core.Tests.Scheduling;
 
@@ -58,35 +58,26 @@ public class CronScheduleTests
         Assert.Equal(Utc(2026, 11, 1, 7), CronSchedule.Parse("*/30 * * * *", Toronto).GetNextOccurrence(Utc(2026, 11, 1, 6, 10)));
     }
 
-    private static List<DateTimeOffset> QuartzInToronto(string quartzCron, DateTimeOffset from, DateTimeOffset to)
-    {
-        var quartz = new CronExpression(quartzCron) { TimeZone = TimeZoneInfo.FindSystemTimeZoneById(Toronto) };
-        var list = new List<DateTimeOffset>();
-        var cursor = from;
-        while (quartz.GetTimeAfter(cursor) is { } t && t <= to)
-        {
-            list.Add(t);
-            cursor = t;
-        }
-
-        return list;
-    }
+    private static List<DateTimeOffset> CronosInToronto(string cron, DateTimeOffset from, DateTimeOffset to) =>
+        [.. CronExpression.Parse(cron).GetOccurrences(from, to, TimeZoneInfo.FindSystemTimeZoneById(Toronto), fromInclusive: false, toInclusive: true)];
 
     [Fact]
-    public void Quartz_time_zone_behaviour_compared()
+    public void Cronos_time_zone_behaviour_compared()
     {
-        // Checked against Quartz 3.22 evaluating in the zone itself: from outside the transitions it agrees with the rules above.
-        Assert.Equal(Between("30 1 * * *", Utc(2026, 10, 31, 12), Utc(2026, 11, 2, 12)), QuartzInToronto("0 30 1 * * ?", Utc(2026, 10, 31, 12), Utc(2026, 11, 2, 12)));
-        Assert.Equal(Between("*/15 2 * * *", Utc(2026, 3, 7, 12), Utc(2026, 3, 9, 12)), QuartzInToronto("0 0/15 2 * * ?", Utc(2026, 3, 7, 12), Utc(2026, 3, 9, 12)));
+        // Cronos evaluating in the zone itself agrees with the rules above for fixed-time slots and the spring-forward gap.
+        Assert.Equal(Between("30 1 * * *", Utc(2026, 10, 31, 12), Utc(2026, 11, 2, 12)), CronosInToronto("30 1 * * *", Utc(2026, 10, 31, 12), Utc(2026, 11, 2, 12)));
+        Assert.Equal(Between("*/15 2 * * *", Utc(2026, 3, 7, 12), Utc(2026, 3, 9, 12)), CronosInToronto("*/15 2 * * *", Utc(2026, 3, 7, 12), Utc(2026, 3, 9, 12)));
+        Assert.Equal(Between("0 * * * *", Utc(2026, 3, 8, 5, 30), Utc(2026, 3, 8, 9, 30)), CronosInToronto("0 * * * *", Utc(2026, 3, 8, 5, 30), Utc(2026, 3, 8, 9, 30)));
 
-        Assert.Equal(Between("0 * * * *", Utc(2026, 11, 1, 3, 30), Utc(2026, 11, 1, 8, 30)), QuartzInToronto("0 0 * * * ?", Utc(2026, 11, 1, 3, 30), Utc(2026, 11, 1, 8, 30)));
-        Assert.Equal(Between("0 * * * *", Utc(2026, 3, 8, 5, 30), Utc(2026, 3, 8, 9, 30)), QuartzInToronto("0 0 * * * ?", Utc(2026, 3, 8, 5, 30), Utc(2026, 3, 8, 9, 30)));
+        // It differs for interval expressions in the repeated fall-back hour: Cronos runs 1:00 twice (EDT 05Z and EST 06Z),
+        // the documented rule runs each wall-clock slot once. That is why CronSchedule evaluates Cronos on the wall clock
+        // and maps wall times to instants itself.
+        Assert.Equal([Utc(2026, 11, 1, 4), Utc(2026, 11, 1, 5), Utc(2026, 11, 1, 7), Utc(2026, 11, 1, 8)], Between("0 * * * *", Utc(2026, 11, 1, 3, 30), Utc(2026, 11, 1, 8, 30)));
+        Assert.Equal([Utc(2026, 11, 1, 4), Utc(2026, 11, 1, 5), Utc(2026, 11, 1, 6), Utc(2026, 11, 1, 7), Utc(2026, 11, 1, 8)], CronosInToronto("0 * * * *", Utc(2026, 11, 1, 3, 30), Utc(2026, 11, 1, 8, 30)));
 
         // A host (re)starting inside the second pass of the repeated hour: 1:30 already ran at its first occurrence (05:30Z).
         Assert.Equal(Utc(2026, 11, 1, 7), CronSchedule.Parse("*/30 * * * *", Toronto).GetNextOccurrence(Utc(2026, 11, 1, 6, 10)));
-        // Quartz evaluating in the zone differs here: it would run the 1:30 slot a second time, at 1:30 EST (06:30Z).
-        // That is why CronSchedule evaluates Quartz on the wall clock and maps wall times to instants itself.
-        Assert.Equal([Utc(2026, 11, 1, 6, 30), Utc(2026, 11, 1, 7)], QuartzInToronto("0 0/30 * * * ?", Utc(2026, 11, 1, 6, 10), Utc(2026, 11, 1, 7, 0)));
+        Assert.Equal([Utc(2026, 11, 1, 6, 30), Utc(2026, 11, 1, 7)], CronosInToronto("*/30 * * * *", Utc(2026, 11, 1, 6, 10), Utc(2026, 11, 1, 7, 0)));
     }
 
     [Fact]
@@ -105,6 +96,8 @@ public class CronScheduleTests
         Assert.Equal(weekends, Between("0 8,12,18 * * SAT,SUN", from, to));
         Assert.Equal(weekends, Between("0 8,12,18 * * 6-7", from, to));
         Assert.Equal(weekdays, Between("0 6-22/2 * * mon-fri", from, to));
+        Assert.Equal(Utc(2026, 6, 26, 12), Between("0 8 * * 5L", from, Utc(2026, 7, 1, 0)).Single());
+        Assert.Equal(Utc(2026, 6, 19, 12), Between("0 8 * jun fri#3", from, Utc(2026, 7, 1, 0)).Single());
     }
 
     [Fact]
@@ -131,6 +124,10 @@ public class CronScheduleTests
     [InlineData("0 0 * * 5-1", "backwards")]
     [InlineData("", "empty")]
     [InlineData("0 0 30 2 *", "never fires")]
+    [InlineData("0 0 * JANX *", "Months: Unexpected character 'X'")]
+    [InlineData("*/0 * * * *", "Minutes: Value must be a number between 1 and 59")]
+    [InlineData("0 0 * * 5#6", "Days of week")]
+    [InlineData("H 0 * * *", "hashed values ('H') are not supported")]
     public void Invalid_expressions_say_why(string cron, string expected)
     {
         var e = Assert.Throws<FormatException>(() => CronSchedule.Parse(cron, Toronto));
@@ -144,4 +141,3 @@ public class CronScheduleTests
         Assert.Contains("'America/Atlantis' is unknown", e.Message, StringComparison.Ordinal);
     }
 }
-

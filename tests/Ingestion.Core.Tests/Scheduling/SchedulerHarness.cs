@@ -3,13 +3,14 @@ using Ingestion.Hosting;
 using Ingestion.Scheduling;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Ingestion.Core.Tests.Scheduling;
 
 /// <summary>A scheduler on a manual clock, an in-memory store and real runner, configured from in-memory settings.</summary>
 internal sealed class SchedulerHarness : IAsyncDisposable
 {
-    private SchedulerHarness(ServiceProvider services, IConfigurationRoot config, ManualTimeProvider time, InMemoryScheduleStore store)
+    private SchedulerHarness(ServiceProvider services, IConfigurationRoot config, FakeTimeProvider time, InMemoryScheduleStore store)
     {
         Services = services;
         Config = config;
@@ -21,7 +22,7 @@ internal sealed class SchedulerHarness : IAsyncDisposable
 
     public IConfigurationRoot Config { get; }
 
-    public ManualTimeProvider Time { get; }
+    public FakeTimeProvider Time { get; }
 
     public InMemoryScheduleStore Store { get; }
 
@@ -37,7 +38,7 @@ internal sealed class SchedulerHarness : IAsyncDisposable
     public static SchedulerHarness Create(DateTimeOffset start, IDictionary<string, string?> settings, Action<IIngestionBuilder> sources, InMemoryScheduleStore? store = null, Action<IServiceCollection>? services = null)
     {
         var config = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
-        var time = new ManualTimeProvider(start);
+        var time = new FakeTimeProvider(start);
         store ??= new InMemoryScheduleStore();
         var collection = new ServiceCollection();
         collection.AddSingleton<TimeProvider>(time);

@@ -296,4 +296,62 @@ public class IcsParserTests
         var bytes = Encoding.UTF8.GetPreamble().Concat(Encoding.UTF8.GetBytes("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:bom\r\nDTSTART:20260101T100000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")).ToArray();
         Assert.Equal("bom", Assert.Single(IcsParser.Parse(new MemoryStream(bytes), Settings())).Event!.Uid);
     }
+
+    [Theory]
+    [InlineData("\r\n", 1)]
+    [InlineData("\n", 1)]
+    [InlineData("\r\n", 5)]
+    [InlineData("\r\n", 4096)]
+    public void A_line_folded_inside_a_utf8_character_is_read_whole_and_line_numbers_do_not_move(string eol, int chunk)
+    {
+        // Outlook folds at 75 octets without looking at characters: here every event's SUMMARY is folded inside
+        // a 2-, 3- or 4-byte character, at every split point, over several 16 KB buffers, read in chunks of any size.
+        string[] words = ["Réunion", "Coût 5 €", "Fête 😀 parc"];
+        var expected = new List<string>();
+        var document = new List<byte>(Encoding.UTF8.GetBytes($"BEGIN:VCALENDAR{eol}VERSION:2.0{eol}"));
+        var line = 2;
+        for (var i = 0; i < 900; i++)
+        {
+            var summary = $"{words[i % 3]} {i}";
+            var bytes = Encoding.UTF8.GetBytes("SUMMARY:" + summary);
+            var first = Array.FindIndex(bytes, b => b >= 0x80);
+            var length = bytes[first] >= 0xF0 ? 4 : bytes[first] >= 0xE0 ? 3 : 2;
+            var cut = first + 1 + (i % (length - 1));
+            document.AddRange(Encoding.UTF8.GetBytes($"BEGIN:VEVENT{eol}UID:e{i}{eol}DTSTART:20260301T100000Z{eol}"));
+            document.AddRange(bytes[..cut]);
+            document.AddRange(Encoding.UTF8.GetBytes($"{eol} "));
+            document.AddRange(bytes[cut..]);
+            document.AddRange(Encoding.UTF8.GetBytes($"{eol}END:VEVENT{eol}"));
+            expected.Add(summary);
+            line += 6;
+        }
+
+        // A bad event after them is still rejected at its own line.
+        document.AddRange(Encoding.UTF8.GetBytes($"BEGIN:VEVENT{eol}UID:bad{eol}DTSTART:2026-03-01{eol}END:VEVENT{eol}END:VCALENDAR{eol}"));
+        var results = IcsParser.Parse(new ChunkedStream(document.ToArray(), chunk), Settings()).ToList();
+
+        Assert.Equal(expected.Order(StringComparer.Ordinal), results.Where(r => r.Event is not null).Select(r => r.Event!.Summary!).Order(StringComparer.Ordinal));
+        var rejected = Assert.Single(results, r => r.Rejected is not null).Rejected!;
+        Assert.Equal("DTSTART", rejected.Field);
+        Assert.Equal($"line {line + 3}", rejected.Position);
+    }
+
+    [Fact]
+    public void Bytes_invalid_in_utf8_are_still_an_error_when_a_fold_follows_them()
+    {
+        // Latin-1 'é' (0xE9, a UTF-8 lead byte) then a fold then Latin-1 '©' (0xA9, a continuation byte): moved
+        // together they are still no UTF-8 character, so the document is refused as before, never silently garbled.
+        var bytes = Encoding.UTF8.GetBytes("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nDTSTART:20260101T100000Z\r\nSUMMARY:Caf").Concat(new byte[] { 0xE9, 0x0D, 0x0A, 0x20, 0xA9 })
+            .Concat(Encoding.UTF8.GetBytes(" au lait\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")).ToArray();
+        var e = Assert.Throws<IngestionException>(() => IcsParser.Parse(new MemoryStream(bytes), Settings()).ToList());
+        Assert.Equal("charset", e.Field);
+    }
+
+    /// <summary>Hands out its bytes at most <c>chunk</c> at a time, as a network stream may.</summary>
+    private sealed class ChunkedStream(byte[] bytes, int chunk) : MemoryStream(bytes)
+    {
+        public override int Read(Span<byte> buffer) => base.Read(buffer[..Math.Min(buffer.Length, chunk)]);
+
+        public override int Read(byte[] buffer, int offset, int count) => base.Read(buffer, offset, Math.Min(count, chunk));
+    }
 }

@@ -44,6 +44,9 @@ public static partial class IngestionServiceCollectionExtensions
             services.TryAddSingleton<IRunLockProvider, InMemoryRunLockProvider>();
             services.TryAddSingleton<IIngestionSink, InMemorySink>();
             services.TryAddSingleton<IIngestionRunner, IngestionRunner>();
+            services.TryAddSingleton<ActiveRuns>();
+            services.TryAddEnumerable(ServiceDescriptor.Singleton<IIngestionObserver, ActiveRuns>(sp => sp.GetRequiredService<ActiveRuns>()));
+            services.TryAddSingleton<Operations.IIngestionOperations, Operations.IngestionOperations>();
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, IngestionStartupValidator>());
         }
         else if (configuration is not null && builder.Configuration is null)

@@ -174,4 +174,21 @@ public interface IScheduleStore
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The statuses.</returns>
     ValueTask<IReadOnlyList<ScheduleRunStatus>> GetRecentOutcomesAsync(string schedule, int count, CancellationToken cancellationToken);
+
+    /// <summary>Pauses a schedule for every host sharing the store (its slots are not run until resumed), or resumes it.</summary>
+    /// <param name="schedule">The schedule.</param>
+    /// <param name="pause">Who paused it and when, or <see langword="null"/> to resume.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>A task.</returns>
+    ValueTask SetPauseAsync(string schedule, SchedulePause? pause, CancellationToken cancellationToken);
+
+    /// <summary>The paused schedules.</summary>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The pauses by schedule name.</returns>
+    ValueTask<IReadOnlyDictionary<string, SchedulePause>> GetPausesAsync(CancellationToken cancellationToken);
 }
+
+/// <summary>A schedule paused by an operator: its slots are not run (a manual run still is) until it is resumed.</summary>
+/// <param name="PausedAt">When it was paused.</param>
+/// <param name="PausedBy">Who paused it, when known.</param>
+public sealed record SchedulePause(DateTimeOffset PausedAt, string? PausedBy);

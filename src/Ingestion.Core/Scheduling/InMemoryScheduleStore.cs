@@ -6,6 +6,7 @@ public sealed class InMemoryScheduleStore : IScheduleStore
     private readonly Lock _lock = new();
     private readonly Dictionary<(string Schedule, DateTimeOffset Slot), SlotRow> _slots = [];
     private readonly List<ScheduleRun> _runs = [];
+    private readonly Dictionary<string, SchedulePause> _pauses = new(StringComparer.Ordinal);
 
     /// <summary>Every history row, oldest first.</summary>
     public IReadOnlyList<ScheduleRun> Runs
@@ -145,6 +146,34 @@ public sealed class InMemoryScheduleStore : IScheduleStore
             IReadOnlyList<ScheduleRun> list = _runs.Where(r => schedule is null || r.Schedule == schedule)
                 .OrderByDescending(r => r.StartedAt).Take(count).ToList();
             return ValueTask.FromResult(list);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask SetPauseAsync(string schedule, SchedulePause? pause, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(schedule);
+        lock (_lock)
+        {
+            if (pause is null)
+            {
+                _pauses.Remove(schedule);
+            }
+            else
+            {
+                _pauses[schedule] = pause;
+            }
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyDictionary<string, SchedulePause>> GetPausesAsync(CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            return ValueTask.FromResult<IReadOnlyDictionary<string, SchedulePause>>(new Dictionary<string, SchedulePause>(_pauses, StringComparer.Ordinal));
         }
     }
 

@@ -52,6 +52,31 @@ public sealed class InMemoryImportJobStore : IImportJobStore
             .ToList();
         return ValueTask.FromResult(list);
     }
+
+    /// <inheritdoc />
+    public ValueTask<ImportJob?> GetAsync(Guid jobId, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(_jobs.TryGetValue(jobId, out var job) ? job : null);
+
+    /// <inheritdoc />
+    public ValueTask<Page<ImportJob>> QueryAsync(ImportJobQuery query, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        query.ThrowIfInvalid();
+        var matching = _jobs.Values.Where(query.Matches).OrderByDescending(j => j.StartedAt).ThenBy(j => j.Id).ToList();
+        return ValueTask.FromResult(new Page<ImportJob>(matching.Skip(query.Offset).Take(query.Limit).ToList(), matching.Count, query.Offset, query.Limit));
+    }
+
+    /// <inheritdoc />
+    public ValueTask<Page<StoredRejectedRecord>> ListRejectedAsync(Guid jobId, int offset, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        var all = _rejected.Where(r => r.JobId == jobId).ToList();
+        var items = all.Skip(offset).Take(limit)
+            .Select(r => new StoredRejectedRecord(r.JobId, r.Source, r.Record.Position, r.Record.Field, r.Record.Reason, r.Record.RawValue))
+            .ToList();
+        return ValueTask.FromResult(new Page<StoredRejectedRecord>(items, all.Count, offset, limit));
+    }
 }
 
 /// <summary>An in-process source-state store. Thread-safe.</summary>

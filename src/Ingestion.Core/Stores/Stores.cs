@@ -66,6 +66,27 @@ public interface IImportJobStore
     /// <param name="cancellationToken">Cancels the query.</param>
     /// <returns>The jobs.</returns>
     ValueTask<IReadOnlyList<ImportJob>> ListRecentAsync(int count, string? sourceName, CancellationToken cancellationToken);
+
+    /// <summary>Finds one job.</summary>
+    /// <param name="jobId">The job (run) identifier.</param>
+    /// <param name="cancellationToken">Cancels the query.</param>
+    /// <returns>The job, or <see langword="null"/> when no job has that identifier.</returns>
+    ValueTask<ImportJob?> GetAsync(Guid jobId, CancellationToken cancellationToken);
+
+    /// <summary>Lists jobs matching filters, newest first, one page at a time.</summary>
+    /// <param name="query">The filters and the page.</param>
+    /// <param name="cancellationToken">Cancels the query.</param>
+    /// <returns>The page and the number of matching jobs.</returns>
+    /// <exception cref="ArgumentException">The query is invalid (<see cref="ImportJobQuery.Validate"/>).</exception>
+    ValueTask<Page<ImportJob>> QueryAsync(ImportJobQuery query, CancellationToken cancellationToken);
+
+    /// <summary>Lists the rejected records of a job in the order they were stored, one page at a time.</summary>
+    /// <param name="jobId">The job.</param>
+    /// <param name="offset">How many records to skip.</param>
+    /// <param name="limit">The most records to return (1 to 1000).</param>
+    /// <param name="cancellationToken">Cancels the query.</param>
+    /// <returns>The page and the job's number of stored rejected records.</returns>
+    ValueTask<Page<StoredRejectedRecord>> ListRejectedAsync(Guid jobId, int offset, int limit, CancellationToken cancellationToken);
 }
 
 /// <summary>Loads and saves the state of each source (cursor, HTTP validators, timestamps).</summary>

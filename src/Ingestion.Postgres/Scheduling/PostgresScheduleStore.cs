@@ -16,6 +16,7 @@ public sealed class PostgresScheduleStore : IScheduleStore
     private readonly IngestionDatabase _db;
     private readonly string _slots;
     private readonly string _runs;
+    private readonly string _pauses;
 
     /// <summary>Creates the store.</summary>
     /// <param name="database">The library's database.</param>
@@ -24,6 +25,7 @@ public sealed class PostgresScheduleStore : IScheduleStore
         _db = database ?? throw new ArgumentNullException(nameof(database));
         _slots = PgIdentifier.Qualify(database.Schema, "schedule_slots");
         _runs = PgIdentifier.Qualify(database.Schema, "schedule_runs");
+        _pauses = PgIdentifier.Qualify(database.Schema, "schedule_pauses");
     }
 
     /// <inheritdoc />
@@ -281,6 +283,45 @@ public sealed class PostgresScheduleStore : IScheduleStore
         }
 
         return list;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask SetPauseAsync(string schedule, SchedulePause? pause, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(schedule);
+        if (pause is null)
+        {
+            await ExecuteAsync($"DELETE FROM {_pauses} WHERE schedule = $1", cancellationToken, schedule).ConfigureAwait(false);
+            return;
+        }
+
+        await _db.EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        var cmd = _db.DataSource.CreateCommand(
+            $"INSERT INTO {_pauses} (schedule, paused_at, paused_by) VALUES ($1, $2, $3) ON CONFLICT (schedule) DO UPDATE SET paused_at = EXCLUDED.paused_at, paused_by = EXCLUDED.paused_by");
+        await using var cmdScope = cmd.ConfigureAwait(false);
+        cmd.Parameters.AddWithValue(schedule);
+        cmd.Parameters.AddWithValue(pause.PausedAt.ToUniversalTime());
+        cmd.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = (object?)pause.PausedBy ?? DBNull.Value });
+        await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyDictionary<string, SchedulePause>> GetPausesAsync(CancellationToken cancellationToken)
+    {
+        await _db.EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        var cmd = _db.DataSource.CreateCommand($"SELECT schedule, paused_at, paused_by FROM {_pauses}");
+        await using var cmdScope = cmd.ConfigureAwait(false);
+        var pauses = new Dictionary<string, SchedulePause>(StringComparer.Ordinal);
+        var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                pauses[reader.GetString(0)] = new SchedulePause(reader.GetFieldValue<DateTimeOffset>(1), reader.IsDBNull(2) ? null : reader.GetString(2));
+            }
+        }
+
+        return pauses;
     }
 
     private static string ToText(ScheduleRunStatus status) => status.ToString().ToLowerInvariant();

@@ -45,6 +45,14 @@ public static class SchedulingMigrations
         CREATE INDEX schedule_runs_slot ON {schema}.schedule_runs (schedule, slot_time);
         """);
 
+    /// <summary>v2: <c>schedule_pauses</c> (one row per schedule an operator paused: when and by whom).</summary>
+    public static IPostgresMigration V2 { get; } = new PostgresMigration(Component, 2, "paused schedules", """
+        CREATE TABLE {schema}.schedule_pauses (
+            schedule text PRIMARY KEY,
+            paused_at timestamptz NOT NULL,
+            paused_by text);
+        """);
+
     /// <summary>Every migration of the component, in order.</summary>
-    public static IReadOnlyList<IPostgresMigration> All { get; } = [V1];
+    public static IReadOnlyList<IPostgresMigration> All { get; } = [V1, V2];
 }

@@ -7,7 +7,7 @@ using NpgsqlTypes;
 namespace Ingestion.Postgres.Stores;
 
 /// <summary>The import-job history in <c>ingestion.import_jobs</c>, with rejected records in <c>ingestion.rejected_records</c>.</summary>
-public sealed class PostgresImportJobStore : IImportJobStore
+public sealed partial class PostgresImportJobStore : IImportJobStore
 {
     private const int MaxErrorLength = 4000;
     private readonly IngestionDatabase _database;

@@ -49,7 +49,7 @@ public sealed class IngestionWebApp : IAsyncDisposable
         PostgresDatabase db,
         Action<IIngestionBuilder> ingestion,
         string environment = "Production",
-        Action<Endpoints.IngestionEndpointOptions>? endpoints = null,
+        Action<global::Ingestion.AspNetCore.Endpoints.IngestionEndpointOptions>? endpoints = null,
         Action<IServiceCollection>? services = null,
         Action<WebApplication>? map = null)
     {

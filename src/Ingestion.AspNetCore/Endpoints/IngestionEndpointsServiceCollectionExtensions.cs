@@ -19,6 +19,12 @@ public static class IngestionEndpointsServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(services);
         services.TryAddSingleton<IngestionEndpointsMarker>();
         services.TryAddSingleton(TimeProvider.System);
+        if (!services.Any(d => d.ServiceType == typeof(BackgroundRuns)))
+        {
+            services.AddSingleton<BackgroundRuns>();
+            services.AddHostedService(sp => sp.GetRequiredService<BackgroundRuns>());
+        }
+
         var options = services.AddOptions<IngestionEndpointOptions>().ValidateOnStart();
         if (configure is not null)
         {

@@ -19,6 +19,14 @@ internal static class WriteAccess
     /// <param name="environment">The host environment.</param>
     public static void Protect(RouteGroupBuilder writes, IngestionEndpointOptions options, IHostEnvironment environment)
     {
+        // A browser names the site a request comes from; a page of another site must not start runs with this site's cookies.
+        writes.AddEndpointFilter((context, next) =>
+            string.Equals(context.HttpContext.Request.Headers["Sec-Fetch-Site"], "cross-site", StringComparison.OrdinalIgnoreCase)
+                ? ValueTask.FromResult<object?>(Results.Problem(
+                    statusCode: StatusCodes.Status403Forbidden,
+                    title: "Cross-site write refused",
+                    detail: "The request comes from a page of another site (Sec-Fetch-Site: cross-site); ingestion writes are accepted from the same site or from non-browser clients only."))
+                : next(context));
         if (options.WritePolicy is { } policy)
         {
             writes.RequireAuthorization(policy);

@@ -13,7 +13,7 @@ public sealed class Item
     public string? Note { get; set; }
 }
 
-/// <summary>A source yielding the rows a function gives for each run (the run number counts from 1).</summary>
+/// <summary>A source yielding the rows a function gives for each run (the run number counts from 1, per instance: register one instance to count runs).</summary>
 public sealed class ItemSource(Func<int, IEnumerable<Item>> rows) : IngestionSource<Item>
 {
     private int _runs;

@@ -1,41 +1,21 @@
+using System.CommandLine;
+using Ingestion.CommandLine;
 using Ingestion.Sample.Host;
 using Microsoft.Extensions.Options;
 
-var commands = SampleHost.Discover<ISampleCommand>();
-if (args.Length > 0 && args[0] is "help" or "--help" or "-h")
-{
-    Console.WriteLine("usage: Ingestion.Sample.Host [command] [args] [--Config:Key=value ...]");
-    foreach (var c in commands.OrderBy(c => c.Name, StringComparer.Ordinal))
-    {
-        Console.WriteLine($"  {c.Name,-22} {c.Description}");
-    }
-
-    return 0;
-}
-
-// The longest command name matching the leading words wins ("plugins list" before "plugins").
-var words = args.TakeWhile(a => !a.StartsWith("--", StringComparison.Ordinal)).ToArray();
-var command = commands
-    .Where(c => c.Name.Split(' ') is var parts && parts.Length <= words.Length && parts.SequenceEqual(words.Take(parts.Length)))
-    .MaxBy(c => c.Name.Split(' ').Length)
-    ?? (words.Length == 0 ? commands.Single(c => c.Name == "run") : null);
-if (command is null)
-{
-    Console.Error.WriteLine($"Unknown command '{string.Join(' ', words)}'. Run with 'help' for the list.");
-    return 2;
-}
-
-var rest = args.Skip(command.Name == "run" && words.Length == 0 ? 0 : command.Name.Split(' ').Length).ToArray();
-using var cts = new CancellationTokenSource();
-Console.CancelKeyPress += (_, e) =>
-{
-    e.Cancel = true;
-    cts.Cancel();
-};
+// No arguments: ingest every enabled sample source, as scripts/run-sample.sh expects.
+var cliArgs = args.Length == 0 ? ["run"] : args;
 try
 {
-    using var host = SampleHost.Build(rest.Where(a => a.StartsWith("--", StringComparison.Ordinal)).ToArray());
-    return await command.RunAsync(host, rest, cts.Token);
+    using var host = SampleHost.Build(cliArgs.Where(IngestionCommandLineExtensions.IsConfigurationOverride).ToArray());
+    return await host.RunIngestionCommandLineAsync(cliArgs, o =>
+    {
+        o.Description = "The Ingestion sample host: the bundled sample sources, schedules, queue and plug-ins.";
+        foreach (var command in SampleHost.Discover<ISampleCommand>())
+        {
+            o.Commands.Add(context => ToCommand(command, context));
+        }
+    });
 }
 catch (OptionsValidationException e)
 {
@@ -45,5 +25,15 @@ catch (OptionsValidationException e)
         Console.Error.WriteLine($"  - {failure}");
     }
 
-    return 3;
+    return ExitCodes.BadArguments;
+}
+
+// A sample command becomes a host-added command: its arguments are handed over as they were typed.
+static Command ToCommand(ISampleCommand sample, IngestionCommandContext context)
+{
+    var rest = new Argument<string[]>("ARGS") { Arity = ArgumentArity.ZeroOrMore, Description = "The command's arguments." };
+    var command = new Command(sample.Name, sample.Description) { rest };
+    command.TreatUnmatchedTokensAsErrors = false;
+    command.SetAction((parse, ct) => sample.RunAsync(context.Host, [.. parse.GetValue(rest) ?? [], .. parse.UnmatchedTokens], ct));
+    return command;
 }

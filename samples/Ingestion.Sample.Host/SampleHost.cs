@@ -5,6 +5,8 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
 
 namespace Ingestion.Sample.Host;
 
@@ -58,10 +60,21 @@ public static class SampleHost
             o.TimestampFormat = "HH:mm:ss ";
         });
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Logging.AddFilter("Ingestion", LogLevel.Information);
+        // Logs go to standard error, so standard output holds only the command's lines; a terminal gets the live
+        // progress display instead of per-run information lines.
+        builder.Logging.AddFilter("Ingestion", Console.IsOutputRedirected ? LogLevel.Information : LogLevel.Warning);
+        builder.Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
         if (Environment.GetEnvironmentVariable("INGESTION_PG") is { Length: > 0 } pg)
         {
             builder.Configuration["Ingestion:Postgres:ConnectionString"] = pg;
+        }
+
+        // --Telemetry:Console=true prints the library's metrics and spans (Meter and ActivitySource "Ingestion").
+        if (builder.Configuration.GetValue<bool>("Telemetry:Console"))
+        {
+            builder.Services.AddOpenTelemetry()
+                .WithMetrics(m => m.AddMeter(Diagnostics.IngestionTelemetry.Name).AddConsoleExporter())
+                .WithTracing(t => t.AddSource(Diagnostics.IngestionTelemetry.Name).AddConsoleExporter());
         }
 
         var dataDirectory = Path.Combine(AppContext.BaseDirectory, "data");

@@ -79,6 +79,18 @@ public abstract class IngestionContext
     {
     }
 
+    /// <summary>
+    /// Tells the runtime how large the input is, when the source knows (a total announced by the API, a file size),
+    /// so that progress displays can show how far the run is and when it should end. Call it again when it changes
+    /// (a later page announces a new total). Optional: without it progress shows counts and rates only.
+    /// </summary>
+    /// <param name="totalRecords">The records the run should read, or <see langword="null"/> when unknown.</param>
+    /// <param name="totalBytes">The bytes of input the run should read, or <see langword="null"/> when unknown.</param>
+    /// <param name="bytesRead">Returns the bytes of that input read so far (called from another thread; it must be cheap and never throw).</param>
+    public virtual void ReportInputSize(long? totalRecords, long? totalBytes = null, Func<long>? bytesRead = null)
+    {
+    }
+
     /// <summary>Reports read progress that the record count does not show (bytes, pages).</summary>
     /// <param name="message">A short human-readable progress message.</param>
     public virtual void ReportProgress(string message)

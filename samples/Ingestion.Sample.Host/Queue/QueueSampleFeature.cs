@@ -24,7 +24,9 @@ public sealed class QueueSampleFeature : ISampleFeature
     public void Configure(IIngestionBuilder ingestion, IConfiguration configuration, string dataDirectory)
     {
         ingestion.UsePostgresQueue();
-        ingestion.Services.AddSingleton(new DocumentFolder(Path.Combine(dataDirectory, "documents")));
+        var folder = new DocumentFolder(Path.Combine(dataDirectory, "documents"));
+        ingestion.Services.AddSingleton(folder);
+        ingestion.Services.AddSingleton<IQueueStorageListing>(folder);
         ingestion.Services.AddSingleton<DocumentTable>();
         ingestion.AddWorkQueue<DocumentHandler>(QueueName, 2, o =>
         {
@@ -39,8 +41,14 @@ public sealed class QueueSampleFeature : ISampleFeature
 
 /// <summary>The folder of documents: the "storage" whose listing feeds the queue and the reconciliation.</summary>
 /// <param name="Root">The folder.</param>
-public sealed record DocumentFolder(string Root)
+public sealed record DocumentFolder(string Root) : IQueueStorageListing
 {
+    /// <inheritdoc />
+    public string Queue => QueueSampleFeature.QueueName;
+
+    /// <inheritdoc />
+    public IAsyncEnumerable<string> ListAsync(CancellationToken cancellationToken) => ListAsync();
+
     /// <summary>Lists the documents' keys (paths relative to the folder, with '/'), in ordinal order, streamed.</summary>
     public async IAsyncEnumerable<string> ListAsync()
     {

@@ -14,7 +14,7 @@ public sealed class SchedulingSampleFeature : ISampleFeature
     public void Configure(IIngestionBuilder ingestion, IConfiguration configuration, string dataDirectory)
     {
         var command = Environment.GetCommandLineArgs().Skip(1).FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal));
-        if (command is ServeCommand.CommandName or NextRunsCommand.CommandName or RunNowCommand.CommandName or ScheduleRunsCommand.CommandName)
+        if (command is "serve" or "schedules" or "schedule-runs" or RunNowCommand.CommandName)
         {
             ingestion.UsePostgresScheduling().AddNotifications();
         }

@@ -45,6 +45,7 @@ public static partial class IngestionServiceCollectionExtensions
             services.TryAddSingleton<IIngestionSink, InMemorySink>();
             services.TryAddSingleton<IIngestionRunner, IngestionRunner>();
             services.TryAddSingleton<ActiveRuns>();
+            services.TryAddSingleton(sp => new Diagnostics.IngestionTelemetry(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IIngestionObserver, ActiveRuns>(sp => sp.GetRequiredService<ActiveRuns>()));
             services.TryAddSingleton<Operations.IIngestionOperations, Operations.IngestionOperations>();
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, IngestionStartupValidator>());

@@ -1,3 +1,4 @@
+using Ingestion.Diagnostics;
 using Ingestion.Hosting;
 using Ingestion.Plugins;
 using Ingestion.Queue;
@@ -142,10 +143,13 @@ public sealed class IngestionOperations : IIngestionOperations
             return [];
         }
 
+        var telemetry = _services.GetService<IngestionTelemetry>();
         var list = new List<WorkQueueStats>();
         foreach (var queue in QueueNames())
         {
-            list.Add(await store.GetStatsAsync(queue, cancellationToken).ConfigureAwait(false));
+            var stats = await store.GetStatsAsync(queue, cancellationToken).ConfigureAwait(false);
+            telemetry?.QueueSampled(queue, stats.Pending, stats.Running, stats.Dead);
+            list.Add(stats);
         }
 
         return list;

@@ -36,6 +36,7 @@ public sealed class IngestionRunner : IIngestionRunner
     private readonly TimeProvider _time;
     private readonly ILoggerFactory _loggerFactory;
     private readonly ILogger _logger;
+    private readonly RunTracking _tracking;
 
     /// <summary>Creates the runner and validates the configuration (all problems reported at once).</summary>
     /// <param name="services">The container (sources and observers are resolved from it).</param>
@@ -55,6 +56,7 @@ public sealed class IngestionRunner : IIngestionRunner
         _time = services.GetService<TimeProvider>() ?? TimeProvider.System;
         _loggerFactory = services.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance;
         _logger = _loggerFactory.CreateLogger("Ingestion.Runner");
+        _tracking = new RunTracking(services.GetService<ActiveRuns>(), services.GetService<IngestionTelemetry>());
     }
 
     /// <inheritdoc />
@@ -101,12 +103,14 @@ public sealed class IngestionRunner : IIngestionRunner
         var stopwatch = Stopwatch.StartNew();
         var logger = _loggerFactory.CreateLogger($"Ingestion.Sources.{sourceName}");
         using var scope = logger.BeginScope(new Dictionary<string, object> { ["SourceName"] = sourceName, ["RunId"] = runId });
+        using var tracked = _tracking.Begin(sourceName, runId, request, started, cancellationToken);
+        cancellationToken = tracked.CancellationToken;
 
         var runLock = await _locks.TryAcquireAsync(sourceName, cancellationToken).ConfigureAwait(false);
         if (runLock is null)
         {
             Log.AlreadyRunning(logger, sourceName);
-            return new IngestionResult
+            return tracked.Complete(new IngestionResult
             {
                 SourceName = sourceName,
                 RunId = runId,
@@ -115,12 +119,12 @@ public sealed class IngestionRunner : IIngestionRunner
                 FinishedAt = _time.GetUtcNow(),
                 IsDryRun = request.DryRun,
                 Attempts = 0,
-            };
+            });
         }
 
         await using (runLock.ConfigureAwait(false))
         {
-            return await RunLockedAsync(registration, sourceName, request, runId, started, stopwatch, logger, cancellationToken).ConfigureAwait(false);
+            return tracked.Complete(await RunLockedAsync(registration, sourceName, request, runId, started, stopwatch, logger, cancellationToken).ConfigureAwait(false));
         }
     }
 
@@ -290,7 +294,7 @@ public sealed class IngestionRunner : IIngestionRunner
             ? saved with { Cursor = null, ETag = null, LastModified = null, ContentHash = null }
             : saved;
         var limits = new IngestionLimits { MaxRecords = run.Options.MaxRecords, MaxRequests = run.Options.MaxRequests };
-        var context = new RunContext(run.SourceName, run.RunId, run.Request, visible, limits, run.Logger, _time);
+        var context = new RunContext(run.SourceName, run.RunId, run.Request, visible, limits, run.Logger, _time) { Hints = run.Hints };
         var schema = typeof(TRecord) == typeof(DynamicRecord) ? null : RecordSchema.FromType(typeof(TRecord));
         if (schema is not null && run.Options.KeyColumns.Count > 0)
         {
@@ -310,6 +314,7 @@ public sealed class IngestionRunner : IIngestionRunner
 
         var writer = await _sink.OpenAsync<TRecord>(sinkRun, cancellationToken).ConfigureAwait(false);
         writer = await Sync.SinkHooks.WrapAsync(writer, sinkRun, _services.GetServices<Sync.ISinkHook>(), cancellationToken).ConfigureAwait(false);
+        writer = _tracking.Wrap(writer, run.SourceName);
         await using (writer.ConfigureAwait(false))
         {
             var attempt = new AttemptCounts();
@@ -557,12 +562,14 @@ public sealed class IngestionRunner : IIngestionRunner
 
         public string? Position { get; set; }
 
+        public ProgressHints Hints { get; } = new();
+
         public void Commit(IngestionCounts counts) => Committed += counts;
 
         public void ReportProgress(IngestionCounts uncommitted)
         {
             var total = Committed + uncommitted;
-            var progress = new IngestionProgress
+            var progress = Hints.Apply(new IngestionProgress
             {
                 SourceName = SourceName,
                 RunId = RunId,
@@ -570,7 +577,7 @@ public sealed class IngestionRunner : IIngestionRunner
                 RecordsWritten = total.Created + total.Updated + total.Unchanged,
                 RecordsRejected = total.Rejected,
                 Elapsed = stopwatch.Elapsed,
-            };
+            });
             Log.BatchWritten(Logger, SourceName, progress.RecordsWritten, progress.RecordsRead);
             Request.Progress?.Report(progress);
             foreach (var o in observers)

@@ -79,6 +79,12 @@ internal sealed class RunContext(
         Diagnostics.Log.StoppedEarly(Logger, SourceName, reason);
     }
 
+    /// <summary>Where the input-size hints go (shared by the attempts of a run), or <see langword="null"/>.</summary>
+    public ProgressHints? Hints { get; init; }
+
+    public override void ReportInputSize(long? totalRecords, long? totalBytes = null, Func<long>? bytesRead = null) =>
+        Hints?.Set(totalRecords, totalBytes, bytesRead);
+
     public override void ReportProgress(string message) => Logger.LogDebug("{SourceName}: {Message}", SourceName, message);
 
     /// <summary>Takes the pending rejects and checkpoint for the next batch.</summary>

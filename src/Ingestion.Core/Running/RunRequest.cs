@@ -72,6 +72,24 @@ public sealed record IngestionProgress
 
     /// <summary>Read throughput since the run started.</summary>
     public double RecordsPerSecond => Elapsed > TimeSpan.Zero ? RecordsRead / Elapsed.TotalSeconds : 0;
+
+    /// <summary>The records the source said it would read (<see cref="IngestionContext.ReportInputSize"/>), when known.</summary>
+    public long? TotalRecords { get; init; }
+
+    /// <summary>The bytes of input the source said it would read, when known.</summary>
+    public long? TotalBytes { get; init; }
+
+    /// <summary>The bytes of that input read so far, when the source reports them.</summary>
+    public long? BytesRead { get; init; }
+
+    /// <summary>How far the run is, between 0 and 1: records against their total, or else bytes against theirs; <see langword="null"/> when unknown.</summary>
+    public double? Fraction =>
+        TotalRecords is > 0 and var records ? Math.Clamp((double)RecordsRead / records, 0, 1)
+        : TotalBytes is > 0 and var bytes && BytesRead is { } read ? Math.Clamp((double)read / bytes, 0, 1)
+        : null;
+
+    /// <summary>The time left at the pace so far, when <see cref="Fraction"/> is known and above zero.</summary>
+    public TimeSpan? EstimatedRemaining => Fraction is > 0 and var f ? Elapsed * ((1 - f) / f) : null;
 }
 
 /// <summary>Observes runs: dashboards, notifiers and post-import hooks register implementations in the container.</summary>

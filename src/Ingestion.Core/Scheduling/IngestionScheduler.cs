@@ -28,6 +28,7 @@ public sealed partial class IngestionScheduler : BackgroundService, IIngestionSc
     private readonly SourceCatalog _catalog;
     private readonly IReadOnlyList<IScheduleObserver> _observers;
     private readonly ILogger _logger;
+    private readonly Diagnostics.IngestionTelemetry? _telemetry;
     private readonly string _host;
     private readonly CancellationTokenSource _runsCts = new();
     private readonly ConcurrentDictionary<long, Task> _inFlight = new();
@@ -50,6 +51,7 @@ public sealed partial class IngestionScheduler : BackgroundService, IIngestionSc
     /// <param name="observers">Observers of finished slots.</param>
     /// <param name="timeProvider">The clock.</param>
     /// <param name="logger">The logger, or <see langword="null"/>.</param>
+    /// <param name="telemetry">Records schedule lag, or <see langword="null"/>.</param>
     /// <exception cref="OptionsValidationException">The configuration is invalid; every problem names its setting.</exception>
     public IngestionScheduler(
         IIngestionRunner runner,
@@ -60,7 +62,8 @@ public sealed partial class IngestionScheduler : BackgroundService, IIngestionSc
         SourceCatalog catalog,
         IEnumerable<IScheduleObserver> observers,
         TimeProvider timeProvider,
-        ILogger<IngestionScheduler>? logger = null)
+        ILogger<IngestionScheduler>? logger = null,
+        Diagnostics.IngestionTelemetry? telemetry = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(ingestionOptions);
@@ -72,6 +75,7 @@ public sealed partial class IngestionScheduler : BackgroundService, IIngestionSc
         _observers = observers?.ToList() ?? [];
         _time = timeProvider ?? TimeProvider.System;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _telemetry = telemetry;
         _host = ingestionOptions.Value.HostName;
         _lastSeen = options.CurrentValue;
         _compiled = Compile(_lastSeen);
@@ -337,6 +341,11 @@ public sealed partial class IngestionScheduler : BackgroundService, IIngestionSc
     private async Task<SlotOutcome> RunSlotAsync(ScheduleDef def, SlotClaim claim, int firstAttempt, bool takenOver, CancellationToken cancellationToken)
     {
         var o = def.Options;
+        if (claim.Trigger == ScheduleTriggers.Schedule && firstAttempt == 1 && !takenOver)
+        {
+            _telemetry?.ScheduleLag(def.Name, _time.GetUtcNow() - claim.Slot);
+        }
+
         using var runCts = CancellationTokenSource.CreateLinkedTokenSource(_runsCts.Token, cancellationToken);
         using var heartbeatCts = new CancellationTokenSource();
         var current = claim with { Attempt = firstAttempt };

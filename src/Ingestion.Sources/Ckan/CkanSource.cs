@@ -117,6 +117,10 @@ public sealed class CkanSource(ISourceHttpClientFactory http, IOptionsMonitor<Ck
                 }
 
                 total = result.TryGetProperty("total", out var t) && t.TryGetInt64(out var tv) ? tv : null;
+                if (total is { } announced)
+                {
+                    context.ReportInputSize(announced);
+                }
             }
 
             foreach (var record in records)

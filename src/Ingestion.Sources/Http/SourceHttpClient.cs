@@ -2,6 +2,7 @@ using System.Globalization;
 using System.IO.Compression;
 using System.Net;
 using System.Net.Http.Headers;
+using Ingestion.Diagnostics;
 using Polly;
 using Polly.CircuitBreaker;
 using Polly.Timeout;
@@ -28,9 +29,11 @@ public sealed class SourceHttpClient
 {
     private readonly HttpClient _client;
     private readonly ResiliencePipeline<HttpResponseMessage> _pipeline;
+    private readonly IngestionTelemetry? _telemetry;
 
-    internal SourceHttpClient(HttpClient client, ResiliencePipeline<HttpResponseMessage> pipeline, SourceHttpRegistry.DayCounter counter, SourceHttpOptions options, IngestionContext context)
+    internal SourceHttpClient(HttpClient client, ResiliencePipeline<HttpResponseMessage> pipeline, SourceHttpRegistry.DayCounter counter, SourceHttpOptions options, IngestionContext context, IngestionTelemetry? telemetry = null)
     {
+        _telemetry = telemetry;
         _client = client;
         _pipeline = pipeline;
         Options = options;
@@ -184,11 +187,28 @@ public sealed class SourceHttpClient
         ArgumentException.ThrowIfNullOrWhiteSpace(location);
         if (Uri.TryCreate(location, UriKind.Absolute, out var uri) && (uri.Scheme == Uri.UriSchemeHttp || uri.Scheme == Uri.UriSchemeHttps))
         {
-            return await FetchDocumentAsync(uri, cancellationToken).ConfigureAwait(false);
+            return ReportSize(await FetchDocumentAsync(uri, cancellationToken).ConfigureAwait(false));
         }
 
         var path = uri is { IsFile: true } ? uri.LocalPath : location;
-        return OpenFile(path);
+        return ReportSize(OpenFile(path));
+    }
+
+    /// <summary>Tells the run how large a document is and how much of it was read, for progress and ETA displays.</summary>
+    private SourceDocument? ReportSize(SourceDocument? document)
+    {
+        if (document is { Length: > 0 and var length })
+        {
+            Func<long>? read = document.Content switch
+            {
+                FileStream file => () => file.Position,
+                GuardedStream body => () => body.BytesRead,
+                _ => null,
+            };
+            Context.ReportInputSize(null, length, read);
+        }
+
+        return document;
     }
 
     private SourceDocument? OpenFile(string path)
@@ -245,7 +265,8 @@ public sealed class SourceHttpClient
 
         if (!(Options.DetectUnchangedContent && conditional && state.ContentHash is { Length: > 0 }))
         {
-            return new SourceDocument(response.Body, response, response.RedactedUrl, response.MediaType, response.Encoding, response.ETag, response.LastModified, null, response.ContentHeaders.ContentLength);
+            var plain = response.ContentHeaders.ContentEncoding.Count == 0;
+            return new SourceDocument(response.Body, response, response.RedactedUrl, response.MediaType, response.Encoding, response.ETag, response.LastModified, null, plain ? response.ContentHeaders.ContentLength : null);
         }
 
         // Spool to a temporary file while hashing, so an unchanged body is known before a record is read.
@@ -349,20 +370,33 @@ public sealed class SourceHttpClient
             Log.Retrying(Context.Logger, SourceName, state.RedactedUrl, state.Attempts);
         }
 
-        return await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        using var activity = _telemetry?.StartHttp(SourceName, request.Method.Method, state.RedactedUrl);
+        try
+        {
+            var response = await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            _telemetry?.HttpCompleted(SourceName, (int)response.StatusCode, null, activity);
+            return response;
+        }
+        catch (Exception e) when (_telemetry is not null)
+        {
+            _telemetry.HttpCompleted(SourceName, null, e, activity);
+            throw;
+        }
     }
 
     private GuardedStream OpenBody(HttpResponseMessage message, Stream raw, string redacted, bool hash)
     {
         var describe = $"Source '{SourceName}', {redacted}";
         var time = Context.TimeProvider;
-        var wire = new GuardedStream(
+        GuardedStream? wire = null;
+        wire = new GuardedStream(
             raw,
             Options.MaxResponseBytes,
             n => $"{describe}: the response exceeded {Options.MaxResponseBytes} bytes (Http:MaxResponseBytes); aborted after {n} bytes.",
             describe,
             time,
-            Options.ReadTimeout);
+            Options.ReadTimeout,
+            onDispose: _telemetry is null ? null : () => _telemetry.HttpBytes(SourceName, wire?.BytesRead ?? 0));
         var encodings = message.Content.Headers.ContentEncoding;
         Stream decoded = wire;
         foreach (var encoding in encodings.Reverse())

@@ -61,14 +61,14 @@ public static class SourceHttpServiceCollectionExtensions
         return services;
     }
 
-    private sealed class SourceHttpClientFactory(IHttpClientFactory clients, SourceHttpRegistry registry) : ISourceHttpClientFactory
+    private sealed class SourceHttpClientFactory(IHttpClientFactory clients, SourceHttpRegistry registry, Ingestion.Diagnostics.IngestionTelemetry? telemetry = null) : ISourceHttpClientFactory
     {
         public SourceHttpClient Create(IngestionContext context, SourceHttpOptions options)
         {
             ArgumentNullException.ThrowIfNull(context);
             ArgumentNullException.ThrowIfNull(options);
             var (pipeline, counter) = registry.Get(context.SourceName, options, context.TimeProvider);
-            return new SourceHttpClient(clients.CreateClient(HttpClientName), pipeline, counter, options, context);
+            return new SourceHttpClient(clients.CreateClient(HttpClientName), pipeline, counter, options, context, telemetry);
         }
     }
 }

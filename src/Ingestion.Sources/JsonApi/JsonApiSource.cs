@@ -108,6 +108,11 @@ public sealed class JsonApiSource(ISourceHttpClientFactory http, IOptionsMonitor
                 }
 
                 long? total = options.TotalPath is { Length: > 0 } tp && ColumnValues.TryGetPath(root, tp, out var te) && te.ValueKind == JsonValueKind.Number && te.TryGetInt64(out var tv) ? tv : null;
+                if (total is { } announced)
+                {
+                    context.ReportInputSize(announced);
+                }
+
                 next = Next(options, position, index, total, root, response);
             }
 

@@ -15,6 +15,11 @@ public enum IngestionStatus
     NotModified,
     /// <summary>Another process holds the source's run lock; this run did nothing.</summary>
     AlreadyRunning,
+    /// <summary>
+    /// The run's host died (or the run lost its run lock) before it closed its job: a later run of the source, or a
+    /// host's start-up sweep, closed the job. Its counts are those of the batches it committed.
+    /// </summary>
+    Abandoned,
 }
 
 /// <summary>

@@ -14,7 +14,7 @@ public sealed class CommandLineTests(PostgresDatabase db) : IClassFixture<Postgr
     public async Task Run_succeeds_with_exit_code_0_and_plain_parseable_lines_without_escape_codes()
     {
         using var host = TestHost.Build(db, b => b.Items("cli-good", 12));
-        var (code, output, error) = await TestHost.RunAsync(host, "run", "cli-good");
+        var (code, output, error) = await TestHost.RunAsync(host, "run", "cli-good", "--requested-by", "ops-team");
 
         Assert.True(code == ExitCodes.Success, $"{code}: {output}{error}");
         Assert.DoesNotContain('\u001b', output);
@@ -23,6 +23,7 @@ public sealed class CommandLineTests(PostgresDatabase db) : IClassFixture<Postgr
         Assert.Contains("read=12 created=12", result, StringComparison.Ordinal);
         Assert.Contains("summary sources=1 failed=0 exit=0", output, StringComparison.Ordinal);
         Assert.Equal(12L, await db.ScalarAsync<long>("SELECT count(*) FROM cli_good"));
+        Assert.Equal("cli ops-team", await db.ScalarAsync<string>("SELECT trigger || ' ' || requested_by FROM ingestion.import_jobs WHERE source = 'cli-good'"));
     }
 
     [Fact]
@@ -98,7 +99,7 @@ public sealed class CommandLineTests(PostgresDatabase db) : IClassFixture<Postgr
         using var host = TestHost.Build(db, b => b.Items("cli-locked", 2));
         using var after = TestHost.Build(db, b => b.Items("cli-locked", 2));
         var locks = other.Services.GetRequiredService<IRunLockProvider>();
-        await using (await locks.TryAcquireAsync("cli-locked", default))
+        await using (await locks.TryAcquireAsync("cli-locked", Guid.NewGuid(), default))
         {
             var (code, output, _) = await TestHost.RunAsync(host, "run", "cli-locked");
             Assert.Equal(ExitCodes.Locked, code);

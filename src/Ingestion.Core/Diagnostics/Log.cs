@@ -37,6 +37,9 @@ internal static partial class Log
     [LoggerMessage(1009, LogLevel.Warning, "Could not record the end of run {RunId} of source {SourceName}")]
     public static partial void JobStoreFailed(ILogger logger, Exception exception, string sourceName, Guid runId);
 
+    [LoggerMessage(1012, LogLevel.Warning, "Closed job {JobId} of source {SourceName} as Abandoned: its run on host {Host} stopped without closing it (last alive {LastAlive}, {Read} records committed)")]
+    public static partial void JobAbandoned(ILogger logger, string sourceName, Guid jobId, string host, DateTimeOffset lastAlive, long read);
+
     [LoggerMessage(1011, LogLevel.Information, "Source {SourceName} stopped early: {Reason}")]
     public static partial void StoppedEarly(ILogger logger, string sourceName, string reason);
 }

@@ -11,6 +11,19 @@ public sealed class IngestionOptions
 
     /// <summary>The default most sources running at once in a parallel run-all.</summary>
     public int MaxDegreeOfParallelism { get; set; } = 2;
+
+    /// <summary>
+    /// How often a running job records that it is alive (<see cref="Stores.ImportJob.HeartbeatAt"/>) between batches;
+    /// each committed batch records it too. Default 15 seconds.
+    /// </summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// How long a job may go without a heartbeat before a host's start-up sweep closes it as
+    /// <see cref="IngestionStatus.Abandoned"/> (a later run of the same source closes it at once). Default 2 minutes;
+    /// keep it several times <see cref="HeartbeatInterval"/>.
+    /// </summary>
+    public TimeSpan AbandonAfter { get; set; } = TimeSpan.FromMinutes(2);
 }
 
 /// <summary>A registered source: its name and how to create it.</summary>

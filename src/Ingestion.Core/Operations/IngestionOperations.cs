@@ -188,6 +188,7 @@ public sealed class IngestionOperations : IIngestionOperations
             Mode = request.FullRefresh ? IngestionMode.FullRefresh : IngestionMode.Incremental,
             DryRun = request.DryRun,
             Trigger = request.Trigger,
+            RequestedBy = request.RequestedBy,
             Progress = request.Progress,
         };
         var many = new RunManyRequest

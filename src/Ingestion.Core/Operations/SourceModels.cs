@@ -62,6 +62,9 @@ public sealed record ActiveRun
     /// <summary>What triggered it.</summary>
     public required string Trigger { get; init; }
 
+    /// <summary>Who asked for it, when known.</summary>
+    public string? RequestedBy { get; init; }
+
     /// <summary>Whether it is a dry run.</summary>
     public bool IsDryRun { get; init; }
 

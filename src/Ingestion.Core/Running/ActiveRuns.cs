@@ -106,6 +106,7 @@ public sealed class ActiveRuns : IIngestionObserver
             RunId = RunId,
             Source = Source,
             Trigger = request.Trigger,
+            RequestedBy = request.RequestedBy,
             IsDryRun = request.DryRun,
             StartedAt = startedAt,
             Progress = _progress,

@@ -106,7 +106,7 @@ public sealed class IngestionRunner : IIngestionRunner
         using var tracked = _tracking.Begin(sourceName, runId, request, started, cancellationToken);
         cancellationToken = tracked.CancellationToken;
 
-        var runLock = await _locks.TryAcquireAsync(sourceName, cancellationToken).ConfigureAwait(false);
+        var runLock = await _locks.TryAcquireAsync(sourceName, runId, cancellationToken).ConfigureAwait(false);
         if (runLock is null)
         {
             Log.AlreadyRunning(logger, sourceName);
@@ -124,11 +124,11 @@ public sealed class IngestionRunner : IIngestionRunner
 
         await using (runLock.ConfigureAwait(false))
         {
-            return tracked.Complete(await RunLockedAsync(registration, sourceName, request, runId, started, stopwatch, logger, cancellationToken).ConfigureAwait(false));
+            return tracked.Complete(await RunLockedAsync(registration, sourceName, request, runId, started, stopwatch, logger, runLock, cancellationToken).ConfigureAwait(false));
         }
     }
 
-    private async Task<IngestionResult> RunLockedAsync(SourceRegistration registration, string sourceName, RunRequest request, Guid runId, DateTimeOffset started, Stopwatch stopwatch, ILogger logger, CancellationToken cancellationToken)
+    private async Task<IngestionResult> RunLockedAsync(SourceRegistration registration, string sourceName, RunRequest request, Guid runId, DateTimeOffset started, Stopwatch stopwatch, ILogger logger, IRunLock runLock, CancellationToken cancellationToken)
     {
         var options = _sourceOptions.Get(sourceName);
 
@@ -143,17 +143,22 @@ public sealed class IngestionRunner : IIngestionRunner
                 IsDryRun = request.DryRun,
                 Host = _options.HostName,
                 StartedAt = started,
+                RequestedBy = request.RequestedBy,
+                HeartbeatAt = started,
             },
             cancellationToken).ConfigureAwait(false);
+        await CloseAbandonedAsync(sourceName, runId, logger, cancellationToken).ConfigureAwait(false);
         var observers = _services.GetServices<IIngestionObserver>().ToList();
         foreach (var observer in observers)
         {
             await SafeObserve(observer, sourceName, () => observer.OnRunStartedAsync(sourceName, runId, request, cancellationToken)).ConfigureAwait(false);
         }
 
-        var run = new RunState(sourceName, runId, request, options, logger, stopwatch, observers);
+        var run = new RunState(sourceName, runId, request, options, logger, stopwatch, observers, runLock);
         IngestionStatus status;
         IngestionError? error = null;
+        using var runCancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, runLock.Lost);
+        var heartbeat = HeartbeatAsync(run, runCancellation.Token);
         try
         {
             var pipeline = BuildPipeline(run);
@@ -169,10 +174,17 @@ public sealed class IngestionRunner : IIngestionRunner
                         await ((Task)method.Invoke(this, [source, run, token])!).ConfigureAwait(false);
                     }
                 },
-                cancellationToken).ConfigureAwait(false);
+                runCancellation.Token).ConfigureAwait(false);
             status = run.NotModified ? IngestionStatus.NotModified
                 : run.Committed.Rejected > 0 || run.StoppedByCap ? IngestionStatus.PartiallySucceeded
                 : IngestionStatus.Succeeded;
+        }
+        catch (Exception e) when (runLock.Lost.IsCancellationRequested && !cancellationToken.IsCancellationRequested && e is OperationCanceledException or RunLockLostException or DbException)
+        {
+            // The run lock was taken over (its connection died and another run took it): stop, write nothing more.
+            status = IngestionStatus.Failed;
+            error = ToError(e as RunLockLostException ?? new RunLockLostException(runLock.LostReason ?? $"Source '{sourceName}': run {runId} lost its run lock; it stopped and wrote nothing more. Committed batches stay committed.", e), run.Position);
+            Log.RunFailed(logger, e, sourceName, runId, error);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -196,7 +208,10 @@ public sealed class IngestionRunner : IIngestionRunner
             }
         }
 
-        if (!request.DryRun && status != IngestionStatus.Cancelled)
+        await runCancellation.CancelAsync().ConfigureAwait(false);
+        await heartbeat.ConfigureAwait(false);
+        var lockLost = runLock.Lost.IsCancellationRequested || error?.Type == nameof(RunLockLostException);
+        if (!request.DryRun && status != IngestionStatus.Cancelled && !lockLost)
         {
             var state = await _states.GetAsync(sourceName, CancellationToken.None).ConfigureAwait(false);
             var now = _time.GetUtcNow();
@@ -310,6 +325,7 @@ public sealed class IngestionRunner : IIngestionRunner
             Mode = run.Request.Mode,
             IsDryRun = run.Request.DryRun,
             InitialState = saved,
+            RunLock = run.Lock,
         };
 
         var writer = await _sink.OpenAsync<TRecord>(sinkRun, cancellationToken).ConfigureAwait(false);
@@ -508,6 +524,51 @@ public sealed class IngestionRunner : IIngestionRunner
         }
     }
 
+    /// <summary>Closes the jobs of this source left running by runs that are gone (this run holds the source's lock, so none is alive).</summary>
+    private async Task CloseAbandonedAsync(string sourceName, Guid runId, ILogger logger, CancellationToken cancellationToken)
+    {
+        try
+        {
+            foreach (var job in await _jobs.CloseAbandonedAsync(sourceName, runId, TimeSpan.Zero, cancellationToken).ConfigureAwait(false))
+            {
+                Log.JobAbandoned(logger, sourceName, job.Id, job.Host, job.HeartbeatAt ?? job.StartedAt, job.Counts.Read);
+            }
+        }
+        catch (Exception e) when (e is DbException or InvalidOperationException or TimeoutException)
+        {
+            Log.JobStoreFailed(logger, e, sourceName, runId);
+        }
+    }
+
+    /// <summary>Records that the run is alive every <see cref="IngestionOptions.HeartbeatInterval"/> until the run ends.</summary>
+    private async Task HeartbeatAsync(RunState run, CancellationToken cancellationToken)
+    {
+        if (_options.HeartbeatInterval <= TimeSpan.Zero)
+        {
+            return;
+        }
+
+        using var timer = new PeriodicTimer(_options.HeartbeatInterval, _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+            {
+                try
+                {
+                    await _jobs.HeartbeatAsync(run.RunId, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is DbException or InvalidOperationException or TimeoutException or IOException)
+                {
+                    Log.JobStoreFailed(run.Logger, e, run.SourceName, run.RunId);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The run ended.
+        }
+    }
+
     private static IngestionError ToError(Exception e, string? position) => e switch
     {
         IngestionException ie => new IngestionError(e.GetType().Name, e.Message, ie.Position ?? position, ie.Field),
@@ -540,8 +601,10 @@ public sealed class IngestionRunner : IIngestionRunner
         public void Add(IngestionCounts counts) => Counts += counts;
     }
 
-    private sealed class RunState(string sourceName, Guid runId, RunRequest request, SourceOptions options, ILogger logger, Stopwatch stopwatch, IReadOnlyList<IIngestionObserver> observers)
+    private sealed class RunState(string sourceName, Guid runId, RunRequest request, SourceOptions options, ILogger logger, Stopwatch stopwatch, IReadOnlyList<IIngestionObserver> observers, IRunLock runLock)
     {
+        public IRunLock Lock { get; } = runLock;
+
         public string SourceName { get; } = sourceName;
 
         public Guid RunId { get; } = runId;

@@ -15,6 +15,9 @@ public sealed record RunRequest
     /// <summary>What triggered the run, recorded in the job history (<c>manual</c>, <c>schedule</c>, <c>cli</c>, <c>http</c>...).</summary>
     public string Trigger { get; init; } = "manual";
 
+    /// <summary>Who asked for the run (a user at the command line, the caller of an HTTP endpoint), recorded in the job history; <see langword="null"/> when unknown.</summary>
+    public string? RequestedBy { get; init; }
+
     /// <summary>Free-form parameters handed to the source (<see cref="IngestionContext.Parameters"/>).</summary>
     public IReadOnlyDictionary<string, string> Parameters { get; init; } = new Dictionary<string, string>();
 

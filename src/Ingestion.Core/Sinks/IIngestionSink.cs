@@ -85,6 +85,13 @@ public sealed class SinkRun
 
     /// <summary>The state loaded at the start of the attempt; checkpoints are applied on top of it.</summary>
     public SourceState InitialState { get; init; } = SourceState.Empty;
+
+    /// <summary>
+    /// The run lock the run holds, or <see langword="null"/> outside a runner. A sink that can, proves in every
+    /// transaction it commits that the lock is still the run's (<see cref="Stores.IRunLock.FencingToken"/>) and fails
+    /// with <see cref="Stores.RunLockLostException"/>, committing nothing, when it is not.
+    /// </summary>
+    public Stores.IRunLock? RunLock { get; init; }
 }
 
 /// <summary>One batch of records with what must commit alongside them.</summary>

@@ -43,6 +43,44 @@ public sealed class InMemoryImportJobStore : IImportJobStore
     }
 
     /// <inheritdoc />
+    public ValueTask<IReadOnlyList<ImportJob>> CloseAbandonedAsync(string? sourceName, Guid? exceptRunId, TimeSpan staleAfter, CancellationToken cancellationToken)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var closed = new List<ImportJob>();
+        foreach (var job in _jobs.Values)
+        {
+            var dead = sourceName is null ? (job.HeartbeatAt ?? job.StartedAt) < now - staleAfter : job.SourceName == sourceName && job.Id != exceptRunId;
+            if (job.Status is null && dead)
+            {
+                var done = job with { Status = IngestionStatus.Abandoned, FinishedAt = job.HeartbeatAt ?? job.StartedAt, Error = AbandonedError(job) };
+                if (_jobs.TryUpdate(job.Id, done, job))
+                {
+                    closed.Add(done);
+                }
+            }
+        }
+
+        return ValueTask.FromResult<IReadOnlyList<ImportJob>>(closed);
+    }
+
+    /// <inheritdoc />
+    public ValueTask HeartbeatAsync(Guid runId, CancellationToken cancellationToken)
+    {
+        if (_jobs.TryGetValue(runId, out var job) && job.Status is null)
+        {
+            _jobs.TryUpdate(runId, job with { HeartbeatAt = DateTimeOffset.UtcNow }, job);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>The error text of a job closed as abandoned.</summary>
+    /// <param name="job">The job.</param>
+    /// <returns>The text, naming its host and when it was last alive.</returns>
+    internal static string AbandonedError(ImportJob job) =>
+        $"Abandoned: the run on host \"{job.Host}\" stopped without closing its job (last alive {(job.HeartbeatAt ?? job.StartedAt).UtcDateTime:yyyy-MM-dd HH:mm:ss}Z); the counts are those of its committed batches.";
+
+    /// <inheritdoc />
     public ValueTask<IReadOnlyList<ImportJob>> ListRecentAsync(int count, string? sourceName, CancellationToken cancellationToken)
     {
         IReadOnlyList<ImportJob> list = _jobs.Values
@@ -97,21 +135,43 @@ public sealed class InMemorySourceStateStore : ISourceStateStore
     }
 }
 
-/// <summary>Run locks within one process.</summary>
+/// <summary>Run locks within one process (no fencing: a lock held in memory cannot be lost while its process lives).</summary>
 public sealed class InMemoryRunLockProvider : IRunLockProvider
 {
     private readonly ConcurrentDictionary<string, Releaser> _held = new(StringComparer.Ordinal);
+    private readonly TimeProvider _time;
+
+    /// <summary>Creates the provider.</summary>
+    /// <param name="timeProvider">The clock of the acquisition times (the system clock when <see langword="null"/>).</param>
+    public InMemoryRunLockProvider(TimeProvider? timeProvider = null) => _time = timeProvider ?? TimeProvider.System;
 
     /// <inheritdoc />
-    public ValueTask<IAsyncDisposable?> TryAcquireAsync(string sourceName, CancellationToken cancellationToken)
+    public ValueTask<IRunLock?> TryAcquireAsync(string sourceName, Guid runId, CancellationToken cancellationToken)
     {
-        var releaser = new Releaser(this, sourceName);
-        return ValueTask.FromResult<IAsyncDisposable?>(_held.TryAdd(sourceName, releaser) ? releaser : null);
+        ArgumentNullException.ThrowIfNull(sourceName);
+        var releaser = new Releaser(this, sourceName, runId, _time.GetUtcNow());
+        return ValueTask.FromResult<IRunLock?>(_held.TryAdd(sourceName, releaser) ? releaser : null);
     }
 
-    private sealed class Releaser(InMemoryRunLockProvider owner, string name) : IAsyncDisposable
+    /// <inheritdoc />
+    public ValueTask<RunLockHolder?> GetHolderAsync(string sourceName, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(_held.TryGetValue(sourceName, out var r) ? new RunLockHolder(sourceName, r.RunId, Environment.MachineName, r.AcquiredAt, 0) : null);
+
+    private sealed class Releaser(InMemoryRunLockProvider owner, string name, Guid runId, DateTimeOffset acquiredAt) : IRunLock
     {
         private int _released;
+
+        public string SourceName => name;
+
+        public Guid RunId => runId;
+
+        public DateTimeOffset AcquiredAt => acquiredAt;
+
+        public long? FencingToken => null;
+
+        public CancellationToken Lost => CancellationToken.None;
+
+        public string? LostReason => null;
 
         public ValueTask DisposeAsync()
         {

@@ -89,7 +89,8 @@ public sealed class SourceStateEditor
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(sourceName);
         ArgumentException.ThrowIfNullOrWhiteSpace(actor);
-        var handle = await _locks.TryAcquireAsync(sourceName, cancellationToken).ConfigureAwait(false)
+        var jobId = Guid.NewGuid();
+        var handle = await _locks.TryAcquireAsync(sourceName, jobId, cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException($"Source '{sourceName}' is running; its state cannot be edited now. Try again when the run ends.");
         await using (handle.ConfigureAwait(false))
         {
@@ -99,7 +100,7 @@ public sealed class SourceStateEditor
             var trigger = $"{AuditTrigger} by {actor}: {operation} {Quote(before.Cursor)} -> {Quote(after.Cursor)}{(string.IsNullOrWhiteSpace(reason) ? string.Empty : $" ({reason})")}";
             var job = new ImportJob
             {
-                Id = Guid.NewGuid(),
+                Id = jobId,
                 SourceName = sourceName,
                 Trigger = trigger.Length <= 500 ? trigger : trigger[..497] + "...",
                 Mode = IngestionMode.Incremental,

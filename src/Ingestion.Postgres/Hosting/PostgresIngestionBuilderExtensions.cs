@@ -8,12 +8,14 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 
 namespace Ingestion.Postgres.Hosting;
 
 /// <summary>Plugs PostgreSQL into Ingestion.</summary>
-public static class PostgresIngestionBuilderExtensions
+public static partial class PostgresIngestionBuilderExtensions
 {
     /// <summary>
     /// Uses PostgreSQL for the library's state and as the sink: settings bind from <c>Ingestion:Postgres</c>
@@ -96,10 +98,24 @@ public static class PostgresIngestionBuilderExtensions
         return services;
     }
 
-    private sealed class PostgresMigrationHostedService(IngestionDatabase database) : IHostedService
+    /// <summary>At start: migrates the library's schema, then closes the jobs of runs whose host died (the start-up sweep).</summary>
+    private sealed partial class PostgresMigrationHostedService(IngestionDatabase database, IImportJobStore jobs, IOptions<IngestionOptions> options, ILogger<PostgresMigrationHostedService>? logger = null) : IHostedService
     {
-        public Task StartAsync(CancellationToken cancellationToken) =>
-            database.Options.MigrateAtStart ? database.EnsureMigratedAsync(cancellationToken) : Task.CompletedTask;
+        public async Task StartAsync(CancellationToken cancellationToken)
+        {
+            if (database.Options.MigrateAtStart)
+            {
+                await database.EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            foreach (var job in await jobs.CloseAbandonedAsync(null, null, options.Value.AbandonAfter, cancellationToken).ConfigureAwait(false))
+            {
+                LogAbandoned(logger ?? (ILogger)NullLogger.Instance, job.SourceName, job.Id, job.Host, job.HeartbeatAt ?? job.StartedAt);
+            }
+        }
+
+        [LoggerMessage(2110, LogLevel.Warning, "Start-up sweep: closed job {JobId} of source {SourceName} as Abandoned (its host {Host} was last alive {LastAlive})")]
+        private static partial void LogAbandoned(ILogger logger, string sourceName, Guid jobId, string host, DateTimeOffset lastAlive);
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }

@@ -20,6 +20,19 @@ public sealed class PostgresIngestionOptions
     /// <summary>Apply the migrations of the library's schema when the host starts (or on first use without a host).</summary>
     public bool MigrateAtStart { get; set; } = true;
 
+    /// <summary>
+    /// How often a held run lock checks its connection and its fencing token (which also keeps the connection from
+    /// being closed as idle by a server's or a proxy's idle timeout). A lock whose connection died is taken again when
+    /// nobody else took it, else the run is told it lost the lock. Default 10 seconds.
+    /// </summary>
+    public TimeSpan RunLockKeepAliveInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How long taking a source's run lock waits for the previous holder's batch transaction to end (the holder lost its
+    /// connection but is still committing). Past it the source counts as still running. Default 5 seconds.
+    /// </summary>
+    public TimeSpan RunLockTakeoverTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Returns the problems with these settings, each naming the setting.</summary>
     /// <returns>The problems; empty when valid.</returns>
     public IReadOnlyList<string> Validate()
@@ -39,6 +52,16 @@ public sealed class PostgresIngestionOptions
             {
                 errors.Add($"Ingestion:Postgres:ConnectionString is not a valid connection string: {e.Message}");
             }
+        }
+
+        if (RunLockKeepAliveInterval <= TimeSpan.Zero)
+        {
+            errors.Add($"Ingestion:Postgres:RunLockKeepAliveInterval must be positive (got {RunLockKeepAliveInterval}).");
+        }
+
+        if (RunLockTakeoverTimeout <= TimeSpan.Zero)
+        {
+            errors.Add($"Ingestion:Postgres:RunLockTakeoverTimeout must be positive (got {RunLockTakeoverTimeout}).");
         }
 
         if (PgIdentifier.Problem(Schema, "Ingestion:Postgres:Schema") is { } s)

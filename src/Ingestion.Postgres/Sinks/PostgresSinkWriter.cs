@@ -70,7 +70,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         var records = batch.Records;
         if (_deferred)
         {
-            _tx ??= await _conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            _tx ??= await BeginFencedAsync(cancellationToken).ConfigureAwait(false);
         }
 
         TableMapping<TRecord>? mapping = null;
@@ -109,7 +109,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         List<int> indexUpdates;
         while (true)
         {
-            _tx ??= await _conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            _tx ??= await BeginFencedAsync(cancellationToken).ConfigureAwait(false);
             counts = new Counts();
             indexUpdates = [];
             try
@@ -128,6 +128,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
 
                 if (!_deferred)
                 {
+                    await RecordJobProgressAsync(batch, counts, duplicates, rejected.Count, cancellationToken).ConfigureAwait(false);
                     await _tx.CommitAsync(cancellationToken).ConfigureAwait(false);
                     await EndTransactionAsync().ConfigureAwait(false);
                 }
@@ -199,21 +200,12 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         cancellationToken.ThrowIfCancellationRequested();
         _completed = true;
         long deleted = 0;
-        if (!_run.IsDryRun)
-        {
-            // A first load that ran without its key index: build it now that the rows are in.
-            foreach (var pending in _mappings.Values.Where(m => m.KeyIndexPending).Distinct().ToList())
-            {
-                if (pending.KeyIndexPending)
-                {
-                    await BuildKeyIndexAsync(pending, onSideConnection: false, cancellationToken).ConfigureAwait(false);
-                }
-            }
-        }
+        // A first load that ran without its key index builds it now that the rows are in; every run checks its key.
+        await EnsureKeysAsync(cancellationToken).ConfigureAwait(false);
 
         if (Mode == WriteMode.Replace)
         {
-            _tx ??= await _conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            _tx ??= await BeginFencedAsync(cancellationToken).ConfigureAwait(false);
             var mapping = _mappings.Values.LastOrDefault();
             if (mapping is null && _run.Schema is { } typed)
             {
@@ -705,93 +697,6 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         return mapping;
     }
 
-    /// <summary>
-    /// Whether a table without its key may be filled first: a Merge run committing batch by batch, with the key index on
-    /// (a run-long transaction would hold the build's exclusive lock, or upgrade its own lock, until it ends).
-    /// </summary>
-    private bool CanDeferKeyIndex => _options.BuildKeyIndexAfterFirstLoad && Mode == WriteMode.Merge && _options.KeyIndexMaxRows > 0 && !_deferred;
-
-    /// <summary>
-    /// Builds the primary key of a table the sink made without it (<see cref="PostgresSinkOptions.BuildKeyIndexAfterFirstLoad"/>),
-    /// in the open transaction or a short one of its own. The table is locked against other writers first (a lock that
-    /// also queues a second builder), and a key another writer built meanwhile is taken as it is.
-    /// </summary>
-    private async Task BuildKeyIndexAsync(TableMapping<TRecord> mapping, bool onSideConnection, CancellationToken cancellationToken)
-    {
-        var started = Stopwatch.GetTimestamp();
-        var side = onSideConnection ? (NpgsqlConnection)((ICloneable)_conn).Clone() : null;
-        var conn = side ?? _conn;
-        var own = side is not null || _tx is null;
-        NpgsqlTransaction? tx = null;
-        try
-        {
-            if (side is not null)
-            {
-                await side.OpenAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            tx = own ? await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false) : _tx!;
-            var keyNames = mapping.KeyFields.Select(k => k.Column.Name).ToList();
-            var built = false;
-            if (!await TableMapping<TRecord>.HasUniqueIndexAsync(conn, tx, mapping.Target, keyNames, cancellationToken).ConfigureAwait(false))
-            {
-                await TableMapping<TRecord>.ExecuteAsync(conn, tx, $"LOCK TABLE {mapping.Target} IN SHARE ROW EXCLUSIVE MODE", cancellationToken).ConfigureAwait(false);
-                if (!await TableMapping<TRecord>.HasUniqueIndexAsync(conn, tx, mapping.Target, keyNames, cancellationToken).ConfigureAwait(false))
-                {
-                    await TableMapping<TRecord>.ExecuteAsync(conn, tx, mapping.AddPrimaryKey(_options.CreatedTableFillFactor), cancellationToken).ConfigureAwait(false);
-                    built = true;
-                }
-            }
-
-            if (own)
-            {
-                await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-            }
-
-            foreach (var m in _mappings.Values.Where(m => m.Target == mapping.Target))
-            {
-                m.KeyIndexPending = false;
-            }
-
-            if (built)
-            {
-                LogKeyIndexBuilt(_logger, Source, mapping.DisplayName, mapping.KeyNames, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-            }
-        }
-        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
-        {
-            var detail = string.IsNullOrEmpty(e.Detail) || e.Detail.Contains("redacted", StringComparison.OrdinalIgnoreCase) ? string.Empty : $" ({e.Detail})";
-            throw new IngestionException($"Source '{Source}': table {mapping.DisplayName} holds several rows with the same key ({mapping.KeyNames}){detail}, so its primary key cannot be built. Its first load ran without the key index and another writer added rows whose keys it also holds; remove the duplicates, then run again.", e)
-            {
-                SourceName = Source,
-                Field = mapping.KeyFields[0].Column.Name,
-            };
-        }
-        catch (PostgresException e) when (!IsTransientError(e))
-        {
-            // A null in a key column, a key built on other columns meanwhile, ...: name the table and the key.
-            throw new IngestionException($"Source '{Source}': the primary key ({mapping.KeyNames}) of table {mapping.DisplayName} cannot be built: {e.MessageText}.", e)
-            {
-                SourceName = Source,
-                Field = mapping.KeyFields[0].Column.Name,
-            };
-        }
-        finally
-        {
-            if (own && tx is not null)
-            {
-                await tx.DisposeAsync().ConfigureAwait(false);
-            }
-
-            if (side is not null)
-            {
-                await side.DisposeAsync().ConfigureAwait(false);
-            }
-        }
-    }
-
-    private static bool IsTransientError(PostgresException e) => e.IsTransient || e.SqlState == PostgresErrorCodes.DeadlockDetected;
-
     private RecordSchema SchemaOf(TRecord record) => _run.Schema ?? ((DynamicRecord)(object)record).Schema;
 
     private static bool SameColumns(RecordSchema a, RecordSchema b) =>
@@ -843,163 +748,6 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             await ExecuteAsync($"REFRESH MATERIALIZED VIEW {(concurrently ? "CONCURRENTLY " : string.Empty)}{quoted}", cancellationToken).ConfigureAwait(false);
             LogViewRefreshed(_logger, Source, view, concurrently);
         }
-    }
-
-    private static bool IsConstraintViolation(PostgresException e) => e.SqlState.StartsWith("23", StringComparison.Ordinal);
-
-    /// <summary>The 0-based row of a failed <c>COPY FROM</c>, from the error context (<c>COPY t, line 3</c>), or <see langword="null"/>.</summary>
-    /// <summary>The column named in a COPY error's context (<c>COPY t, line 2, column location: ...</c>), or <see langword="null"/>.</summary>
-    private static string? CopyColumn(PostgresException e)
-    {
-        const string marker = ", column ";
-        var where = e.Where;
-        var at = where?.IndexOf(marker, StringComparison.Ordinal) ?? -1;
-        if (where is null || at < 0)
-        {
-            return e.ColumnName;
-        }
-
-        var rest = where[(at + marker.Length)..];
-        var end = rest.IndexOf(':', StringComparison.Ordinal);
-        return (end < 0 ? rest : rest[..end]).Trim();
-    }
-
-    private static int? CopyLine(PostgresException e, int rows)
-    {
-        const string marker = ", line ";
-        var where = e.Where;
-        var at = where?.IndexOf(marker, StringComparison.Ordinal) ?? -1;
-        if (where is null || at < 0 || !where.StartsWith("COPY ", StringComparison.Ordinal))
-        {
-            return null;
-        }
-
-        var digits = where.AsSpan(at + marker.Length);
-        var end = 0;
-        while (end < digits.Length && char.IsAsciiDigit(digits[end]))
-        {
-            end++;
-        }
-
-        return int.TryParse(digits[..end], NumberStyles.None, CultureInfo.InvariantCulture, out var line) && line >= 1 && line <= rows ? line - 1 : null;
-    }
-
-    /// <summary>
-    /// A merge statement broke a constraint of the table, which does not say which row: the merge is undone, and
-    /// the staged rows are merged again in halves (each half kept when it passes) until one row is left that fails.
-    /// Only on this error path; the batch fails either way, and the search is undone (back to before the merge).
-    /// </summary>
-    private async Task<IngestionException> MergeViolationAsync(TableMapping<TRecord> mapping, SinkBatch<TRecord> batch, List<int> rows, ulong[]? rowHashes, PostgresException error, CancellationToken cancellationToken)
-    {
-        int? culprit = null;
-        try
-        {
-            await _tx!.RollbackAsync(MergeSavepoint, cancellationToken).ConfigureAwait(false);
-            var part = rows;
-            while (part.Count > 1 && culprit is null)
-            {
-                var half = part.Count / 2;
-                List<int>? failing = null;
-                foreach (var candidate in new[] { part.GetRange(0, half), part.GetRange(half, part.Count - half) })
-                {
-                    if (!await MergePassesAsync(mapping, batch, candidate, rowHashes, cancellationToken).ConfigureAwait(false))
-                    {
-                        failing = candidate;
-                        break;
-                    }
-                }
-
-                if (failing is null)
-                {
-                    break;
-                }
-
-                part = failing;
-                if (part.Count == 1)
-                {
-                    culprit = part[0];
-                }
-            }
-
-            if (rows.Count == 1)
-            {
-                culprit = rows[0];
-            }
-
-            await _tx.RollbackAsync(MergeSavepoint, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
-        {
-            LogViolationSearchFailed(_logger, e, Source);
-        }
-
-        return culprit is { } i
-            ? Violation(mapping, batch, i, error, string.Empty)
-            : new IngestionException($"Source '{Source}': the batch starting at {batch.PositionOf(0)} violates constraint {error.ConstraintName} of table {mapping.DisplayName}: {error.MessageText}", error)
-            {
-                SourceName = Source,
-                Position = batch.PositionOf(0),
-                Field = error.ColumnName,
-            };
-    }
-
-    /// <summary>Stages <paramref name="rows"/> and merges them under a savepoint: kept when they pass, undone when they break a constraint.</summary>
-    private async Task<bool> MergePassesAsync(TableMapping<TRecord> mapping, SinkBatch<TRecord> batch, List<int> rows, ulong[]? rowHashes, CancellationToken cancellationToken)
-    {
-        await _tx!.SaveAsync(MergePartSavepoint, cancellationToken).ConfigureAwait(false);
-        try
-        {
-            await StageAsync(mapping, batch, rows, rowHashes, cancellationToken).ConfigureAwait(false);
-            if (mapping.HasHash)
-            {
-                await ExecuteAsync(mapping.UpdateFromStage, cancellationToken).ConfigureAwait(false);
-                await ExecuteAsync(mapping.InsertMissingFromStage, cancellationToken).ConfigureAwait(false);
-            }
-            else
-            {
-                await ExecuteAsync(mapping.UpsertFromStage, cancellationToken).ConfigureAwait(false);
-            }
-
-            await _tx.ReleaseAsync(MergePartSavepoint, cancellationToken).ConfigureAwait(false);
-            return true;
-        }
-        catch (PostgresException e) when (IsConstraintViolation(e))
-        {
-            await _tx.RollbackAsync(MergePartSavepoint, cancellationToken).ConfigureAwait(false);
-            await _tx.ReleaseAsync(MergePartSavepoint, cancellationToken).ConfigureAwait(false);
-            return false;
-        }
-    }
-
-    private IngestionException Violation(TableMapping<TRecord> mapping, SinkBatch<TRecord> batch, int row, PostgresException e, string advice)
-    {
-        var record = batch.Records[row];
-        var key = KeyText(mapping, record);
-        var what = e.ConstraintName is { Length: > 0 } c ? $"constraint {c}" : "a constraint";
-        return new IngestionException($"Source '{Source}': {batch.PositionOf(row)} (key {key}) violates {what} of table {mapping.DisplayName}: {e.MessageText}.{advice}", e)
-        {
-            SourceName = Source,
-            Position = batch.PositionOf(row),
-            Field = e.ColumnName,
-        };
-    }
-
-    /// <summary>A record's key as errors show it: <c>id='b'</c>, columns joined by commas.</summary>
-    private string KeyText(TableMapping<TRecord> mapping, TRecord record) =>
-        string.Join(", ", mapping.KeyFields.Select(f => $"{f.Column.Name}={KeyValue(f, record)}"));
-
-    private string KeyValue(FieldAccessor<TRecord> field, TRecord record)
-    {
-        var value = field.Schema.IsSourceName ? Source
-            : record is DynamicRecord d ? d[field.Schema.Ordinal]
-            : field.Schema.Property?.GetValue(record);
-        return value switch
-        {
-            null => "null",
-            string s => $"'{(s.Length > 100 ? s[..(char.IsHighSurrogate(s[99]) ? 99 : 100)] + "..." : s)}'",
-            IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
-            _ => value.ToString() ?? string.Empty,
-        };
     }
 
     private async Task EndTransactionAsync()
@@ -1068,19 +816,6 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
 
     [LoggerMessage(3007, LogLevel.Warning, "Source {SourceName}: {Position}, column {Column}: the table refused the value; the record is rejected and its batch written again without it")]
     private static partial void LogRefusedValue(ILogger logger, string sourceName, string position, string column);
-
-    /// <summary>A value the table refused during a COPY: the whole COPY failed; <see cref="Row"/> names the record.</summary>
-    private sealed class RefusedValueException(string message, Exception inner) : IngestionException(message, inner)
-    {
-        /// <summary>The record's index in its batch.</summary>
-        public required int Row { get; init; }
-
-        /// <summary>The refused value as text (the record's key when the column is not known).</summary>
-        public required string RawValue { get; init; }
-
-        /// <summary>Why, for the rejected record.</summary>
-        public required string Reason { get; init; }
-    }
 
     /// <summary>A batch checked, hashed and deduplicated for one mapping.</summary>
     private sealed record PreparedRows(TableMapping<TRecord>? Mapping, IReadOnlyList<TRecord>? Records, List<RejectedRecord> Rejected, ulong[] KeyHashes, ulong[] RowHashes, List<int> Winners, long Duplicates)

@@ -131,13 +131,11 @@ internal sealed class TableMapping<TRecord>
     public static string DefaultTableName(string sourceName) =>
         RecordSchema.ToSnakeCase(sourceName).Replace('-', '_').Replace('.', '_');
 
-    /// <summary>
-    /// Reads the target table (creating it when allowed), checks every record column against it (adding
-    /// missing ones under <see cref="SchemaEvolution.Evolve"/>), and builds the mapping. Fails before any
-    /// row is written, naming the source and the column.
-    /// </summary>
-    public static async Task<TableMapping<TRecord>> PrepareAsync(
-        NpgsqlConnection conn, NpgsqlTransaction? tx, SinkRun run, RecordSchema schema, string defaultSchema, PostgresSinkOptions sinkOptions, int id, bool deferKey, CancellationToken cancellationToken)
+    /// <summary>The quoted target table of a run and its display name; fails naming the setting when the name is unusable.</summary>
+    /// <param name="run">The run.</param>
+    /// <param name="defaultSchema">The schema of tables whose source names none.</param>
+    /// <returns>The quoted name and the display name.</returns>
+    public static (string Target, string Display) ResolveTarget(SinkRun run, string defaultSchema)
     {
         var source = run.SourceName;
         var options = run.Options;
@@ -154,17 +152,27 @@ internal sealed class TableMapping<TRecord>
             };
         }
 
-        string target;
         try
         {
-            target = PgIdentifier.Quote(tableSchema, $"Ingestion:Sources:{source}:Schema") + "." + PgIdentifier.Quote(tableName, $"Ingestion:Sources:{source}:Table");
+            return (PgIdentifier.Quote(tableSchema, $"Ingestion:Sources:{source}:Schema") + "." + PgIdentifier.Quote(tableName, $"Ingestion:Sources:{source}:Table"), $"{tableSchema}.{tableName}");
         }
         catch (ArgumentException e)
         {
             throw new IngestionException($"Source '{source}': {e.Message}", e) { SourceName = source };
         }
+    }
 
-        var display = $"{tableSchema}.{tableName}";
+    /// <summary>
+    /// Reads the target table (creating it when allowed), checks every record column against it (adding
+    /// missing ones under <see cref="SchemaEvolution.Evolve"/>), and builds the mapping. Fails before any
+    /// row is written, naming the source and the column.
+    /// </summary>
+    public static async Task<TableMapping<TRecord>> PrepareAsync(
+        NpgsqlConnection conn, NpgsqlTransaction? tx, SinkRun run, RecordSchema schema, string defaultSchema, PostgresSinkOptions sinkOptions, int id, bool deferKey, CancellationToken cancellationToken)
+    {
+        var source = run.SourceName;
+        var options = run.Options;
+        var (target, display) = ResolveTarget(run, defaultSchema);
         var quotedNames = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var c in schema.Columns)
         {
@@ -203,6 +211,13 @@ internal sealed class TableMapping<TRecord>
                 .Append($"{QuotedHash} bigint");
             var ddl = $"CREATE TABLE IF NOT EXISTS {target} ({string.Join(", ", defs)}{primaryKey}) WITH (fillfactor = {sinkOptions.CreatedTableFillFactor.ToString(CultureInfo.InvariantCulture)})";
             await ExecuteAsync(conn, tx, ddl, cancellationToken).ConfigureAwait(false);
+            if (deferKey)
+            {
+                // The key to build is written on the library's own column, so a later run that reads no record (and so
+                // knows no schema) can still check or build it.
+                await ExecuteAsync(conn, tx, $"COMMENT ON COLUMN {target}.{QuotedHash} IS {Literal(PendingKeyComment(keyNames))}", cancellationToken).ConfigureAwait(false);
+            }
+
             columns = await ReadColumnsAsync(conn, tx, target, cancellationToken).ConfigureAwait(false)
                 ?? throw new IngestionException($"Source '{source}': table {display} could not be created.") { SourceName = source };
         }
@@ -299,6 +314,47 @@ internal sealed class TableMapping<TRecord>
             SourceFilter = sourceKey is null ? string.Empty : $"{sourceKey.Column.Quoted} = {Literal(source)}",
             Id = id,
         };
+    }
+
+    /// <summary>The comment on the hash column of a table made without its key: the key's columns.</summary>
+    /// <param name="keyNames">The key columns.</param>
+    /// <returns>The comment text.</returns>
+    internal static string PendingKeyComment(IReadOnlyList<string> keyNames) => "ingestion key: " + System.Text.Json.JsonSerializer.Serialize(keyNames);
+
+    /// <summary>
+    /// The key columns a table made by the sink without its primary key is waiting for (from the comment on its hash
+    /// column), or <see langword="null"/> when the table is missing, has a primary key, or is not such a table.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>?> PendingKeyAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string target, CancellationToken cancellationToken)
+    {
+        var cmd = new NpgsqlCommand(
+            $"""
+            SELECT col_description(a.attrelid, a.attnum) FROM pg_attribute a
+            WHERE a.attrelid = to_regclass($1) AND a.attname = '{HashColumn}' AND NOT a.attisdropped
+              AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisprimary)
+            """,
+            conn,
+            tx);
+        await using (cmd.ConfigureAwait(false))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = target, NpgsqlDbType = NpgsqlDbType.Text });
+            var comment = await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
+            const string prefix = "ingestion key: ";
+            return comment is not null && comment.StartsWith(prefix, StringComparison.Ordinal)
+                ? System.Text.Json.JsonSerializer.Deserialize<string[]>(comment[prefix.Length..])
+                : null;
+        }
+    }
+
+    /// <summary>How many key values are stored more than once in a table (a table without its primary key).</summary>
+    public static async Task<long> DuplicatedKeysAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string target, IReadOnlyList<string> keyNames, CancellationToken cancellationToken)
+    {
+        var cols = string.Join(", ", keyNames.Select(k => PgIdentifier.Quote(k)));
+        var cmd = new NpgsqlCommand($"SELECT count(*) FROM (SELECT 1 FROM {target} GROUP BY {cols} HAVING count(*) > 1) d", conn, tx);
+        await using (cmd.ConfigureAwait(false))
+        {
+            return (long)(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        }
     }
 
     /// <summary>A SQL string literal (standard-conforming); only for the validated source name in <c>COPY ... TO</c>, which takes no parameters.</summary>

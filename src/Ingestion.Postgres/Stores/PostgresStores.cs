@@ -30,7 +30,7 @@ public sealed partial class PostgresImportJobStore : IImportJobStore
     {
         ArgumentNullException.ThrowIfNull(job);
         await _database.EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
-        var cmd = _database.DataSource.CreateCommand($"INSERT INTO {Schema}.import_jobs (id, source, trigger, mode, dry_run, host, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7)");
+        var cmd = _database.DataSource.CreateCommand($"INSERT INTO {Schema}.import_jobs (id, source, trigger, mode, dry_run, host, started_at, heartbeat_at, requested_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)");
         await using (cmd.ConfigureAwait(false))
         {
             cmd.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = job.Id });
@@ -40,6 +40,50 @@ public sealed partial class PostgresImportJobStore : IImportJobStore
             cmd.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = job.IsDryRun });
             cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = job.Host });
             cmd.Parameters.Add(new NpgsqlParameter<DateTime> { TypedValue = job.StartedAt.UtcDateTime, NpgsqlDbType = NpgsqlDbType.TimestampTz });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)StoreSql.Clean(job.RequestedBy, 200) ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+            await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<ImportJob>> CloseAbandonedAsync(string? sourceName, Guid? exceptRunId, TimeSpan staleAfter, CancellationToken cancellationToken)
+    {
+        await _database.EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+
+        // Without a source: only jobs silent for longer than staleAfter whose source lock nobody holds (a live run on a
+        // slow clock keeps its job). The closing time is the last sign of life, so the row says when the run died.
+        var cmd = _database.DataSource.CreateCommand(
+            $"""
+            UPDATE {Schema}.import_jobs j SET status = 'Abandoned', finished_at = COALESCE(j.heartbeat_at, j.started_at),
+                error = 'Abandoned: the run on host "' || j.host || '" stopped without closing its job (last alive '
+                    || to_char(COALESCE(j.heartbeat_at, j.started_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || 'Z); the counts are those of its committed batches.'
+            WHERE j.status = 'Running' AND j.id <> COALESCE($2, '00000000-0000-0000-0000-000000000000'::uuid)
+              AND (($1::text IS NOT NULL AND j.source = $1)
+                OR ($1::text IS NULL AND COALESCE(j.heartbeat_at, j.started_at) < now() - $3::interval
+                    AND NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+                        AND ((l.classid::bigint << 32) | l.objid::bigint) = {PostgresRunLockProvider.LockKeySql(_database.Schema, "j.source")})))
+            RETURNING {JobColumns}
+            """);
+        await using (cmd.ConfigureAwait(false))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)sourceName ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)exceptRunId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Uuid });
+            cmd.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = staleAfter, NpgsqlDbType = NpgsqlDbType.Interval });
+            return await ReadJobsAsync(cmd, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask HeartbeatAsync(Guid runId, CancellationToken cancellationToken)
+    {
+        await _database.EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+
+        // SKIP LOCKED: a batch transaction holding the row records the heartbeat itself when it commits.
+        var cmd = _database.DataSource.CreateCommand(
+            $"UPDATE {Schema}.import_jobs SET heartbeat_at = now() WHERE id = (SELECT id FROM {Schema}.import_jobs WHERE id = $1 AND status = 'Running' FOR UPDATE SKIP LOCKED)");
+        await using (cmd.ConfigureAwait(false))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = runId });
             await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
     }
@@ -94,50 +138,61 @@ public sealed partial class PostgresImportJobStore : IImportJobStore
         await _database.EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
         var cmd = _database.DataSource.CreateCommand(
             $"""
-            SELECT id, source, trigger, mode, dry_run, host, started_at, finished_at, status, read, created, updated, unchanged, duplicates, rejected, deleted, error, linked, for_review
+            SELECT {JobColumns}
             FROM {Schema}.import_jobs WHERE ($2::text IS NULL OR source = $2) ORDER BY started_at DESC, id LIMIT $1
             """);
         await using (cmd.ConfigureAwait(false))
         {
             cmd.Parameters.Add(new NpgsqlParameter<int> { TypedValue = Math.Max(0, count) });
             cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)sourceName ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
-            var jobs = new List<ImportJob>();
-            var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            await using (reader.ConfigureAwait(false))
-            {
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    var status = reader.GetString(8);
-                    jobs.Add(new ImportJob
-                    {
-                        Id = reader.GetGuid(0),
-                        SourceName = reader.GetString(1),
-                        Trigger = reader.GetString(2),
-                        Mode = Enum.TryParse<IngestionMode>(reader.GetString(3), out var mode) ? mode : IngestionMode.Incremental,
-                        IsDryRun = reader.GetBoolean(4),
-                        Host = reader.GetString(5),
-                        StartedAt = new DateTimeOffset(reader.GetFieldValue<DateTime>(6), TimeSpan.Zero),
-                        FinishedAt = reader.IsDBNull(7) ? null : new DateTimeOffset(reader.GetFieldValue<DateTime>(7), TimeSpan.Zero),
-                        Status = Enum.TryParse<IngestionStatus>(status, out var s) ? s : null,
-                        Counts = new IngestionCounts
-                        {
-                            Read = reader.GetInt64(9),
-                            Created = reader.GetInt64(10),
-                            Updated = reader.GetInt64(11),
-                            Unchanged = reader.GetInt64(12),
-                            Duplicates = reader.GetInt64(13),
-                            Rejected = reader.GetInt64(14),
-                            Deleted = reader.GetInt64(15),
-                            Linked = reader.GetInt64(17),
-                            ForReview = reader.GetInt64(18),
-                        },
-                        Error = reader.IsDBNull(16) ? null : reader.GetString(16),
-                    });
-                }
-            }
-
-            return jobs;
+            return await ReadJobsAsync(cmd, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>The columns <see cref="ReadJobsAsync"/> reads, in its order.</summary>
+    internal const string JobColumns = "id, source, trigger, mode, dry_run, host, started_at, finished_at, status, read, created, updated, unchanged, duplicates, rejected, deleted, error, linked, for_review, heartbeat_at, requested_by";
+
+    /// <summary>Reads the jobs a command selecting <see cref="JobColumns"/> returns.</summary>
+    internal static async Task<IReadOnlyList<ImportJob>> ReadJobsAsync(NpgsqlCommand cmd, CancellationToken cancellationToken)
+    {
+        var jobs = new List<ImportJob>();
+        var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var status = reader.GetString(8);
+                jobs.Add(new ImportJob
+                {
+                    Id = reader.GetGuid(0),
+                    SourceName = reader.GetString(1),
+                    Trigger = reader.GetString(2),
+                    Mode = Enum.TryParse<IngestionMode>(reader.GetString(3), out var mode) ? mode : IngestionMode.Incremental,
+                    IsDryRun = reader.GetBoolean(4),
+                    Host = reader.GetString(5),
+                    StartedAt = new DateTimeOffset(reader.GetFieldValue<DateTime>(6), TimeSpan.Zero),
+                    FinishedAt = reader.IsDBNull(7) ? null : new DateTimeOffset(reader.GetFieldValue<DateTime>(7), TimeSpan.Zero),
+                    Status = Enum.TryParse<IngestionStatus>(status, out var s) ? s : null,
+                    Counts = new IngestionCounts
+                    {
+                        Read = reader.GetInt64(9),
+                        Created = reader.GetInt64(10),
+                        Updated = reader.GetInt64(11),
+                        Unchanged = reader.GetInt64(12),
+                        Duplicates = reader.GetInt64(13),
+                        Rejected = reader.GetInt64(14),
+                        Deleted = reader.GetInt64(15),
+                        Linked = reader.GetInt64(17),
+                        ForReview = reader.GetInt64(18),
+                    },
+                    Error = reader.IsDBNull(16) ? null : reader.GetString(16),
+                    HeartbeatAt = reader.IsDBNull(19) ? null : new DateTimeOffset(reader.GetFieldValue<DateTime>(19), TimeSpan.Zero),
+                    RequestedBy = reader.IsDBNull(20) ? null : reader.GetString(20),
+                });
+            }
+        }
+
+        return jobs;
     }
 }
 
@@ -174,83 +229,6 @@ public sealed class PostgresSourceStateStore : ISourceStateStore
         await using (conn.ConfigureAwait(false))
         {
             await StoreSql.SaveStateAsync(conn, null, PgIdentifier.Quote(_database.Schema), sourceName, state, cancellationToken).ConfigureAwait(false);
-        }
-    }
-}
-
-/// <summary>
-/// Run locks as PostgreSQL session advisory locks: the lock of a source is held by a connection kept
-/// open for the run, so two host processes never run the same source at once, and a crashed host's
-/// lock is released by the server when its connection dies.
-/// </summary>
-public sealed class PostgresRunLockProvider : IRunLockProvider
-{
-    private readonly IngestionDatabase _database;
-
-    /// <summary>Creates the provider.</summary>
-    /// <param name="database">The library's database.</param>
-    public PostgresRunLockProvider(IngestionDatabase database)
-    {
-        ArgumentNullException.ThrowIfNull(database);
-        _database = database;
-    }
-
-    /// <inheritdoc />
-    public async ValueTask<IAsyncDisposable?> TryAcquireAsync(string sourceName, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(sourceName);
-        var key = $"ingestion.run:{_database.Schema}:{sourceName}";
-        var conn = await _database.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            var cmd = new NpgsqlCommand("SELECT pg_try_advisory_lock(hashtextextended($1, 0))", conn);
-            await using (cmd.ConfigureAwait(false))
-            {
-                cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = key });
-                if ((bool)(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!)
-                {
-                    return new Releaser(conn, key);
-                }
-            }
-        }
-        catch
-        {
-            await conn.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-
-        await conn.DisposeAsync().ConfigureAwait(false);
-        return null;
-    }
-
-    private sealed class Releaser(NpgsqlConnection conn, string key) : IAsyncDisposable
-    {
-        private int _released;
-
-        public async ValueTask DisposeAsync()
-        {
-            if (Interlocked.Exchange(ref _released, 1) != 0)
-            {
-                return;
-            }
-
-            try
-            {
-                var cmd = new NpgsqlCommand("SELECT pg_advisory_unlock(hashtextextended($1, 0))", conn);
-                await using (cmd.ConfigureAwait(false))
-                {
-                    cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = key });
-                    await cmd.ExecuteScalarAsync(CancellationToken.None).ConfigureAwait(false);
-                }
-            }
-            catch (NpgsqlException)
-            {
-                // The connection died: the server released the lock with it.
-            }
-            finally
-            {
-                await conn.DisposeAsync().ConfigureAwait(false);
-            }
         }
     }
 }

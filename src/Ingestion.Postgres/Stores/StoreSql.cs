@@ -59,6 +59,17 @@ internal static class StoreSql
             ALTER TABLE {schema}.import_jobs ADD COLUMN IF NOT EXISTS linked bigint NOT NULL DEFAULT 0;
             ALTER TABLE {schema}.import_jobs ADD COLUMN IF NOT EXISTS for_review bigint NOT NULL DEFAULT 0;
             """),
+        new PostgresMigration("stores", 3, "run_locks (fencing tokens); import_jobs: heartbeat and requester", """
+            CREATE TABLE IF NOT EXISTS {schema}.run_locks (
+                source text PRIMARY KEY,
+                generation bigint NOT NULL,
+                run_id uuid NOT NULL,
+                host text NOT NULL,
+                acquired_at timestamptz NOT NULL);
+            ALTER TABLE {schema}.import_jobs ADD COLUMN IF NOT EXISTS heartbeat_at timestamptz;
+            ALTER TABLE {schema}.import_jobs ADD COLUMN IF NOT EXISTS requested_by text;
+            CREATE INDEX IF NOT EXISTS import_jobs_running_idx ON {schema}.import_jobs (source) WHERE status = 'Running';
+            """),
     ];
 
     public static async Task SaveStateAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string schema, string source, SourceState state, CancellationToken cancellationToken)

@@ -308,7 +308,7 @@ public class IngestionSchedulerTests
         await store.AddRunAsync(new ScheduleRun { Id = Guid.NewGuid(), Schedule = "s1", Source = "a", Slot = slot, Host = "stalled", Trigger = ScheduleTriggers.Schedule, Attempt = 1, Status = ScheduleRunStatus.Running, StartedAt = slot }, CancellationToken.None);
 
         await using var h = SchedulerHarness.Create(Utc(2026, 1, 5, 0, 0, 30), Schedule("0 0 * * *", null, ("RetryAttempts", "2")), b => b.AddSource("a", SchedulerHarness.Items(1), SchedulerHarness.NoRunnerRetries), store);
-        await using (var held = await h.Services.GetRequiredService<IRunLockProvider>().TryAcquireAsync("a", CancellationToken.None))
+        await using (var held = await h.Services.GetRequiredService<IRunLockProvider>().TryAcquireAsync("a", Guid.NewGuid(), CancellationToken.None))
         {
             Assert.NotNull(held);
             await h.StartAsync();

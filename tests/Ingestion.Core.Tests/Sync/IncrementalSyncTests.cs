@@ -218,7 +218,7 @@ public class IncrementalSyncTests
         Assert.Null(reset.Cursor);
         Assert.Null(reset.ETag);
 
-        await using (await locks.TryAcquireAsync("crm", default))
+        await using (await locks.TryAcquireAsync("crm", Guid.NewGuid(), default))
         {
             Assert.Contains("is running", (await Assert.ThrowsAsync<InvalidOperationException>(() => editor.ResetAsync("crm", "bob", null, default))).Message);
         }

@@ -115,7 +115,7 @@ public class PostgresSinkFirstLoadTests(PostgresDatabase db) : IClassFixture<Pos
 
         Assert.Equal("first-load-clash", e.SourceName);
         Assert.Equal("id", e.Field);
-        Assert.Contains("table public.first_load_clash holds several rows with the same key (id)", e.Message);
+        Assert.Contains("table public.first_load_clash holds 1 key value(s) of (id) stored more than once", e.Message);
         Assert.Contains("(id)=(b)", e.Message);
         Assert.Equal(3L, await db.ScalarAsync<long>("SELECT count(*) FROM first_load_clash"));
         Assert.False(await HasPrimaryKeyAsync("first_load_clash"));

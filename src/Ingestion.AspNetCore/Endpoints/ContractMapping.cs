@@ -13,7 +13,7 @@ internal static class ContractMapping
         new(c.Read, c.Created, c.Updated, c.Unchanged, c.Duplicates, c.Rejected, c.Deleted, c.Linked, c.ForReview);
 
     public static JobResponse ToResponse(this ImportJob job) =>
-        new(job.Id, job.SourceName, job.Trigger, RequestedBy(job), job.Mode.ToString(), job.IsDryRun, job.Host, job.StartedAt, job.FinishedAt, job.Status?.ToString(), job.Counts.ToResponse(), job.Error);
+        new(job.Id, job.SourceName, job.Trigger, job.RequestedBy, job.Mode.ToString(), job.IsDryRun, job.Host, job.StartedAt, job.FinishedAt, job.Status?.ToString(), job.Counts.ToResponse(), job.Error);
 
     public static PageResponse<TOut> ToResponse<TIn, TOut>(this Page<TIn> page, Func<TIn, TOut> map) =>
         new(page.Items.Select(map).ToList(), page.Total, page.Offset, page.Limit, page.HasMore);
@@ -36,6 +36,4 @@ internal static class ContractMapping
 
     public static RunResultResponse ToResponse(this IngestionResult r) =>
         new(r.SourceName, r.RunId, r.Status.ToString(), r.Counts.ToResponse(), r.Error?.ToString());
-
-    private static string? RequestedBy(ImportJob job) => null;
 }

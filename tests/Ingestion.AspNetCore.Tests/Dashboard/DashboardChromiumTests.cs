@@ -72,7 +72,7 @@ public class DashboardChromiumTests(PostgresDatabase db) : IClassFixture<Postgre
         var newRun = page.Locator("#jobs tbody tr[data-source='city-events']").First;
         await Assertions.Expect(newRun.Locator("td.updated")).ToHaveTextAsync("3");
         await Assertions.Expect(newRun.Locator("td.unchanged")).ToHaveTextAsync("9");
-        await Assertions.Expect(newRun).ToContainTextAsync("http");
+        await Assertions.Expect(newRun).ToContainTextAsync("http (olivia)");
         await Assertions.Expect(jobRows).ToHaveCountAsync(4);
         await Assertions.Expect(page.Locator(".card[data-source='city-events'] svg rect.bar-updated")).ToHaveCountAsync(1);
         Directory.CreateDirectory(ImagesDirectory);

@@ -43,8 +43,8 @@ public class WriteSecurityTests(PostgresDatabase db) : IClassFixture<PostgresDat
         Assert.Equal(("sec-run", "Succeeded", 4L), (result.SourceName, result.Status, result.Counts.Created));
 
         var job = (await operatorClient.GetFromJsonAsync<JobDetailsResponse>($"ingestion/jobs/{result.RunId}"))!.Job;
-        Assert.Equal(("http", "Succeeded", 4L), (job.Trigger, job.Status, job.Counts.Created));
-        Assert.Equal(1L, await db.ScalarAsync<long>($"SELECT count(*) FROM ingestion.import_jobs WHERE id = '{result.RunId}' AND trigger = 'http'"));
+        Assert.Equal(("http", "olivia", "Succeeded", 4L), (job.Trigger, job.RequestedBy, job.Status, job.Counts.Created));
+        Assert.Equal(1L, await db.ScalarAsync<long>($"SELECT count(*) FROM ingestion.import_jobs WHERE id = '{result.RunId}' AND trigger = 'http' AND requested_by = 'olivia'"));
     }
 
     [Fact]
@@ -68,7 +68,7 @@ public class WriteSecurityTests(PostgresDatabase db) : IClassFixture<PostgresDat
             job = (await operatorClient.GetFromJsonAsync<PageResponse<JobResponse>>("ingestion/jobs?source=sec-background"))!.Items.FirstOrDefault();
         }
 
-        Assert.Equal(("Succeeded", "http", 4L), (job?.Status, job?.Trigger, job?.Counts.Created));
+        Assert.Equal(("Succeeded", "http", "otto", 4L), (job?.Status, job?.Trigger, job?.RequestedBy, job?.Counts.Created));
     }
 
     [Fact]

@@ -46,3 +46,13 @@ public sealed class FailingSource(string message) : IngestionSource<Item>
 #pragma warning restore CS0162
     }
 }
+
+/// <summary>A source that yields one row, then waits until its run is cancelled.</summary>
+public sealed class WaitingSource : IngestionSource<Item>
+{
+    public override async IAsyncEnumerable<Item> ReadAsync(IngestionContext context, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        yield return new Item { Id = "w0001", Value = 1 };
+        await Task.Delay(Timeout.Infinite, cancellationToken);
+    }
+}

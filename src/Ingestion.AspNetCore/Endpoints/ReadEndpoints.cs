@@ -45,7 +45,7 @@ internal static class ReadEndpoints
         {
             if (!Enum.TryParse<IngestionStatus>(status, ignoreCase: true, out var parsed) || !Enum.IsDefined(parsed))
             {
-                return BadQuery("status", $"'{status}' is not a job status; use one of {string.Join(", ", Enum.GetNames<IngestionStatus>())} or 'running'.");
+                return Problems.BadQuery("status", $"'{status}' is not a job status; use one of {string.Join(", ", Enum.GetNames<IngestionStatus>())} or 'running'.");
             }
 
             wanted = parsed;
@@ -68,7 +68,7 @@ internal static class ReadEndpoints
         };
         if (query.Validate() is { Count: > 0 } problems)
         {
-            return BadQuery("query", string.Join(" ", problems));
+            return Problems.BadQuery("query", string.Join(" ", problems));
         }
 
         var page = await operations.GetJobsAsync(query, cancellationToken).ConfigureAwait(false);
@@ -90,12 +90,12 @@ internal static class ReadEndpoints
 
         if (offset < 0)
         {
-            return BadQuery("offset", $"offset must not be negative (was {offset}).");
+            return Problems.BadQuery("offset", $"offset must not be negative (was {offset}).");
         }
 
         var details = await operations.GetJobAsync(id, offset ?? 0, limit ?? options.Value.DefaultPageSize, cancellationToken).ConfigureAwait(false);
         return details is null
-            ? TypedResults.NotFound(new ProblemDetails { Status = StatusCodes.Status404NotFound, Title = "No such job", Detail = $"No job has the identifier {id}." })
+            ? Problems.NotFound("No such job", $"No job has the identifier {id}.")
             : TypedResults.Ok(new JobDetailsResponse(details.Job.ToResponse(), details.Rejected.ToResponse(ContractMapping.ToResponse)));
     }
 
@@ -106,7 +106,7 @@ internal static class ReadEndpoints
     {
         if (next is < 0 or > 100)
         {
-            return BadQuery("next", $"next must be between 0 and 100 (was {next}).");
+            return Problems.BadQuery("next", $"next must be between 0 and 100 (was {next}).");
         }
 
         var schedules = await operations.GetSchedulesAsync(next ?? 5, cancellationToken).ConfigureAwait(false);
@@ -133,7 +133,7 @@ internal static class ReadEndpoints
     {
         if (dead is < 0 or > 1000)
         {
-            return BadQuery("dead", $"dead must be between 0 and 1000 (was {dead}).");
+            return Problems.BadQuery("dead", $"dead must be between 0 and 1000 (was {dead}).");
         }
 
         var list = new List<QueueResponse>();
@@ -150,9 +150,6 @@ internal static class ReadEndpoints
 
     private static ProblemHttpResult? Limit(int? limit, IngestionEndpointOptions options) =>
         limit is { } l && (l < 1 || l > options.MaxPageSize)
-            ? BadQuery("limit", $"limit must be between 1 and {options.MaxPageSize} (was {l}).")
+            ? Problems.BadQuery("limit", $"limit must be between 1 and {options.MaxPageSize} (was {l}).")
             : null;
-
-    private static ProblemHttpResult BadQuery(string field, string detail) =>
-        TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: $"Invalid query parameter '{field}'", detail: detail);
 }

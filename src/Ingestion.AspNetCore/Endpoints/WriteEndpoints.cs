@@ -33,28 +33,26 @@ internal static class WriteEndpoints
             .WithSummary("Asks a run going on in the host that answers to stop; it ends as cancelled, its committed batches kept. 404 when the run is not on this host.");
     }
 
-    private static Task<Results<Accepted<RunAcceptedResponse>, Ok<RunCompletedResponse>, NotFound<ProblemDetails>, ProblemHttpResult>> RunSourceAsync(
+    private static async Task<Results<Accepted<RunAcceptedResponse>, Ok<RunCompletedResponse>, NotFound<ProblemDetails>>> RunSourceAsync(
         HttpContext context, string name, bool? wait, bool? dryRun, bool? full, SourceCatalog catalog, CancellationToken cancellationToken)
     {
         if (catalog.Find(name) is null)
         {
-            return Task.FromResult<Results<Accepted<RunAcceptedResponse>, Ok<RunCompletedResponse>, NotFound<ProblemDetails>, ProblemHttpResult>>(
-                TypedResults.NotFound(new ProblemDetails
-                {
-                    Status = StatusCodes.Status404NotFound,
-                    Title = "No such source",
-                    Detail = $"No source named '{name}' is registered. Registered sources: {string.Join(", ", catalog.Sources.Select(s => s.Name))}.",
-                }));
+            return Problems.NotFound("No such source", $"No source named '{name}' is registered. Registered sources: {string.Join(", ", catalog.Sources.Select(s => s.Name))}.");
         }
 
-        return RunAsync(context, [name], all: false, wait, dryRun, full, cancellationToken);
+        return (await RunAsync(context, [name], all: false, wait, dryRun, full, cancellationToken).ConfigureAwait(false)).Result switch
+        {
+            Ok<RunCompletedResponse> completed => completed,
+            var accepted => (Accepted<RunAcceptedResponse>)accepted,
+        };
     }
 
-    private static Task<Results<Accepted<RunAcceptedResponse>, Ok<RunCompletedResponse>, NotFound<ProblemDetails>, ProblemHttpResult>> RunAllAsync(
+    private static Task<Results<Accepted<RunAcceptedResponse>, Ok<RunCompletedResponse>>> RunAllAsync(
         HttpContext context, bool? wait, bool? dryRun, bool? full, CancellationToken cancellationToken) =>
         RunAsync(context, [], all: true, wait, dryRun, full, cancellationToken);
 
-    private static async Task<Results<Accepted<RunAcceptedResponse>, Ok<RunCompletedResponse>, NotFound<ProblemDetails>, ProblemHttpResult>> RunAsync(
+    private static async Task<Results<Accepted<RunAcceptedResponse>, Ok<RunCompletedResponse>>> RunAsync(
         HttpContext context, IReadOnlyList<string> sources, bool all, bool? wait, bool? dryRun, bool? full, CancellationToken cancellationToken)
     {
         var services = context.RequestServices;
@@ -129,20 +127,14 @@ internal static class WriteEndpoints
         var caller = WriteAccess.CallerName(context.User);
         if (!operations.CancelRun(id))
         {
-            return TypedResults.NotFound(new ProblemDetails
-            {
-                Status = StatusCodes.Status404NotFound,
-                Title = "No such run on this host",
-                Detail = $"No run with the identifier {id} is going on in host '{ingestion.Value.HostName}'; a run can only be cancelled on the host that runs it.",
-            });
+            return Problems.NotFound("No such run on this host", $"No run with the identifier {id} is going on in host '{ingestion.Value.HostName}'; a run can only be cancelled on the host that runs it.");
         }
 
         Log.CancelRequested(Logger(context), id, caller);
         return TypedResults.Accepted((string?)null, new CancelAcceptedResponse(id, caller));
     }
 
-    private static NotFound<ProblemDetails> NoSuchSchedule(ArgumentException e) =>
-        TypedResults.NotFound(new ProblemDetails { Status = StatusCodes.Status404NotFound, Title = "No such schedule", Detail = e.Message });
+    private static NotFound<ProblemDetails> NoSuchSchedule(ArgumentException e) => Problems.NotFound("No such schedule", e.Message);
 
     private static ProblemHttpResult NoScheduling(InvalidOperationException e) =>
         TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Scheduling is not available", detail: e.Message);

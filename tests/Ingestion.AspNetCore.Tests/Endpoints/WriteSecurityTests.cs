@@ -105,4 +105,39 @@ public class WriteSecurityTests(PostgresDatabase db) : IClassFixture<PostgresDat
         Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
         Assert.Contains("another site", (await response.Content.ReadFromJsonAsync<ProblemDetails>())!.Detail, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_run_of_this_host_is_cancelled_over_http_by_an_operator_only()
+    {
+        await using var app = await IngestionWebApp.StartAsync(db, b => b.AddSource("sec-waiting", _ => new WaitingSource(), o => { o.Table = "sec_waiting"; o.CreateTable = true; }));
+        using var operatorClient = app.Client("olivia", "operator");
+        using var viewer = app.Client("vera", "viewer");
+        Assert.Equal(HttpStatusCode.Accepted, (await operatorClient.PostAsync("ingestion/sources/sec-waiting/run", null)).StatusCode);
+
+        var running = await WaitForAsync(async () => (await operatorClient.GetFromJsonAsync<PageResponse<JobResponse>>("ingestion/jobs?source=sec-waiting&status=running"))!.Items.FirstOrDefault());
+        Assert.Equal(HttpStatusCode.Forbidden, (await viewer.PostAsync($"ingestion/jobs/{running.Id}/cancel", null)).StatusCode);
+        var cancel = await WaitForAsync(async () => await operatorClient.PostAsync($"ingestion/jobs/{running.Id}/cancel", null) is { StatusCode: HttpStatusCode.Accepted } r ? r : null);
+        var accepted = (await cancel.Content.ReadFromJsonAsync<CancelAcceptedResponse>())!;
+        Assert.Equal((running.Id, "olivia"), (accepted.RunId, accepted.RequestedBy));
+
+        var ended = await WaitForAsync(async () => (await operatorClient.GetFromJsonAsync<JobDetailsResponse>($"ingestion/jobs/{running.Id}"))!.Job is { Status: not null } j ? j : null);
+        Assert.Equal("Cancelled", ended.Status);
+        Assert.Equal(HttpStatusCode.NotFound, (await operatorClient.PostAsync($"ingestion/jobs/{running.Id}/cancel", null)).StatusCode); // no longer running here
+    }
+
+    private static async Task<T> WaitForAsync<T>(Func<Task<T?>> probe)
+        where T : class
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            if (await probe() is { } value)
+            {
+                return value;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, "Timed out after 30 s.");
+            await Task.Delay(100);
+        }
+    }
 }

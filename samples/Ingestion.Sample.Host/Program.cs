@@ -1,3 +1,4 @@
+using Ingestion.Postgres.Hosting;
 using Ingestion.Sample.Host;
 using Microsoft.Extensions.Options;
 
@@ -46,4 +47,10 @@ catch (OptionsValidationException e)
     }
 
     return 3;
+}
+catch (PostgresUnreachableException e)
+{
+    // The message names Ingestion:Postgres:ConnectionString with its host and port, never the password.
+    Console.Error.WriteLine(e.Message);
+    return 4;
 }

@@ -99,7 +99,8 @@ public sealed class IngestionRunner : IIngestionRunner
         var runId = Guid.NewGuid();
         var started = _time.GetUtcNow();
         var stopwatch = Stopwatch.StartNew();
-        var logger = _loggerFactory.CreateLogger($"Ingestion.Sources.{sourceName}");
+        var secrets = new SecretMask();
+        var logger = new RedactingLogger(_loggerFactory.CreateLogger($"Ingestion.Sources.{sourceName}"), secrets);
         using var scope = logger.BeginScope(new Dictionary<string, object> { ["SourceName"] = sourceName, ["RunId"] = runId });
 
         var runLock = await _locks.TryAcquireAsync(sourceName, cancellationToken).ConfigureAwait(false);
@@ -120,11 +121,11 @@ public sealed class IngestionRunner : IIngestionRunner
 
         await using (runLock.ConfigureAwait(false))
         {
-            return await RunLockedAsync(registration, sourceName, request, runId, started, stopwatch, logger, cancellationToken).ConfigureAwait(false);
+            return await RunLockedAsync(registration, sourceName, request, runId, started, stopwatch, logger, secrets, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private async Task<IngestionResult> RunLockedAsync(SourceRegistration registration, string sourceName, RunRequest request, Guid runId, DateTimeOffset started, Stopwatch stopwatch, ILogger logger, CancellationToken cancellationToken)
+    private async Task<IngestionResult> RunLockedAsync(SourceRegistration registration, string sourceName, RunRequest request, Guid runId, DateTimeOffset started, Stopwatch stopwatch, ILogger logger, SecretMask secrets, CancellationToken cancellationToken)
     {
         var options = _sourceOptions.Get(sourceName);
 
@@ -147,7 +148,7 @@ public sealed class IngestionRunner : IIngestionRunner
             await SafeObserve(observer, sourceName, () => observer.OnRunStartedAsync(sourceName, runId, request, cancellationToken)).ConfigureAwait(false);
         }
 
-        var run = new RunState(sourceName, runId, request, options, logger, stopwatch, observers);
+        var run = new RunState(sourceName, runId, request, options, logger, stopwatch, observers) { Secrets = secrets };
         IngestionStatus status;
         IngestionError? error = null;
         try
@@ -184,11 +185,11 @@ public sealed class IngestionRunner : IIngestionRunner
         catch (Exception e)
         {
             status = IngestionStatus.Failed;
-            error = ToError(e, run.Position);
+            error = secrets.Redact(ToError(e, run.Position));
             Log.RunFailed(logger, e, sourceName, runId, error);
             if (e is RejectBudgetExceededException { Rejected.Count: > 0 } budget)
             {
-                await _jobs.AddRejectedAsync(runId, sourceName, budget.Rejected, CancellationToken.None).ConfigureAwait(false);
+                await _jobs.AddRejectedAsync(runId, sourceName, budget.Rejected.Select(secrets.Redact).ToList(), CancellationToken.None).ConfigureAwait(false);
             }
         }
 
@@ -286,11 +287,12 @@ public sealed class IngestionRunner : IIngestionRunner
     {
         var typed = (IIngestionSource<TRecord>)source;
         var saved = await _states.GetAsync(run.SourceName, cancellationToken).ConfigureAwait(false);
+        saved = TargetBoundState.Bind(saved, _sink.DescribeTarget(run.SourceName, run.Options), run.Logger, run.SourceName);
         var visible = run.Request.Mode == IngestionMode.FullRefresh
             ? saved with { Cursor = null, ETag = null, LastModified = null, ContentHash = null }
             : saved;
         var limits = new IngestionLimits { MaxRecords = run.Options.MaxRecords, MaxRequests = run.Options.MaxRequests };
-        var context = new RunContext(run.SourceName, run.RunId, run.Request, visible, limits, run.Logger, _time);
+        var context = new RunContext(run.SourceName, run.RunId, run.Request, visible, limits, run.Logger, _time) { Secrets = run.Secrets };
         var schema = typeof(TRecord) == typeof(DynamicRecord) ? null : RecordSchema.FromType(typeof(TRecord));
         if (schema is not null && run.Options.KeyColumns.Count > 0)
         {
@@ -306,6 +308,7 @@ public sealed class IngestionRunner : IIngestionRunner
             Mode = run.Request.Mode,
             IsDryRun = run.Request.DryRun,
             InitialState = saved,
+            RedactRejected = run.Secrets.Redact,
         };
 
         var writer = await _sink.OpenAsync<TRecord>(sinkRun, cancellationToken).ConfigureAwait(false);
@@ -546,6 +549,9 @@ public sealed class IngestionRunner : IIngestionRunner
         public SourceOptions Options { get; } = options;
 
         public ILogger Logger { get; } = logger;
+
+        /// <summary>The run's secrets, masked in its logs, error and rejected records.</summary>
+        public SecretMask Secrets { get; init; } = new();
 
         public int Attempts { get; set; }
 

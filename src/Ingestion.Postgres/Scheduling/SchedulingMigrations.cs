@@ -45,6 +45,19 @@ public static class SchedulingMigrations
         CREATE INDEX schedule_runs_slot ON {schema}.schedule_runs (schedule, slot_time);
         """);
 
+    /// <summary>
+    /// v2: the <c>superseded</c> status, for a taken-over slot whose source was busy with a newer slot's live run
+    /// (its error names that run).
+    /// </summary>
+    public static IPostgresMigration V2 { get; } = new PostgresMigration(Component, 2, "superseded slots", """
+        ALTER TABLE {schema}.schedule_slots DROP CONSTRAINT IF EXISTS schedule_slots_status_check;
+        ALTER TABLE {schema}.schedule_slots ADD CONSTRAINT schedule_slots_status_check
+            CHECK (status IN ('running', 'succeeded', 'failed', 'cancelled', 'skipped', 'superseded'));
+        ALTER TABLE {schema}.schedule_runs DROP CONSTRAINT IF EXISTS schedule_runs_status_check;
+        ALTER TABLE {schema}.schedule_runs ADD CONSTRAINT schedule_runs_status_check
+            CHECK (status IN ('running', 'succeeded', 'failed', 'cancelled', 'skipped', 'abandoned', 'superseded'));
+        """);
+
     /// <summary>Every migration of the component, in order.</summary>
-    public static IReadOnlyList<IPostgresMigration> All { get; } = [V1];
+    public static IReadOnlyList<IPostgresMigration> All { get; } = [V1, V2];
 }

@@ -5,12 +5,12 @@ using Microsoft.Extensions.Hosting;
 
 namespace Ingestion.Sample.Host;
 
-/// <summary><c>run [source ...] [--dry-run] [--full] [--parallel]</c>: runs the enabled sources (or the named ones), then prints the import-job table.</summary>
+/// <summary><c>run [source ...] [--dry-run] [--full [--verify]] [--parallel]</c>: runs the enabled sources (or the named ones), then prints the import-job table.</summary>
 public sealed class RunCommand : ISampleCommand
 {
     public string Name => "run";
 
-    public string Description => "run every enabled source (or the named ones) once, then print the import-job table; --dry-run, --full, --parallel";
+    public string Description => "run every enabled source (or the named ones) once, then print the import-job table; --dry-run, --full (--verify: compare stored values, repair hand edits), --parallel";
 
     public async Task<int> RunAsync(IHost host, string[] args, CancellationToken cancellationToken)
     {
@@ -27,7 +27,8 @@ public sealed class RunCommand : ISampleCommand
                 Run = new RunRequest
                 {
                     DryRun = args.Contains("--dry-run"),
-                    Mode = args.Contains("--full") ? IngestionMode.FullRefresh : IngestionMode.Incremental,
+                    Mode = args.Contains("--full") || args.Contains("--verify") ? IngestionMode.FullRefresh : IngestionMode.Incremental,
+                    Verify = args.Contains("--verify"),
                     Trigger = "cli",
                 },
             };

@@ -309,6 +309,7 @@ public sealed class IngestionRunner : IIngestionRunner
             IsDryRun = run.Request.DryRun,
             InitialState = saved,
             RedactRejected = run.Secrets.Redact,
+            Verify = run.Request.Verify,
         };
 
         var writer = await _sink.OpenAsync<TRecord>(sinkRun, cancellationToken).ConfigureAwait(false);

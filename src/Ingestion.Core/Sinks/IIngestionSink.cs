@@ -98,6 +98,9 @@ public sealed class SinkRun
     /// <summary>The state loaded at the start of the attempt; checkpoints are applied on top of it.</summary>
     public SourceState InitialState { get; init; } = SourceState.Empty;
 
+    /// <summary>Compare stored column values rather than stored row hashes, and rewrite what differs (<see cref="Running.RunRequest.Verify"/>).</summary>
+    public bool Verify { get; init; }
+
     /// <summary>Masks the run's secrets in a record the sink rejects, before the sink stores it (identity by default).</summary>
     public Func<RejectedRecord, RejectedRecord> RedactRejected { get; init; } = static r => r;
 }

@@ -395,6 +395,12 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             return;
         }
 
+        if (_run.Verify) // hardening: a verifying refresh compares stored values, see PostgresSinkWriter.Verify.cs
+        {
+            await VerifyRowsAsync(mapping, batch, winners, rowHashes, counts, indexUpdates, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         if (!mapping.HasHash)
         {
             // A table the library did not create: compare every value on the server.

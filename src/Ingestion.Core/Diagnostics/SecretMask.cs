@@ -6,7 +6,7 @@ namespace Ingestion.Diagnostics;
 /// The secret values of one run, masked by value wherever they appear (plain or URL-escaped) in the texts the
 /// runtime keeps or shows: log messages, the run's error, the job row, rejected records. Thread-safe.
 /// </summary>
-internal sealed class SecretMask
+public sealed class SecretMask
 {
     /// <summary>What a secret is replaced with.</summary>
     public const string Mask = "***";
@@ -22,22 +22,24 @@ internal sealed class SecretMask
 
     /// <summary>Adds a secret value; short or repeated values are ignored.</summary>
     /// <param name="value">The secret.</param>
-    public void Add(string? value)
+    /// <returns><see langword="true"/> when the value was added (new and long enough).</returns>
+    public bool Add(string? value)
     {
         if (value is not { Length: >= MinLength })
         {
-            return;
+            return false;
         }
 
         lock (_gate)
         {
             if (Array.IndexOf(_values, value) >= 0)
             {
-                return;
+                return false;
             }
 
             // Longest first, so a secret containing another is masked whole.
             _values = [.. _values.Append(value).OrderByDescending(v => v.Length)];
+            return true;
         }
     }
 

@@ -49,7 +49,7 @@ internal sealed class RunContext(
     /// <summary>The run's secrets, masked in rejected records, logs and the error.</summary>
     public Diagnostics.SecretMask Secrets { get; init; } = new();
 
-    public override void AddSecret(string value) => Secrets.Add(value);
+    public override void AddSecret(string value) => _ = Secrets.Add(value);
 
     public override string? Redact(string? text) => Secrets.Redact(text);
 

@@ -23,7 +23,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         var hashes = mapping.HasHash ? rowHashes : null;
         await StageAsync(mapping, batch, winners, hashes, cancellationToken).ConfigureAwait(false);
         await _tx!.SaveAsync(MergeSavepoint, cancellationToken).ConfigureAwait(false);
-        long created = 0, updated = 0;
+        long created, updated;
         try
         {
             var cmd = new NpgsqlCommand(VerifyingUpsert(mapping), _conn, _tx);
@@ -32,17 +32,8 @@ internal sealed partial class PostgresSinkWriter<TRecord>
                 var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                 await using (reader.ConfigureAwait(false))
                 {
-                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                    {
-                        if (reader.GetBoolean(0))
-                        {
-                            created++;
-                        }
-                        else
-                        {
-                            updated++;
-                        }
-                    }
+                    _ = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                    (created, updated) = (reader.GetInt64(0), reader.GetInt64(1));
                 }
             }
         }
@@ -59,19 +50,19 @@ internal sealed partial class PostgresSinkWriter<TRecord>
 
     /// <summary>
     /// <c>INSERT ... ON CONFLICT (key) DO UPDATE ... WHERE (stored values, stored hash) IS DISTINCT FROM (new ones)</c>,
-    /// returning one row per written row, <c>true</c> when created. JSON values compare as text (json has no equality).
+    /// counting the rows it created and updated (one result row). JSON values compare as text (json has no equality).
     /// </summary>
     internal static string VerifyingUpsert(TableMapping<TRecord> mapping)
     {
         var hash = "\"" + TableMapping<TRecord>.HashColumn + "\"";
         var columns = mapping.Fields.Select(f => f.Column.Quoted).Concat(mapping.HasHash ? [hash] : []).ToList();
         var updated = mapping.ValueFields.Select(f => f.Column.Quoted).Concat(mapping.HasHash ? [hash] : []).ToList();
-        var sb = new StringBuilder()
+        var sb = new StringBuilder("WITH w AS (")
             .Append("INSERT INTO ").Append(mapping.Target).Append(" AS t (").AppendJoin(", ", columns).Append(") SELECT ").AppendJoin(", ", columns)
             .Append(" FROM ").Append(mapping.StageName).Append(" ON CONFLICT (").AppendJoin(", ", mapping.KeyFields.Select(f => f.Column.Quoted)).Append(") ");
         if (updated.Count == 0)
         {
-            return sb.Append("DO NOTHING RETURNING true").ToString();
+            return sb.Append("DO NOTHING RETURNING true AS created").Append(Tally).ToString();
         }
 
         var compared = mapping.ValueFields.Select(f => (f.Column.Quoted, Json: f.Column.Kind == PgKind.Json)).Concat(mapping.HasHash ? [(hash, false)] : []).ToList();
@@ -79,6 +70,8 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         return sb.Append("DO UPDATE SET ").AppendJoin(", ", updated.Select(c => $"{c} = EXCLUDED.{c}"))
             .Append(" WHERE (").AppendJoin(", ", compared.Select(c => Cmp("t", c))).Append(", NULL) IS DISTINCT FROM (")
             .AppendJoin(", ", compared.Select(c => Cmp("EXCLUDED", c))).Append(", NULL)")
-            .Append(" RETURNING (xmax = 0)").ToString();
+            .Append(" RETURNING (xmax = 0) AS created").Append(Tally).ToString();
     }
+
+    private const string Tally = ") SELECT count(*) FILTER (WHERE created), count(*) FILTER (WHERE NOT created) FROM w";
 }

@@ -1,4 +1,5 @@
 using System.Text;
+using Ingestion.Diagnostics;
 
 namespace Ingestion.Sources.Http;
 
@@ -9,7 +10,7 @@ namespace Ingestion.Sources.Http;
 public sealed class HttpRedactor
 {
     /// <summary>What a secret is replaced with.</summary>
-    public const string Mask = "***";
+    public const string Mask = SecretMask.Mask;
 
     private static readonly string[] DefaultSecretParameters =
         ["api_key", "apikey", "api-key", "key", "token", "access_token", "refresh_token", "id_token", "auth", "auth_token", "secret", "client_secret",
@@ -23,7 +24,7 @@ public sealed class HttpRedactor
 
     private readonly HashSet<string> _parameters;
     private readonly HashSet<string> _headers;
-    private readonly List<string> _values = [];
+    private readonly SecretMask _values = new();
     private readonly IngestionContext? _context;
     private readonly int[] _secretSegments = [];
 
@@ -96,11 +97,9 @@ public sealed class HttpRedactor
     /// <param name="value">The secret.</param>
     public void AddSecret(string? value)
     {
-        if (value is { Length: >= 4 } && !_values.Contains(value))
+        if (_values.Add(value))
         {
-            _values.Add(value);
-            _values.Sort((a, b) => b.Length.CompareTo(a.Length));
-            _context?.AddSecret(value);
+            _context?.AddSecret(value!);
         }
     }
 
@@ -182,23 +181,5 @@ public sealed class HttpRedactor
     /// <param name="text">The text (a message, a raw record).</param>
     /// <returns>The redacted text, or <see langword="null"/> for <see langword="null"/>.</returns>
     [return: System.Diagnostics.CodeAnalysis.NotNullIfNotNull(nameof(text))]
-    public string? Redact(string? text)
-    {
-        if (string.IsNullOrEmpty(text) || _values.Count == 0)
-        {
-            return text;
-        }
-
-        foreach (var secret in _values)
-        {
-            text = text.Replace(secret, Mask, StringComparison.Ordinal);
-            var escaped = Uri.EscapeDataString(secret);
-            if (!string.Equals(escaped, secret, StringComparison.Ordinal))
-            {
-                text = text.Replace(escaped, Mask, StringComparison.Ordinal);
-            }
-        }
-
-        return text;
-    }
+    public string? Redact(string? text) => _values.Redact(text);
 }

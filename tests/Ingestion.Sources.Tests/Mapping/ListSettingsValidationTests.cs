@@ -65,18 +65,13 @@ public sealed class ListSettingsValidationTests
         Assert.Contains("Ingestion:Sources:tickets:Columns:0:Required 'yes please' is not a valid boolean", failures, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task A_key_named_twice_is_refused_at_start()
+    [Theory]
+    [InlineData("Key")]
+    [InlineData("KeyColumns")]
+    public async Task A_key_column_named_twice_is_refused_at_start(string setting)
     {
-        var failures = await StartFailuresAsync(("Ingestion:Sources:tickets:Key:1", "id"));
-        Assert.Contains("Ingestion:Sources:tickets:Key:1 'id' appears twice in the key", failures, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public async Task A_runtime_key_column_named_twice_is_refused_at_start()
-    {
-        var failures = await StartFailuresAsync(("Ingestion:Sources:tickets:KeyColumns:0", "id"), ("Ingestion:Sources:tickets:KeyColumns:1", "id"));
-        Assert.Contains("Ingestion:Sources:tickets:KeyColumns:1 'id' appears twice in the key", failures, StringComparison.Ordinal);
+        var failures = await StartFailuresAsync(($"Ingestion:Sources:tickets:{setting}:0", "id"), ($"Ingestion:Sources:tickets:{setting}:1", "id"));
+        Assert.Contains($"Ingestion:Sources:tickets:{setting}:1 'id' appears twice in the key", failures, StringComparison.Ordinal);
     }
 
     [Fact]

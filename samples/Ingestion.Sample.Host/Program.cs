@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Ingestion.CommandLine;
+using Ingestion.Postgres.Hosting;
 using Ingestion.Sample.Host;
 using Microsoft.Extensions.Options;
 
@@ -25,6 +26,12 @@ catch (OptionsValidationException e)
         Console.Error.WriteLine($"  - {failure}");
     }
 
+    return ExitCodes.BadArguments;
+}
+catch (PostgresUnreachableException e)
+{
+    // The message names Ingestion:Postgres:ConnectionString with its host and port, never the password.
+    Console.Error.WriteLine(e.Message);
     return ExitCodes.BadArguments;
 }
 

@@ -125,6 +125,15 @@ public sealed class SourceOptions
             errors.Add($"{prefix}:MaxRequests must be positive (was {MaxRequests}).");
         }
 
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < KeyColumns.Count; i++)
+        {
+            if (!keys.Add(KeyColumns[i]))
+            {
+                errors.Add($"{prefix}:KeyColumns:{i} '{KeyColumns[i]}' appears twice in the key.");
+            }
+        }
+
         if (Table is { } table && string.IsNullOrWhiteSpace(table))
         {
             errors.Add($"{prefix}:Table must not be blank.");

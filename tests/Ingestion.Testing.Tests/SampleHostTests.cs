@@ -34,6 +34,20 @@ public sealed class SampleHostTests(PostgresDatabase database) : IClassFixture<P
         Assert.True(createdAgain.Length == 0, $"the second run created rows again: {createdAgain}\n{second.Output}");
     }
 
+    [Fact]
+    public async Task An_unreachable_database_exits_non_zero_naming_the_setting_without_the_password()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        var (exitCode, output) = await RunSampleOnAsync($"Host=127.0.0.1;Port={port};Username=ingest;Password=canary-pw-77d3;Database=tickets;Timeout=5", "run");
+        Assert.True(exitCode == 2, $"exit code {exitCode} (2: bad configuration):\n{output}");
+        Assert.Contains("Ingestion:Postgres:ConnectionString", output, StringComparison.Ordinal);
+        Assert.Contains($"127.0.0.1:{port}", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("canary-pw-77d3", output, StringComparison.Ordinal);
+    }
+
     private Task<(int ExitCode, string Output)> RunSampleAsync(params string[] args) => RunSampleOnAsync(database.ConnectionString, args);
 
     /// <summary>Runs the built sample host with <c>INGESTION_PG</c> set to the connection string.</summary>

@@ -35,6 +35,12 @@ public sealed class RecordSchema
             }
         }
 
+        if (keySet.Count != keyNames.Count)
+        {
+            var twice = keyNames.GroupBy(k => k, StringComparer.Ordinal).First(g => g.Count() > 1).Key;
+            throw new ArgumentException($"Key column '{twice}' appears twice in the key{Describe(recordType)}.", nameof(keyNames));
+        }
+
         foreach (var key in keyNames)
         {
             if (!_ordinals.ContainsKey(key))

@@ -42,4 +42,7 @@ internal static partial class Log
 
     [LoggerMessage(1011, LogLevel.Information, "Source {SourceName} stopped early: {Reason}")]
     public static partial void StoppedEarly(ILogger logger, string sourceName, string reason);
+
+    [LoggerMessage(1012, LogLevel.Warning, "Source {SourceName} now writes to {Target} (its state was saved for {PreviousTarget}): the saved cursor and validators are reset, so the whole source is read again")]
+    public static partial void StateResetForNewTarget(ILogger logger, string sourceName, string previousTarget, string target);
 }

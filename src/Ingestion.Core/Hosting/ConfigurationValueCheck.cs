@@ -90,6 +90,18 @@ internal static class ConfigurationValueCheck
             return;
         }
 
+        if (ListElementType(target) is { } elementType)
+        {
+            // A list binds from children named 0, 1, 2...: each element is checked like a property, so
+            // Sources:x:Columns:1:Type 'Integer' is named as such instead of leaving that column at its default.
+            foreach (var element in child.GetChildren())
+            {
+                CheckValue(element, elementType, errors, depth + 1);
+            }
+
+            return;
+        }
+
         if (target.IsClass && !typeof(System.Collections.IEnumerable).IsAssignableFrom(target) && child.Exists())
         {
             CheckObject(child, target, errors, depth + 1);
@@ -134,6 +146,24 @@ internal static class ConfigurationValueCheck
     private static string IntegerRange(Type t) => t == typeof(int)
         ? $"{int.MinValue}..{int.MaxValue}"
         : t == typeof(short) ? $"{short.MinValue}..{short.MaxValue}" : $"{long.MinValue}..{long.MaxValue}";
+
+    private static Type? ListElementType(Type t)
+    {
+        if (t.IsArray)
+        {
+            return t.GetElementType();
+        }
+
+        foreach (var i in t.IsInterface ? [t, .. t.GetInterfaces()] : t.GetInterfaces())
+        {
+            if (i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IEnumerable<>))
+            {
+                return i.GetGenericArguments()[0];
+            }
+        }
+
+        return null;
+    }
 
     private static Type? DictionaryValueType(Type t)
     {

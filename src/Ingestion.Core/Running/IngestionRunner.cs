@@ -101,7 +101,8 @@ public sealed class IngestionRunner : IIngestionRunner
         var runId = Guid.NewGuid();
         var started = _time.GetUtcNow();
         var stopwatch = Stopwatch.StartNew();
-        var logger = _loggerFactory.CreateLogger($"Ingestion.Sources.{sourceName}");
+        var secrets = new SecretMask();
+        var logger = new RedactingLogger(_loggerFactory.CreateLogger($"Ingestion.Sources.{sourceName}"), secrets);
         using var scope = logger.BeginScope(new Dictionary<string, object> { ["SourceName"] = sourceName, ["RunId"] = runId });
         using var tracked = _tracking.Begin(sourceName, runId, request, started, cancellationToken);
         cancellationToken = tracked.CancellationToken;
@@ -124,11 +125,11 @@ public sealed class IngestionRunner : IIngestionRunner
 
         await using (runLock.ConfigureAwait(false))
         {
-            return tracked.Complete(await RunLockedAsync(registration, sourceName, request, runId, started, stopwatch, logger, runLock, cancellationToken).ConfigureAwait(false));
+            return tracked.Complete(await RunLockedAsync(registration, sourceName, request, runId, started, stopwatch, logger, runLock, secrets, cancellationToken).ConfigureAwait(false));
         }
     }
 
-    private async Task<IngestionResult> RunLockedAsync(SourceRegistration registration, string sourceName, RunRequest request, Guid runId, DateTimeOffset started, Stopwatch stopwatch, ILogger logger, IRunLock runLock, CancellationToken cancellationToken)
+    private async Task<IngestionResult> RunLockedAsync(SourceRegistration registration, string sourceName, RunRequest request, Guid runId, DateTimeOffset started, Stopwatch stopwatch, ILogger logger, IRunLock runLock, SecretMask secrets, CancellationToken cancellationToken)
     {
         var options = _sourceOptions.Get(sourceName);
 
@@ -154,7 +155,7 @@ public sealed class IngestionRunner : IIngestionRunner
             await SafeObserve(observer, sourceName, () => observer.OnRunStartedAsync(sourceName, runId, request, cancellationToken)).ConfigureAwait(false);
         }
 
-        var run = new RunState(sourceName, runId, request, options, logger, stopwatch, observers, runLock);
+        var run = new RunState(sourceName, runId, request, options, logger, stopwatch, observers, runLock) { Secrets = secrets };
         IngestionStatus status;
         IngestionError? error = null;
         using var runCancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, runLock.Lost);
@@ -200,11 +201,11 @@ public sealed class IngestionRunner : IIngestionRunner
         catch (Exception e)
         {
             status = IngestionStatus.Failed;
-            error = ToError(e, run.Position);
+            error = secrets.Redact(ToError(e, run.Position));
             Log.RunFailed(logger, e, sourceName, runId, error);
             if (e is RejectBudgetExceededException { Rejected.Count: > 0 } budget)
             {
-                await _jobs.AddRejectedAsync(runId, sourceName, budget.Rejected, CancellationToken.None).ConfigureAwait(false);
+                await _jobs.AddRejectedAsync(runId, sourceName, budget.Rejected.Select(secrets.Redact).ToList(), CancellationToken.None).ConfigureAwait(false);
             }
         }
 
@@ -305,11 +306,12 @@ public sealed class IngestionRunner : IIngestionRunner
     {
         var typed = (IIngestionSource<TRecord>)source;
         var saved = await _states.GetAsync(run.SourceName, cancellationToken).ConfigureAwait(false);
+        saved = TargetBoundState.Bind(saved, _sink.DescribeTarget(run.SourceName, run.Options), run.Logger, run.SourceName);
         var visible = run.Request.Mode == IngestionMode.FullRefresh
             ? saved with { Cursor = null, ETag = null, LastModified = null, ContentHash = null }
             : saved;
         var limits = new IngestionLimits { MaxRecords = run.Options.MaxRecords, MaxRequests = run.Options.MaxRequests };
-        var context = new RunContext(run.SourceName, run.RunId, run.Request, visible, limits, run.Logger, _time) { Hints = run.Hints };
+        var context = new RunContext(run.SourceName, run.RunId, run.Request, visible, limits, run.Logger, _time) { Hints = run.Hints, Secrets = run.Secrets };
         var schema = typeof(TRecord) == typeof(DynamicRecord) ? null : RecordSchema.FromType(typeof(TRecord));
         if (schema is not null && run.Options.KeyColumns.Count > 0)
         {
@@ -326,6 +328,8 @@ public sealed class IngestionRunner : IIngestionRunner
             IsDryRun = run.Request.DryRun,
             InitialState = saved,
             RunLock = run.Lock,
+            RedactRejected = run.Secrets.Redact,
+            Verify = run.Request.Verify,
         };
 
         var writer = await _sink.OpenAsync<TRecord>(sinkRun, cancellationToken).ConfigureAwait(false);
@@ -614,6 +618,9 @@ public sealed class IngestionRunner : IIngestionRunner
         public SourceOptions Options { get; } = options;
 
         public ILogger Logger { get; } = logger;
+
+        /// <summary>The run's secrets, masked in its logs, error and rejected records.</summary>
+        public SecretMask Secrets { get; init; } = new();
 
         public int Attempts { get; set; }
 

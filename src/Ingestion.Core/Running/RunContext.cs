@@ -46,9 +46,17 @@ internal sealed class RunContext(
     /// <summary>Rejects reported in this attempt.</summary>
     public long RejectedCount { get; private set; }
 
+    /// <summary>The run's secrets, masked in rejected records, logs and the error.</summary>
+    public Diagnostics.SecretMask Secrets { get; init; } = new();
+
+    public override void AddSecret(string value) => _ = Secrets.Add(value);
+
+    public override string? Redact(string? text) => Secrets.Redact(text);
+
     public override void Reject(RejectedRecord rejected)
     {
         ArgumentNullException.ThrowIfNull(rejected);
+        rejected = Secrets.Redact(rejected);
         _pendingRejects.Add(rejected);
         RejectedCount++;
         Diagnostics.Log.RecordRejected(Logger, SourceName, rejected.Position, rejected.Field, rejected.Reason);

@@ -12,6 +12,14 @@ public sealed record RunRequest
     /// <summary>Read and validate everything, commit nothing.</summary>
     public bool DryRun { get; init; }
 
+    /// <summary>
+    /// Verify the stored rows instead of trusting their stored row hash: the sink compares every column value of each
+    /// record read with the stored one, on the server, and rewrites the rows that differ (a row edited by hand is
+    /// repaired and counted as updated). Meant with <see cref="IngestionMode.FullRefresh"/>, which reads everything;
+    /// slower than a plain full refresh, as every row is staged and compared.
+    /// </summary>
+    public bool Verify { get; init; }
+
     /// <summary>What triggered the run, recorded in the job history (<c>manual</c>, <c>schedule</c>, <c>cli</c>, <c>http</c>...).</summary>
     public string Trigger { get; init; } = "manual";
 

@@ -15,6 +15,11 @@ public enum ScheduleRunStatus
     Skipped,
     /// <summary>The attempt's host stopped renewing its claim (it died); another host retried or failed the slot.</summary>
     Abandoned,
+    /// <summary>
+    /// A taken-over slot found its source busy with the live run of a newer slot, which does this slot's work: the slot
+    /// is not run, and its error names that run (schedule, slot, host).
+    /// </summary>
+    Superseded,
 }
 
 /// <summary>What <see cref="IScheduleStore.TryClaimAsync"/> decided.</summary>
@@ -54,6 +59,11 @@ public sealed record SlotClaim
 /// <param name="Claim">The claim, now held by the calling host, with the attempt the dead host was on.</param>
 /// <param name="PreviousHost">The host that let the claim expire.</param>
 public sealed record ExpiredClaim(SlotClaim Claim, string PreviousHost);
+
+/// <summary>A running claim and when its lease ends (a lease in the past means its host stopped renewing it).</summary>
+/// <param name="Claim">The claim.</param>
+/// <param name="LeaseUntil">When the claim expires unless renewed.</param>
+public sealed record RunningClaim(SlotClaim Claim, DateTimeOffset LeaseUntil);
 
 /// <summary>One row of the schedule history: an attempt at a slot, or a skipped slot.</summary>
 public sealed record ScheduleRun
@@ -142,6 +152,17 @@ public interface IScheduleStore
     /// <param name="cancellationToken">Cancels the call.</param>
     /// <returns>The claims taken over.</returns>
     ValueTask<IReadOnlyList<ExpiredClaim>> TakeOverExpiredAsync(string host, DateTimeOffset now, DateTimeOffset leaseUntil, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The running claims on a source's slots (any schedule), newest slot first: who is running the source now. The
+    /// scheduler uses it to tell a taken-over slot superseded by a newer live run from one blocked by a stalled host.
+    /// The default implementation knows none.
+    /// </summary>
+    /// <param name="source">The source.</param>
+    /// <param name="cancellationToken">Cancels the call.</param>
+    /// <returns>The running claims.</returns>
+    ValueTask<IReadOnlyList<RunningClaim>> ListRunningClaimsAsync(string source, CancellationToken cancellationToken) =>
+        ValueTask.FromResult<IReadOnlyList<RunningClaim>>([]);
 
     /// <summary>The latest scheduled (not manual) slot of a schedule that has a claim, for misfire detection after downtime.</summary>
     /// <param name="schedule">The schedule.</param>

@@ -38,6 +38,19 @@ public sealed class InMemoryScheduleStore : IScheduleStore
     }
 
     /// <inheritdoc />
+    public ValueTask<IReadOnlyList<RunningClaim>> ListRunningClaimsAsync(string source, CancellationToken cancellationToken)
+    {
+        lock (_lock)
+        {
+            IReadOnlyList<RunningClaim> running = [.. _slots.Values
+                .Where(s => s.Claim.Source == source && s.Status == ScheduleRunStatus.Running)
+                .OrderByDescending(s => s.Claim.Slot)
+                .Select(s => new RunningClaim(s.Claim, s.LeaseUntil))];
+            return ValueTask.FromResult(running);
+        }
+    }
+
+    /// <inheritdoc />
     public ValueTask<bool> RenewAsync(SlotClaim claim, DateTimeOffset leaseUntil, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(claim);

@@ -392,11 +392,7 @@ public sealed partial class IngestionScheduler : BackgroundService, IIngestionSc
                     (status, error) = Map(lastResult);
                     if (status == ScheduleRunStatus.Skipped && takenOver)
                     {
-                        // The slot was taken over because its claim expired, yet the source is still locked: the previous
-                        // holder is alive (stalled, not dead) or its session has not ended yet. The slot's work was not done,
-                        // so this is a failed attempt (retried while attempts remain), never a 'skipped' slot.
-                        status = ScheduleRunStatus.Failed;
-                        error = $"source '{def.Source}' was still locked when this host took over the expired claim of slot {claim.Slot:O} (the previous host may still be running it)";
+                        (status, error) = await TakenOverButLockedAsync(def, claim).ConfigureAwait(false);
                     }
                     details = Details(lastResult);
                 }

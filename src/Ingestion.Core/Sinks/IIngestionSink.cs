@@ -13,6 +13,18 @@ public interface IIngestionSink
     /// <returns>The writer; dispose it to release its connection (rolling back anything uncommitted).</returns>
     ValueTask<ISinkWriter<TRecord>> OpenAsync<TRecord>(SinkRun run, CancellationToken cancellationToken)
         where TRecord : class;
+
+    /// <summary>
+    /// Names the target a source's rows go to (for PostgreSQL <c>schema.table</c>, defaults resolved). The runtime keeps
+    /// it in the source's saved state: the saved cursor and HTTP validators belong to the source <em>and</em> this
+    /// target, and are forgotten when the target changes, so a source pointed at a new table fills it instead of
+    /// answering "not modified". <see langword="null"/>: the sink has no notion of target (nothing is tracked).
+    /// </summary>
+    /// <param name="sourceName">The source.</param>
+    /// <param name="options">The source's settings.</param>
+    /// <returns>The target's identity, or <see langword="null"/>.</returns>
+    string? DescribeTarget(string sourceName, SourceOptions options) =>
+        options is { Table: { } table } ? (options.Schema is { } schema ? $"{schema}.{table}" : table) : null;
 }
 
 /// <summary>Writes the batches of one run attempt.</summary>
@@ -92,6 +104,10 @@ public sealed class SinkRun
     /// with <see cref="Stores.RunLockLostException"/>, committing nothing, when it is not.
     /// </summary>
     public Stores.IRunLock? RunLock { get; init; }
+    /// <summary>Compare stored column values rather than stored row hashes, and rewrite what differs (<see cref="Running.RunRequest.Verify"/>).</summary>
+    public bool Verify { get; init; }
+    /// <summary>Masks the run's secrets in a record the sink rejects, before the sink stores it (identity by default).</summary>
+    public Func<RejectedRecord, RejectedRecord> RedactRejected { get; init; } = static r => r;
 }
 
 /// <summary>One batch of records with what must commit alongside them.</summary>

@@ -55,6 +55,7 @@ public sealed class IngestionDatabase : IAsyncDisposable
     /// <summary>Applies the library's migrations once per process (later calls return at once). Safe with several hosts.</summary>
     /// <param name="cancellationToken">Cancels the migration.</param>
     /// <returns>A task that completes when the schema is up to date.</returns>
+    /// <exception cref="PostgresUnreachableException">The server cannot be reached or refuses the connection.</exception>
     public async Task EnsureMigratedAsync(CancellationToken cancellationToken)
     {
         if (_migrated)
@@ -67,7 +68,15 @@ public sealed class IngestionDatabase : IAsyncDisposable
         {
             if (!_migrated)
             {
-                await new PostgresMigrator(DataSource, Schema, _logger).MigrateAsync(_migrations, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await new PostgresMigrator(DataSource, Schema, _logger).MigrateAsync(_migrations, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (PostgresUnreachableException.IsConnectionFailure(e) && !cancellationToken.IsCancellationRequested)
+                {
+                    throw PostgresUnreachableException.From(Options.ConnectionString!, e);
+                }
+
                 _migrated = true;
             }
         }

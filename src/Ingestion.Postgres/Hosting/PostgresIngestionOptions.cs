@@ -8,6 +8,9 @@ public sealed class PostgresIngestionOptions
     /// <summary>The configuration section name under <c>Ingestion</c>.</summary>
     public const string SectionName = "Postgres";
 
+    /// <summary>The full configuration path of these settings.</summary>
+    internal const string SectionPath = "Ingestion:Postgres";
+
     /// <summary>The Npgsql connection string. Required.</summary>
     public string? ConnectionString { get; set; }
 

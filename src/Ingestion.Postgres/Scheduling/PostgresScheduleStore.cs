@@ -176,6 +176,36 @@ public sealed class PostgresScheduleStore : IScheduleStore
     }
 
     /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<RunningClaim>> ListRunningClaimsAsync(string source, CancellationToken cancellationToken)
+    {
+        await _db.EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);
+        var cmd = _db.DataSource.CreateCommand(
+            $"SELECT schedule, slot_time, trigger, host, attempt, lease_until FROM {_slots} WHERE source = $1 AND status = 'running' ORDER BY slot_time DESC");
+        await using var cmdScope = cmd.ConfigureAwait(false);
+        cmd.Parameters.AddWithValue(source);
+        var list = new List<RunningClaim>();
+        var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var claim = new SlotClaim
+                {
+                    Schedule = reader.GetString(0),
+                    Source = source,
+                    Slot = reader.GetFieldValue<DateTimeOffset>(1),
+                    Trigger = reader.GetString(2),
+                    Host = reader.GetString(3),
+                    Attempt = reader.GetInt32(4),
+                };
+                list.Add(new RunningClaim(claim, reader.GetFieldValue<DateTimeOffset>(5)));
+            }
+        }
+
+        return list;
+    }
+
+    /// <inheritdoc />
     public async ValueTask<DateTimeOffset?> GetLastSlotAsync(string schedule, CancellationToken cancellationToken)
     {
         await _db.EnsureMigratedAsync(cancellationToken).ConfigureAwait(false);

@@ -53,6 +53,19 @@ public static class SchedulingMigrations
             paused_by text);
         """);
 
+    /// <summary>
+    /// v3: the <c>superseded</c> status, for a taken-over slot whose source was busy with a newer slot's live run
+    /// (its error names that run).
+    /// </summary>
+    public static IPostgresMigration V3 { get; } = new PostgresMigration(Component, 3, "superseded slots", """
+        ALTER TABLE {schema}.schedule_slots DROP CONSTRAINT IF EXISTS schedule_slots_status_check;
+        ALTER TABLE {schema}.schedule_slots ADD CONSTRAINT schedule_slots_status_check
+            CHECK (status IN ('running', 'succeeded', 'failed', 'cancelled', 'skipped', 'superseded'));
+        ALTER TABLE {schema}.schedule_runs DROP CONSTRAINT IF EXISTS schedule_runs_status_check;
+        ALTER TABLE {schema}.schedule_runs ADD CONSTRAINT schedule_runs_status_check
+            CHECK (status IN ('running', 'succeeded', 'failed', 'cancelled', 'skipped', 'abandoned', 'superseded'));
+        """);
+
     /// <summary>Every migration of the component, in order.</summary>
-    public static IReadOnlyList<IPostgresMigration> All { get; } = [V1, V2];
+    public static IReadOnlyList<IPostgresMigration> All { get; } = [V1, V2, V3];
 }

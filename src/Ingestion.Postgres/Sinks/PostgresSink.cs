@@ -40,6 +40,13 @@ public sealed class PostgresSink : IIngestionSink
     private readonly PostgresSinkOptions _options;
     private readonly ILoggerFactory _loggerFactory;
 
+    /// <inheritdoc />
+    public string? DescribeTarget(string sourceName, SourceOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return $"{options.Schema ?? _database.Options.DefaultTargetSchema}.{options.Table ?? TableMapping<DynamicRecord>.DefaultTableName(sourceName)}";
+    }
+
     /// <summary>Creates the sink.</summary>
     /// <param name="database">The library's database.</param>
     /// <param name="options">The sink's settings.</param>

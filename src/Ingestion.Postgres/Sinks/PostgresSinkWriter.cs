@@ -119,7 +119,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
                     await WriteRowsAsync(mapping, batch, winners, keyHashes, rowHashes, counts, indexUpdates, cancellationToken).ConfigureAwait(false);
                 }
 
-                var allRejects = batch.Rejected.Count == 0 ? rejected : [.. batch.Rejected, .. rejected];
+                var allRejects = rejected.Count == 0 ? batch.Rejected : [.. batch.Rejected, .. rejected.Select(_run.RedactRejected)]; // hardening: the run's secrets masked
                 await StoreSql.InsertRejectedAsync(_conn, _tx, PgIdentifier.Quote(_storeSchema), _run.RunId, Source, allRejects, _options.MaxRejectedValueLength, cancellationToken).ConfigureAwait(false);
                 if (batch.State is { } state)
                 {
@@ -384,6 +384,12 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             }
 
             indexUpdates.AddRange(winners);
+            return;
+        }
+
+        if (_run.Verify) // hardening: a verifying refresh compares stored values, see PostgresSinkWriter.Verify.cs
+        {
+            await VerifyRowsAsync(mapping, batch, winners, rowHashes, counts, indexUpdates, cancellationToken).ConfigureAwait(false);
             return;
         }
 

@@ -1,4 +1,5 @@
 using System.Text;
+using Ingestion.Diagnostics;
 
 namespace Ingestion.Sources.Http;
 
@@ -9,26 +10,52 @@ namespace Ingestion.Sources.Http;
 public sealed class HttpRedactor
 {
     /// <summary>What a secret is replaced with.</summary>
-    public const string Mask = "***";
+    public const string Mask = SecretMask.Mask;
 
     private static readonly string[] DefaultSecretParameters =
-        ["api_key", "apikey", "api-key", "key", "token", "access_token", "auth", "secret", "client_secret", "password", "sig", "signature", "subscription-key"];
+        ["api_key", "apikey", "api-key", "key", "token", "access_token", "refresh_token", "id_token", "auth", "auth_token", "secret", "client_secret",
+         "password", "passwd", "pwd", "sig", "signature", "subscription-key", "appid", "app_id", "app_key", "appkey", "access_key", "private_token",
+         "x-amz-signature", "x-amz-credential", "x-amz-security-token", "x-goog-signature"];
+
+    // A parameter or header whose name contains one of these is secret too (myApiKey, X-Partner-Token, client_secret_2).
+    private static readonly string[] SecretNameParts = ["apikey", "api_key", "api-key", "token", "secret", "password", "signature", "credential"];
 
     private static readonly string[] DefaultSecretHeaders = ["Authorization", "Proxy-Authorization", "X-Api-Key", "Api-Key", "Ocp-Apim-Subscription-Key", "Cookie"];
 
     private readonly HashSet<string> _parameters;
     private readonly HashSet<string> _headers;
-    private readonly List<string> _values = [];
+    private readonly SecretMask _values = new();
+    private readonly IngestionContext? _context;
+    private readonly int[] _secretSegments = [];
 
     /// <summary>Creates a redactor with the default secret names plus those of <paramref name="options"/>.</summary>
     /// <param name="options">The HTTP options: their secret parameter and header names, and the values of their secret headers.</param>
     public HttpRedactor(SourceHttpOptions? options = null)
+        : this(options, null)
     {
+    }
+
+    /// <summary>
+    /// Creates a redactor whose every secret value (configured, or found in a URL under a secret name or in a secret
+    /// path segment) is also registered with the run (<see cref="IngestionContext.AddSecret"/>), so the runtime masks
+    /// it in the run's logs, error, job row and rejected records too.
+    /// </summary>
+    /// <param name="options">The HTTP options.</param>
+    /// <param name="context">The run, or <see langword="null"/>.</param>
+    public HttpRedactor(SourceHttpOptions? options, IngestionContext? context)
+    {
+        _context = context;
         _parameters = new HashSet<string>(DefaultSecretParameters, StringComparer.OrdinalIgnoreCase);
         _headers = new HashSet<string>(DefaultSecretHeaders, StringComparer.OrdinalIgnoreCase);
         if (options is null)
         {
             return;
+        }
+
+        _secretSegments = [.. options.SecretPathSegments];
+        foreach (var secret in options.SecretValues)
+        {
+            AddSecret(secret);
         }
 
         foreach (var p in options.SecretQueryParameters)
@@ -57,21 +84,22 @@ public sealed class HttpRedactor
     /// <summary>Whether a header's value is a secret.</summary>
     /// <param name="name">The header name.</param>
     /// <returns><see langword="true"/> for secret headers.</returns>
-    public bool IsSecretHeader(string name) => _headers.Contains(name);
+    public bool IsSecretHeader(string name) => _headers.Contains(name) || HasSecretPart(name);
 
     /// <summary>Whether a query parameter's value is a secret.</summary>
     /// <param name="name">The parameter name.</param>
     /// <returns><see langword="true"/> for secret parameters.</returns>
-    public bool IsSecretParameter(string name) => _parameters.Contains(name);
+    public bool IsSecretParameter(string name) => _parameters.Contains(name) || HasSecretPart(name);
+
+    private static bool HasSecretPart(string name) => SecretNameParts.Any(p => name.Contains(p, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>Adds a secret value (e.g. an API key from options) to hide wherever it appears. Values shorter than 4 characters are ignored.</summary>
     /// <param name="value">The secret.</param>
     public void AddSecret(string? value)
     {
-        if (value is { Length: >= 4 } && !_values.Contains(value))
+        if (_values.Add(value))
         {
-            _values.Add(value);
-            _values.Sort((a, b) => b.Length.CompareTo(a.Length));
+            _context?.AddSecret(value!);
         }
     }
 
@@ -86,9 +114,26 @@ public sealed class HttpRedactor
         }
 
         var text = uri.IsAbsoluteUri ? uri.AbsoluteUri : uri.OriginalString;
+        if (uri.IsAbsoluteUri)
+        {
+            // Secret path segments are learned as values, then masked by value below (and everywhere else later).
+            foreach (var index in _secretSegments)
+            {
+                if (index >= 0 && index + 1 < uri.Segments.Length)
+                {
+                    AddSecret(Uri.UnescapeDataString(uri.Segments[index + 1].TrimEnd('/')));
+                }
+            }
+        }
+
         var q = text.IndexOf('?', StringComparison.Ordinal);
         if (uri.IsAbsoluteUri && !string.IsNullOrEmpty(uri.UserInfo))
         {
+            if (uri.UserInfo.IndexOf(':', StringComparison.Ordinal) is >= 0 and var colon)
+            {
+                AddSecret(Uri.UnescapeDataString(uri.UserInfo[(colon + 1)..]));
+            }
+
             text = text.Replace(uri.UserInfo + "@", Mask + "@", StringComparison.Ordinal);
             q = text.IndexOf('?', StringComparison.Ordinal);
         }
@@ -112,6 +157,7 @@ public sealed class HttpRedactor
                 var name = Uri.UnescapeDataString(eq >= 0 ? part[..eq] : part);
                 if (eq >= 0 && IsSecretParameter(name))
                 {
+                    AddSecret(Uri.UnescapeDataString(part[(eq + 1)..].Replace('+', ' ')));
                     sb.Append(part, 0, eq + 1).Append(Mask);
                 }
                 else
@@ -135,23 +181,5 @@ public sealed class HttpRedactor
     /// <param name="text">The text (a message, a raw record).</param>
     /// <returns>The redacted text, or <see langword="null"/> for <see langword="null"/>.</returns>
     [return: System.Diagnostics.CodeAnalysis.NotNullIfNotNull(nameof(text))]
-    public string? Redact(string? text)
-    {
-        if (string.IsNullOrEmpty(text) || _values.Count == 0)
-        {
-            return text;
-        }
-
-        foreach (var secret in _values)
-        {
-            text = text.Replace(secret, Mask, StringComparison.Ordinal);
-            var escaped = Uri.EscapeDataString(secret);
-            if (!string.Equals(escaped, secret, StringComparison.Ordinal))
-            {
-                text = text.Replace(escaped, Mask, StringComparison.Ordinal);
-            }
-        }
-
-        return text;
-    }
+    public string? Redact(string? text) => _values.Redact(text);
 }

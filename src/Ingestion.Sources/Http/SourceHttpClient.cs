@@ -38,7 +38,7 @@ public sealed class SourceHttpClient
         _pipeline = pipeline;
         Options = options;
         Context = context;
-        Redactor = new HttpRedactor(options);
+        Redactor = new HttpRedactor(options, context);
         var day = RequestBudget.DayOf(context.TimeProvider.GetUtcNow(), options.TimeZone);
         counter.Seed(day, RequestBudget.SavedCount(context.State, day));
         int? perRun = (context.Limits.MaxRequests, options.MaxRequestsPerRun) switch

@@ -76,6 +76,18 @@ public sealed class SourceHttpOptions
     /// </summary>
     public IList<string> SecretQueryParameters { get; } = new List<string>();
 
+    /// <summary>
+    /// 0-based indexes of URL path segments that are secrets (in <c>/v1/KEY/items</c> the key is segment 1): the
+    /// segment's value is masked, by value, in every log message, error, job row and rejected record of the run.
+    /// </summary>
+    public IList<int> SecretPathSegments { get; } = new List<int>();
+
+    /// <summary>
+    /// Secret values masked wherever they appear (log messages, errors, job rows, rejected records), whatever
+    /// setting or parameter carries them; bind them from a secret store rather than writing them in a file.
+    /// </summary>
+    public IList<string> SecretValues { get; } = new List<string>();
+
     /// <summary>The <c>User-Agent</c> sent. Default <c>Ingestion/1</c>.</summary>
     public string UserAgent { get; set; } = "Ingestion/1 (+open-data ingestion)";
 
@@ -87,6 +99,11 @@ public sealed class SourceHttpOptions
     /// <returns>The problems found.</returns>
     public IEnumerable<string> Validate(string prefix)
     {
+        if (SecretPathSegments.FirstOrDefault(i => i < 0) is < 0 and var negative)
+        {
+            yield return $"{prefix}:SecretPathSegments holds {negative}; segment indexes start at 0.";
+        }
+
         if (RequestTimeout <= TimeSpan.Zero)
         {
             yield return $"{prefix}:RequestTimeout must be positive (was {RequestTimeout}).";

@@ -57,7 +57,8 @@ public static class SourceHttpServiceCollectionExtensions
                 AllowAutoRedirect = true,
                 MaxAutomaticRedirections = 10,
             })
-            .SetHandlerLifetime(Timeout.InfiniteTimeSpan);
+            .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
+            .RemoveAllLoggers(); // its request logs print whole URLs (keys in paths included); the source client logs redacted ones
         return services;
     }
 

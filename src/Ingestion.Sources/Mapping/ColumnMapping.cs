@@ -55,9 +55,15 @@ public static partial class ColumnValues
             }
         }
 
-        foreach (var k in key)
+        var keyNames = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < key.Count; i++)
         {
-            if (columns.Count > 0 && !names.Contains(k) && k != RecordSchema.SourceIdColumnName)
+            var k = key[i];
+            if (!keyNames.Add(k))
+            {
+                yield return $"{prefix}:Key:{i} '{k}' appears twice in the key.";
+            }
+            else if (columns.Count > 0 && !names.Contains(k) && k != RecordSchema.SourceIdColumnName)
             {
                 yield return $"{prefix}:Key names '{k}', which is not one of the Columns.";
             }

@@ -8,9 +8,9 @@ namespace Ingestion.Core.Tests.Scheduling;
 
 public class IngestionSchedulerTests
 {
-    private static DateTimeOffset Utc(int y, int mo, int d, int h, int mi = 0, int s = 0) => new(y, mo, d, h, mi, s, TimeSpan.Zero);
+    internal static DateTimeOffset Utc(int y, int mo, int d, int h, int mi = 0, int s = 0) => new(y, mo, d, h, mi, s, TimeSpan.Zero);
 
-    private static Dictionary<string, string?> Schedule(string cron, string? zone = null, params (string Key, string Value)[] extra)
+    internal static Dictionary<string, string?> Schedule(string cron, string? zone = null, params (string Key, string Value)[] extra)
     {
         var d = new Dictionary<string, string?>
         {
@@ -319,6 +319,7 @@ public class IngestionSchedulerTests
         var retry = h.Runs()[1];
         Assert.Equal((2, "host-a", ScheduleRunStatus.Failed), (retry.Attempt, retry.Host, retry.Status));
         Assert.Contains("still locked", retry.Error, StringComparison.Ordinal);
+        Assert.Contains("no schedule slot of this source is running", retry.Error, StringComparison.Ordinal);
     }
 
     internal sealed class RecordingObserver(List<SlotOutcome> outcomes) : IScheduleObserver

@@ -52,6 +52,27 @@ public class PostgresScheduleStoreTests(PostgresDatabase db) : IClassFixture<Pos
     }
 
     [Fact]
+    public async Task Running_claims_of_a_source_are_listed_newest_first_and_a_slot_can_end_superseded()
+    {
+        var store = Store("sched_superseded");
+        await store.TryClaimAsync(Claim("dead", T0), T0, T0.AddSeconds(30), CancellationToken.None);
+        await store.TryClaimAsync(Claim("live", T0.AddHours(1)), T0.AddHours(1), T0.AddHours(2), CancellationToken.None);
+        await store.TryClaimAsync(Claim("other", T0, "s2") with { Source = "b" }, T0, T0.AddHours(2), CancellationToken.None);
+
+        var running = await store.ListRunningClaimsAsync("a", CancellationToken.None);
+        Assert.Equal([("live", T0.AddHours(1), T0.AddHours(2)), ("dead", T0, T0.AddSeconds(30))], running.Select(r => (r.Claim.Host, r.Claim.Slot, r.LeaseUntil)));
+
+        // The superseded status is accepted by both tables (migration v2).
+        var run = new ScheduleRun { Id = Guid.NewGuid(), Schedule = "s1", Source = "a", Slot = T0, Host = "h2", Trigger = ScheduleTriggers.Schedule, Attempt = 2, Status = ScheduleRunStatus.Running, StartedAt = T0 };
+        await store.AddRunAsync(run, CancellationToken.None);
+        await store.UpdateRunAsync(run with { Status = ScheduleRunStatus.Superseded, FinishedAt = T0.AddMinutes(1), Error = "superseded: ... by host 'live'" }, CancellationToken.None);
+        await store.CompleteAsync(Claim("dead", T0), ScheduleRunStatus.Superseded, T0.AddMinutes(1), CancellationToken.None);
+        Assert.Equal(ScheduleRunStatus.Superseded, Assert.Single(await store.ListRunsAsync(5, "s1", CancellationToken.None)).Status);
+        Assert.Equal("superseded", await db.ScalarAsync<string>("SELECT status FROM sched_superseded.schedule_slots WHERE host = 'dead'"));
+        Assert.Single(await store.ListRunningClaimsAsync("a", CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Expired_claims_are_taken_over_once_and_their_running_attempt_is_abandoned()
     {
         var store = Store("sched_takeover");

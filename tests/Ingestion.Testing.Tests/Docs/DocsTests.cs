@@ -153,23 +153,7 @@ public sealed partial class DocsTests(PostgresDatabase database, PackedPackages 
     /// </summary>
     private void WriteProject(string project, List<CodeBlock> blocks, Dictionary<string, string> packages)
     {
-        packed.WriteNuGetConfig(project);
-        File.WriteAllText(Path.Combine(project, "Directory.Build.props"), "<Project />");
-        File.WriteAllText(Path.Combine(project, "Directory.Packages.props"), "<Project><PropertyGroup><ManagePackageVersionsCentrally>false</ManagePackageVersionsCentrally></PropertyGroup></Project>");
-        var references = string.Concat(packages.Select(p => $"\n    <PackageReference Include=\"{p.Key}\" Version=\"{p.Value}\" />"));
-        File.WriteAllText(Path.Combine(project, "DocSnippets.csproj"), $"""
-            <Project Sdk="Microsoft.NET.Sdk">
-              <PropertyGroup>
-                <OutputType>Exe</OutputType>
-                <TargetFramework>net10.0</TargetFramework>
-                <ImplicitUsings>enable</ImplicitUsings>
-                <Nullable>enable</Nullable>
-                <TreatWarningsAsErrors>true</TreatWarningsAsErrors>
-              </PropertyGroup>
-              <ItemGroup>{references}
-              </ItemGroup>
-            </Project>
-            """);
+        packed.WriteConsoleProject(project, "DocSnippets", packages, warningsAsErrors: true);
         foreach (var block in blocks.Where(b => b.Title is not null && !b.IsFragment))
         {
             if (block.Language is "csharp" or "cs" or "c#")

@@ -49,25 +49,13 @@ public sealed class PackagingTests(PostgresDatabase database, PackedPackages pac
             // A fresh host: its own nuget.config adds only the local folder; no project reference, no repo props.
             var host = Path.Combine(work, "host");
             Directory.CreateDirectory(host);
-            packed.WriteNuGetConfig(host);
-            File.WriteAllText(Path.Combine(host, "Directory.Build.props"), "<Project />");
-            File.WriteAllText(Path.Combine(host, "Directory.Packages.props"), "<Project><PropertyGroup><ManagePackageVersionsCentrally>false</ManagePackageVersionsCentrally></PropertyGroup></Project>");
-            File.WriteAllText(Path.Combine(host, "FreshHost.csproj"), $"""
-                <Project Sdk="Microsoft.NET.Sdk">
-                  <PropertyGroup>
-                    <OutputType>Exe</OutputType>
-                    <TargetFramework>net10.0</TargetFramework>
-                    <Nullable>enable</Nullable>
-                    <ImplicitUsings>enable</ImplicitUsings>
-                  </PropertyGroup>
-                  <ItemGroup>
-                    <PackageReference Include="Ingestion.Core" Version="{version}" />
-                    <PackageReference Include="Ingestion.Postgres" Version="{version}" />
-                    <PackageReference Include="Microsoft.Extensions.DependencyInjection" Version="10.0.14" />
-                    <PackageReference Include="Microsoft.Extensions.Configuration" Version="10.0.14" />
-                  </ItemGroup>
-                </Project>
-                """);
+            packed.WriteConsoleProject(host, "FreshHost", new Dictionary<string, string>
+            {
+                ["Ingestion.Core"] = version,
+                ["Ingestion.Postgres"] = version,
+                ["Microsoft.Extensions.DependencyInjection"] = "10.0.14",
+                ["Microsoft.Extensions.Configuration"] = "10.0.14",
+            });
             File.WriteAllText(Path.Combine(host, "Program.cs"), """
                 using Ingestion;
                 using Ingestion.Hosting;

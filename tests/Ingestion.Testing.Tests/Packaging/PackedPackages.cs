@@ -20,16 +20,41 @@ public sealed class PackedPackages : IAsyncLifetime
     /// <summary>What pack.sh printed: the packages produced.</summary>
     public string Listing { get; private set; } = string.Empty;
 
-    /// <summary>Writes a nuget.config into <paramref name="folder"/> that adds the packed folder to the machine's sources.</summary>
+    /// <summary>
+    /// Writes a fresh console project into <paramref name="folder"/>, as <c>dotnet new console</c> makes it (implicit usings,
+    /// nullable): no repository props, its own nuget.config adding the packed folder to the machine's sources.
+    /// </summary>
     /// <param name="folder">The project folder.</param>
-    public void WriteNuGetConfig(string folder) => File.WriteAllText(Path.Combine(folder, "nuget.config"), $"""
-        <?xml version="1.0" encoding="utf-8"?>
-        <configuration>
-          <packageSources>
-            <add key="packed" value="{Feed}" />
-          </packageSources>
-        </configuration>
-        """);
+    /// <param name="name">The project (and assembly) name.</param>
+    /// <param name="packages">Package name to version.</param>
+    /// <param name="warningsAsErrors">Treat warnings as errors.</param>
+    public void WriteConsoleProject(string folder, string name, IReadOnlyDictionary<string, string> packages, bool warningsAsErrors = false)
+    {
+        File.WriteAllText(Path.Combine(folder, "nuget.config"), $"""
+            <?xml version="1.0" encoding="utf-8"?>
+            <configuration>
+              <packageSources>
+                <add key="packed" value="{Feed}" />
+              </packageSources>
+            </configuration>
+            """);
+        File.WriteAllText(Path.Combine(folder, "Directory.Build.props"), "<Project />");
+        File.WriteAllText(Path.Combine(folder, "Directory.Packages.props"), "<Project><PropertyGroup><ManagePackageVersionsCentrally>false</ManagePackageVersionsCentrally></PropertyGroup></Project>");
+        var references = string.Concat(packages.Select(p => $"\n    <PackageReference Include=\"{p.Key}\" Version=\"{p.Value}\" />"));
+        File.WriteAllText(Path.Combine(folder, name + ".csproj"), $"""
+            <Project Sdk="Microsoft.NET.Sdk">
+              <PropertyGroup>
+                <OutputType>Exe</OutputType>
+                <TargetFramework>net10.0</TargetFramework>
+                <ImplicitUsings>enable</ImplicitUsings>
+                <Nullable>enable</Nullable>
+                <TreatWarningsAsErrors>{(warningsAsErrors ? "true" : "false")}</TreatWarningsAsErrors>
+              </PropertyGroup>
+              <ItemGroup>{references}
+              </ItemGroup>
+            </Project>
+            """);
+    }
 
     /// <inheritdoc />
     public Task InitializeAsync()

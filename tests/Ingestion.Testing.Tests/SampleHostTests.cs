@@ -53,7 +53,7 @@ public sealed class SampleHostTests(PostgresDatabase database) : IClassFixture<P
     /// <summary>Runs the built sample host with <c>INGESTION_PG</c> set to the connection string.</summary>
     internal static async Task<(int ExitCode, string Output)> RunSampleOnAsync(string connectionString, params string[] args)
     {
-        var root = Packaging.PackagingTests.RepoRoot();
+        var root = Packaging.Processes.RepoRoot();
         var dll = Path.Combine(root, "samples", "Ingestion.Sample.Host", "bin", "Release", "net10.0", "Ingestion.Sample.Host.dll");
         Assert.True(File.Exists(dll), $"{dll} is missing: build the solution in Release first (scripts/test.sh does).");
         var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = root, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };

@@ -36,10 +36,19 @@ internal static class ConfigurationValueCheck
     /// <param name="optionsType">The options class.</param>
     /// <param name="validate">Validates the bound options.</param>
     /// <returns>The problems; empty when there are none.</returns>
-    public static IEnumerable<string> ThenValidate(IConfiguration? section, Type optionsType, Func<IEnumerable<string>> validate)
+    public static IEnumerable<string> ThenValidate(IConfiguration? section, Type optionsType, Func<IEnumerable<string>> validate) =>
+        ThenValidate(section is null ? [] : [section], optionsType, validate);
+
+    /// <summary>The start-up check of options bound from several sections in turn (see <see cref="SourceConfiguration"/>).</summary>
+    /// <param name="sections">The bound sections, in binding order.</param>
+    /// <param name="optionsType">The options class.</param>
+    /// <param name="validate">Validates the bound options.</param>
+    /// <returns>The problems; empty when there are none.</returns>
+    public static IEnumerable<string> ThenValidate(IReadOnlyList<IConfiguration> sections, Type optionsType, Func<IEnumerable<string>> validate)
     {
+        ArgumentNullException.ThrowIfNull(sections);
         ArgumentNullException.ThrowIfNull(validate);
-        var unreadable = section is null ? [] : Check(section, optionsType);
+        var unreadable = sections.SelectMany(s => Check(s, optionsType)).ToList();
         return unreadable.Count > 0 ? unreadable : validate();
     }
 

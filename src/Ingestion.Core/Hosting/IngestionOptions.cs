@@ -83,6 +83,12 @@ public sealed class SourceCatalog
             throw new InvalidOperationException($"A source named '{registration.Name}' is already registered (by {existing.Origin}); source names must be unique.");
         }
 
+        var environmentName = SourceConfiguration.EnvironmentName(registration.Name);
+        if (_sources.FirstOrDefault(s => string.Equals(SourceConfiguration.EnvironmentName(s.Name), environmentName, StringComparison.OrdinalIgnoreCase)) is { } twin)
+        {
+            throw new InvalidOperationException($"Source '{registration.Name}' cannot be registered next to source '{twin.Name}' (by {twin.Origin}): both read their settings from Ingestion:Sources:{environmentName} (the environment-variable form of their names, Ingestion__Sources__{environmentName}__*); rename one.");
+        }
+
         _sources.Add(registration);
     }
 }

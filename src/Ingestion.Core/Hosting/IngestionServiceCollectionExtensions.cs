@@ -15,7 +15,8 @@ public static partial class IngestionServiceCollectionExtensions
 {
     /// <summary>
     /// Adds the Ingestion runtime: the runner, in-memory job/state stores, run locks and sink (replace
-    /// them with <c>Ingestion.Postgres</c>), a <see cref="TimeProvider"/>, and start-up validation.
+    /// them with <c>Ingestion.Postgres</c>), a <see cref="TimeProvider"/>, an <see cref="System.Net.Http.IHttpClientFactory"/>
+    /// (<c>services.AddHttpClient()</c>, which sources commonly ask for), and start-up validation.
     /// Idempotent: a second call returns a builder over the same registrations.
     /// </summary>
     /// <param name="services">The service collection.</param>
@@ -48,6 +49,7 @@ public static partial class IngestionServiceCollectionExtensions
             services.TryAddSingleton(sp => new Diagnostics.IngestionTelemetry(sp.GetService<System.Diagnostics.Metrics.IMeterFactory>()));
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IIngestionObserver, ActiveRuns>(sp => sp.GetRequiredService<ActiveRuns>()));
             services.TryAddSingleton<Operations.IIngestionOperations, Operations.IngestionOperations>();
+            services.AddHttpClient();
             services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, IngestionStartupValidator>());
         }
         else if (configuration is not null && builder.Configuration is null)
@@ -79,9 +81,10 @@ public static partial class IngestionServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentException.ThrowIfNullOrWhiteSpace(sourceName);
         var options = builder.Services.AddOptions<TOptions>(sourceName);
-        if (builder.Configuration is { } config)
+        var sections = builder.Configuration is { } config ? SourceConfiguration.Sections(config, sourceName) : [];
+        foreach (var section in sections)
         {
-            options.Bind(config.GetSection($"Sources:{sourceName}"));
+            options.Bind(section);
         }
 
         if (configure is not null)
@@ -89,9 +92,8 @@ public static partial class IngestionServiceCollectionExtensions
             options.Configure(configure);
         }
 
-        var section = builder.Configuration?.GetSection($"Sources:{sourceName}");
         Catalog(builder).AddStartupCheck(sp => ConfigurationValueCheck
-            .ThenValidate(section, typeof(TOptions), () => validate?.Invoke(sp.GetRequiredService<IOptionsMonitor<TOptions>>().Get(sourceName)) ?? [])
+            .ThenValidate(sections, typeof(TOptions), () => validate?.Invoke(sp.GetRequiredService<IOptionsMonitor<TOptions>>().Get(sourceName)) ?? [])
             .Select(e => $"Source '{sourceName}': {e}"));
 
         return builder;
@@ -142,9 +144,10 @@ public static partial class IngestionServiceCollectionExtensions
 
             Catalog.Add(new SourceRegistration(name, type, factory) { Origin = Origin });
             var options = Services.AddOptions<SourceOptions>(name);
-            if (Configuration is not null)
+            var sections = Configuration is not null ? SourceConfiguration.Sections(Configuration, name) : [];
+            foreach (var section in sections)
             {
-                options.Bind(Configuration.GetSection($"Sources:{name}"));
+                options.Bind(section);
             }
 
             if (configure is not null)
@@ -152,8 +155,7 @@ public static partial class IngestionServiceCollectionExtensions
                 options.Configure(configure);
             }
 
-            var section = Configuration?.GetSection($"Sources:{name}");
-            Catalog.AddStartupCheck(sp => ConfigurationValueCheck.ThenValidate(section, typeof(SourceOptions), () =>
+            Catalog.AddStartupCheck(sp => ConfigurationValueCheck.ThenValidate(sections, typeof(SourceOptions), () =>
                 sp.GetRequiredService<IOptionsMonitor<SourceOptions>>().Get(name).Validate(name)));
             return this;
         }

@@ -45,7 +45,11 @@ internal sealed class PluginBuilder(IConfiguration? configuration) : IIngestionB
             config =>
             {
                 var value = (TOptions)Activator.CreateInstance(typeof(TOptions))!;
-                config?.GetSection($"Sources:{sourceName}").Bind(value);
+                if (config is not null)
+                {
+                    Hosting.SourceConfiguration.Bind(config, sourceName, value);
+                }
+
                 configure?.Invoke(value);
                 return value;
             },

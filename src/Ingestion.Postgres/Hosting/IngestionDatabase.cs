@@ -35,7 +35,7 @@ public sealed class IngestionDatabase : IAsyncDisposable
         var builder = new NpgsqlDataSourceBuilder(o.ConnectionString);
         if (loggerFactory is not null)
         {
-            builder.UseLoggerFactory(loggerFactory);
+            builder.UseLoggerFactory(o.NpgsqlInformationLevel == LogLevel.Information ? loggerFactory : new LevelCappedLoggerFactory(loggerFactory, o.NpgsqlInformationLevel));
         }
 
         DataSource = builder.Build();

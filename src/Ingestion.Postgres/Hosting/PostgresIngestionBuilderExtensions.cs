@@ -19,7 +19,9 @@ public static partial class PostgresIngestionBuilderExtensions
 {
     /// <summary>
     /// Uses PostgreSQL for the library's state and as the sink: settings bind from <c>Ingestion:Postgres</c>
-    /// (the sink's from <c>Ingestion:Postgres:Sink</c>) and are validated at start; the library's schema is
+    /// (the sink's from <c>Ingestion:Postgres:Sink</c>) and are validated at start. The connection string is the
+    /// host configuration's <c>ConnectionStrings:Ingestion</c> when set, else <c>Ingestion:Postgres:ConnectionString</c>,
+    /// unless <paramref name="configure"/> sets it. The library's schema is
     /// migrated at start (or on first use without a host). Replaces the in-memory sink, import-job store,
     /// source-state store and run locks with <see cref="PostgresSink"/>, <see cref="PostgresImportJobStore"/>,
     /// <see cref="PostgresSourceStateStore"/> and <see cref="PostgresRunLockProvider"/> (advisory locks).
@@ -39,6 +41,16 @@ public static partial class PostgresIngestionBuilderExtensions
             {
                 options.Bind(config.GetSection(PostgresIngestionOptions.SectionName));
             }
+
+            // The host's ConnectionStrings:Ingestion (where .NET hosts keep connection strings) wins over
+            // Ingestion:Postgres:ConnectionString; the configure delegate below wins over both.
+            options.Configure<IServiceProvider>((o, sp) =>
+            {
+                if (sp.GetService<IConfiguration>()?.GetConnectionString(PostgresIngestionOptions.ConnectionStringName) is { Length: > 0 } connectionString)
+                {
+                    o.ConnectionString = connectionString;
+                }
+            });
 
             services.TryAddSingleton<IngestionDatabase>();
             var sinkOptions = services.AddOptions<PostgresSinkOptions>();

@@ -1,4 +1,5 @@
 using Ingestion.Postgres.Sql;
+using Microsoft.Extensions.Logging;
 
 namespace Ingestion.Postgres.Hosting;
 
@@ -11,8 +12,22 @@ public sealed class PostgresIngestionOptions
     /// <summary>The full configuration path of these settings.</summary>
     internal const string SectionPath = "Ingestion:Postgres";
 
-    /// <summary>The Npgsql connection string. Required.</summary>
+    /// <summary>The name of the host's connection string read by default: <c>ConnectionStrings:Ingestion</c>.</summary>
+    public const string ConnectionStringName = "Ingestion";
+
+    /// <summary>
+    /// The Npgsql connection string. Required: by default the host configuration's <c>ConnectionStrings:Ingestion</c>,
+    /// else <c>Ingestion:Postgres:ConnectionString</c>.
+    /// </summary>
     public string? ConnectionString { get; set; }
+
+    /// <summary>
+    /// The level at which Npgsql's own Information entries (the text of every command the library sends, connection
+    /// opens) are logged: <see cref="LogLevel.Debug"/> by default, so a host logging at Information sees the library's
+    /// entries, not its SQL. Set <see cref="LogLevel.Information"/> to keep Npgsql's level. Npgsql's warnings and errors
+    /// keep theirs.
+    /// </summary>
+    public LogLevel NpgsqlInformationLevel { get; set; } = LogLevel.Debug;
 
     /// <summary>The schema of the library's own tables (jobs, state, queue, schedules).</summary>
     public string Schema { get; set; } = "ingestion";
@@ -43,7 +58,7 @@ public sealed class PostgresIngestionOptions
         var errors = new List<string>();
         if (string.IsNullOrWhiteSpace(ConnectionString))
         {
-            errors.Add("Ingestion:Postgres:ConnectionString is not set.");
+            errors.Add("No PostgreSQL connection string: set ConnectionStrings:Ingestion or Ingestion:Postgres:ConnectionString (or UsePostgres(pg => pg.ConnectionString = ...)).");
         }
         else
         {

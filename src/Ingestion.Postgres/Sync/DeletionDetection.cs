@@ -46,7 +46,10 @@ public static class DeletionDetectionExtensions
         var options = builder.Services.AddOptions<DeletionOptions>(sourceName);
         if (builder.Configuration is { } config)
         {
-            options.Bind(config.GetSection($"Sources:{sourceName}:Sync:Deletion"));
+            foreach (var section in SourceConfiguration.Sections(config, sourceName, "Sync:Deletion"))
+            {
+                options.Bind(section);
+            }
         }
 
         if (configure is not null)

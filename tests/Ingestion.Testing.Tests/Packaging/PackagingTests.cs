@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.IO.Compression;
 using System.Xml.Linq;
 using Ingestion.TestSupport;
@@ -10,18 +9,19 @@ namespace Ingestion.Testing.Tests.Packaging;
 /// packages from a local folder source (not project references), loads the sample plug-in from a drop folder,
 /// and runs it into PostgreSQL.
 /// </summary>
-public sealed class PackagingTests(PostgresDatabase database) : IClassFixture<PostgresDatabase>
+[Collection(PackedPackagesCollection.Name)]
+public sealed class PackagingTests(PostgresDatabase database, PackedPackages packed) : IClassFixture<PostgresDatabase>
 {
     [Fact]
     public async Task Packed_packages_install_into_a_fresh_host_that_loads_a_plugin_and_runs_it_into_postgres()
     {
-        var root = RepoRoot();
+        var root = packed.Root;
         var work = Directory.CreateTempSubdirectory("ingestion-packaging-").FullName;
         try
         {
-            var version = $"0.1.0-test.{DateTime.UtcNow:yyyyMMddHHmmss}.{Guid.NewGuid().ToString("N")[..6]}";
-            var feed = Path.Combine(work, "feed");
-            var listing = Run("bash", root, Path.Combine(root, "scripts", "pack.sh"), feed, version);
+            var version = packed.Version;
+            var feed = packed.Feed;
+            var listing = packed.Listing;
 
             // Every src project is packed with its symbols; each package has its README, XML docs, license and no registry URL.
             var packages = Directory.GetFiles(feed, "*.nupkg").Select(Path.GetFileName).Order(StringComparer.Ordinal).ToList();
@@ -36,7 +36,7 @@ public sealed class PackagingTests(PostgresDatabase database) : IClassFixture<Po
             var plugin = Path.Combine(root, "samples", "Ingestion.Sample.Plugin", "bin", "Release", "net10.0");
             if (!File.Exists(Path.Combine(plugin, "Ingestion.Sample.Plugin.dll")))
             {
-                Run("dotnet", root, "build", Path.Combine(root, "samples", "Ingestion.Sample.Plugin"), "-c", "Release", "-nologo", "-v", "q", "-nodeReuse:false", "-p:UseSharedCompilation=false");
+                Processes.Run("dotnet", root, "build", Path.Combine(root, "samples", "Ingestion.Sample.Plugin"), "-c", "Release", "-nologo", "-v", "q", "-nodeReuse:false", "-p:UseSharedCompilation=false");
             }
 
             var drop = Path.Combine(work, "plugins", "Ingestion.Sample.Plugin");
@@ -49,32 +49,13 @@ public sealed class PackagingTests(PostgresDatabase database) : IClassFixture<Po
             // A fresh host: its own nuget.config adds only the local folder; no project reference, no repo props.
             var host = Path.Combine(work, "host");
             Directory.CreateDirectory(host);
-            File.WriteAllText(Path.Combine(host, "nuget.config"), $"""
-                <?xml version="1.0" encoding="utf-8"?>
-                <configuration>
-                  <packageSources>
-                    <add key="packed" value="{feed}" />
-                  </packageSources>
-                </configuration>
-                """);
-            File.WriteAllText(Path.Combine(host, "Directory.Build.props"), "<Project />");
-            File.WriteAllText(Path.Combine(host, "Directory.Packages.props"), "<Project><PropertyGroup><ManagePackageVersionsCentrally>false</ManagePackageVersionsCentrally></PropertyGroup></Project>");
-            File.WriteAllText(Path.Combine(host, "FreshHost.csproj"), $"""
-                <Project Sdk="Microsoft.NET.Sdk">
-                  <PropertyGroup>
-                    <OutputType>Exe</OutputType>
-                    <TargetFramework>net10.0</TargetFramework>
-                    <Nullable>enable</Nullable>
-                    <ImplicitUsings>enable</ImplicitUsings>
-                  </PropertyGroup>
-                  <ItemGroup>
-                    <PackageReference Include="Ingestion.Core" Version="{version}" />
-                    <PackageReference Include="Ingestion.Postgres" Version="{version}" />
-                    <PackageReference Include="Microsoft.Extensions.DependencyInjection" Version="10.0.14" />
-                    <PackageReference Include="Microsoft.Extensions.Configuration" Version="10.0.14" />
-                  </ItemGroup>
-                </Project>
-                """);
+            packed.WriteConsoleProject(host, "FreshHost", new Dictionary<string, string>
+            {
+                ["Ingestion.Core"] = version,
+                ["Ingestion.Postgres"] = version,
+                ["Microsoft.Extensions.DependencyInjection"] = "10.0.14",
+                ["Microsoft.Extensions.Configuration"] = "10.0.14",
+            });
             File.WriteAllText(Path.Combine(host, "Program.cs"), """
                 using Ingestion;
                 using Ingestion.Hosting;
@@ -97,7 +78,7 @@ public sealed class PackagingTests(PostgresDatabase database) : IClassFixture<Po
                 Console.WriteLine($"RESULT {result}");
                 return result.IsSuccess ? 0 : 1;
                 """);
-            Run("dotnet", host, "build", "-c", "Release", "-nologo", "-v", "q", "-nodeReuse:false", "-p:UseSharedCompilation=false");
+            Processes.Run("dotnet", host, "build", "-c", "Release", "-nologo", "-v", "q", "-nodeReuse:false", "-p:UseSharedCompilation=false");
 
             // The host resolved the packages from the local folder, not from the repository's projects.
             var assets = File.ReadAllText(Path.Combine(host, "obj", "project.assets.json"));
@@ -105,7 +86,7 @@ public sealed class PackagingTests(PostgresDatabase database) : IClassFixture<Po
             Assert.Contains($"\"Ingestion.Abstractions/{version}\"", assets, StringComparison.Ordinal);
             Assert.DoesNotContain("\"type\": \"project\"", assets, StringComparison.Ordinal);
 
-            var output = Run("dotnet", host, Path.Combine(host, "bin", "Release", "net10.0", "FreshHost.dll"), Path.Combine(work, "plugins"), database.ConnectionString);
+            var output = Processes.Run("dotnet", host, Path.Combine(host, "bin", "Release", "net10.0", "FreshHost.dll"), Path.Combine(work, "plugins"), database.ConnectionString);
             Assert.Contains("1 loaded, 0 refused", output, StringComparison.Ordinal);
             Assert.Contains("sources bike-counters", output, StringComparison.Ordinal);
             Assert.Contains("RESULT bike-counters: PartiallySucceeded", output, StringComparison.Ordinal);
@@ -145,55 +126,5 @@ public sealed class PackagingTests(PostgresDatabase database) : IClassFixture<Po
         // Repository metadata names no package registry (NuGet itself adds a licenseUrl for the license expression).
         Assert.DoesNotContain("nuget", metadata.Element(ns + "repository")!.ToString(), StringComparison.OrdinalIgnoreCase);
         Assert.Null(metadata.Element(ns + "projectUrl"));
-    }
-
-    /// <summary>The repository root (the folder holding Ingestion.sln), found upwards from the test binaries.</summary>
-    internal static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Ingestion.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("Ingestion.sln not found.");
-    }
-
-    private static string Run(string fileName, string workingDirectory, params string[] args)
-    {
-        var psi = new ProcessStartInfo(fileName)
-        {
-            WorkingDirectory = workingDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        foreach (var key in psi.Environment.Keys.Where(k => k.StartsWith("MSBUILD", StringComparison.OrdinalIgnoreCase) || k.StartsWith("VSTEST", StringComparison.OrdinalIgnoreCase)).ToList())
-        {
-            psi.Environment.Remove(key);
-        }
-
-        psi.Environment["MSBUILDDISABLENODEREUSE"] = "1";
-        psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        psi.Environment["DOTNET_NOLOGO"] = "1";
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(10)))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{fileName} {string.Join(' ', args)} took more than 10 minutes.");
-        }
-
-        var output = stdout.Result + stderr.Result;
-        Assert.True(process.ExitCode == 0, $"{fileName} {string.Join(' ', args)} failed ({process.ExitCode}):\n{output}");
-        return output;
     }
 }

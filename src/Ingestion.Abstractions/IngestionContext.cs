@@ -90,15 +90,22 @@ public abstract class IngestionContext
     public virtual void ReportInputSize(long? totalRecords, long? totalBytes = null, Func<long>? bytesRead = null)
     {
     }
+
+    /// <summary>
     /// Registers a secret of this run (an API key, a token, a key in a URL path): from now on the runtime masks
     /// that value, whatever setting or parameter it came from, in the run's log messages, its error, its job row and
     /// its rejected records. Values shorter than 4 characters are ignored (masking them would garble every text).
+    /// </summary>
     /// <param name="value">The secret value.</param>
     public virtual void AddSecret(string value)
+    {
+    }
+
     /// <summary>Returns <paramref name="text"/> with every secret registered by <see cref="AddSecret"/> masked.</summary>
     /// <param name="text">A message, a URL, a raw record.</param>
     /// <returns>The masked text; <see langword="null"/> for <see langword="null"/>.</returns>
     public virtual string? Redact(string? text) => text;
+
     /// <summary>Reports read progress that the record count does not show (bytes, pages).</summary>
     /// <param name="message">A short human-readable progress message.</param>
     public virtual void ReportProgress(string message)

@@ -104,8 +104,10 @@ public sealed class SinkRun
     /// with <see cref="Stores.RunLockLostException"/>, committing nothing, when it is not.
     /// </summary>
     public Stores.IRunLock? RunLock { get; init; }
+
     /// <summary>Compare stored column values rather than stored row hashes, and rewrite what differs (<see cref="Running.RunRequest.Verify"/>).</summary>
     public bool Verify { get; init; }
+
     /// <summary>Masks the run's secrets in a record the sink rejects, before the sink stores it (identity by default).</summary>
     public Func<RejectedRecord, RejectedRecord> RedactRejected { get; init; } = static r => r;
 }

@@ -27,7 +27,7 @@ public sealed class TakeoverTests
         Assert.Equal(ClaimResult.Claimed, await store.TryClaimAsync(live, Utc(2026, 1, 5, 1), Utc(2026, 1, 5, 3), CancellationToken.None));
 
         await using var h = SchedulerHarness.Create(Utc(2026, 1, 5, 1, 0, 30), Schedule("0 * * * *", null, ("RetryAttempts", "3")), b => b.AddSource("a", SchedulerHarness.Items(1), SchedulerHarness.NoRunnerRetries), store);
-        await using (var held = await h.Services.GetRequiredService<IRunLockProvider>().TryAcquireAsync("a", CancellationToken.None))
+        await using (var held = await h.Services.GetRequiredService<IRunLockProvider>().TryAcquireAsync("a", Guid.NewGuid(), CancellationToken.None))
         {
             Assert.NotNull(held);
             await h.StartAsync();
@@ -55,7 +55,7 @@ public sealed class TakeoverTests
         await store.TryClaimAsync(other, Utc(2026, 1, 5, 0, 30), Utc(2026, 1, 5, 3), CancellationToken.None);
 
         await using var h = SchedulerHarness.Create(Utc(2026, 1, 5, 1, 0, 30), Schedule("0 * * * *", null, ("RetryAttempts", "2")), b => b.AddSource("a", SchedulerHarness.Items(1), SchedulerHarness.NoRunnerRetries), store);
-        await using (var held = await h.Services.GetRequiredService<IRunLockProvider>().TryAcquireAsync("a", CancellationToken.None))
+        await using (var held = await h.Services.GetRequiredService<IRunLockProvider>().TryAcquireAsync("a", Guid.NewGuid(), CancellationToken.None))
         {
             await h.StartAsync();
             await h.AdvanceUntilAsync(() => h.Runs().Any(r => r.Host == "host-a" && r.Status != ScheduleRunStatus.Running), TimeSpan.FromSeconds(30), 10);

@@ -87,7 +87,15 @@ public class MultiHostSchedulerTests(PostgresDatabase db) : IClassFixture<Postgr
             SELECT s.status || ' by ' || s.host || ' attempt ' || s.attempt FROM {schema}.schedule_slots s
             JOIN {schema}.schedule_runs r ON r.schedule = s.schedule AND r.slot_time = s.slot_time AND r.status = 'abandoned'
             """);
-        Assert.Matches("^(succeeded|failed) by host-[23] attempt 2$", outcome);
+        // Superseded when the retry found the source busy with a newer slot's live run on the other host (issue 14 §6):
+        // then its error names that run.
+        Assert.Matches("^(succeeded|failed|superseded) by host-[23] attempt 2$", outcome);
+        if (outcome.StartsWith("superseded", StringComparison.Ordinal))
+        {
+            var error = await db.ScalarAsync<string>($"SELECT error FROM {schema}.schedule_runs WHERE status = 'superseded'");
+            Assert.Matches("^superseded: source '.+' is being run for the newer slot .+ by host 'host-[23]'", error);
+        }
+
         Assert.Equal(0L, await db.ScalarAsync<long>($"SELECT count(*) FROM {schema}.schedule_slots WHERE status = 'running'"));
 
         // Nothing ran concurrently: the killed run counts as running until the kill.

@@ -7,7 +7,7 @@ using Microsoft.Extensions.Options;
 
 namespace Ingestion.CommandLine.Commands;
 
-/// <summary><c>run [SOURCE...] [--all] [--dry-run] [--full] [--parallel N]</c>.</summary>
+/// <summary><c>run [SOURCE...] [--all] [--dry-run] [--full] [--verify] [--parallel N]</c>.</summary>
 internal static class RunCommandFactory
 {
     public static Command Create(IngestionCommandContext context)
@@ -16,9 +16,10 @@ internal static class RunCommandFactory
         var all = new Option<bool>("--all") { Description = "Run every enabled source." };
         var dryRun = new Option<bool>("--dry-run") { Description = "Read and validate everything, commit nothing." };
         var full = new Option<bool>("--full") { Description = "Full refresh: ignore saved cursors and read everything." };
+        var verify = new Option<bool>("--verify") { Description = "Verifying full refresh: compare the stored column values on the server (not the stored row hashes) and rewrite rows that differ, e.g. edited by hand." };
         var parallel = new Option<int>("--parallel") { Description = "Run up to N sources at once.", DefaultValueFactory = _ => 1 };
         var requestedBy = new Option<string?>("--requested-by") { Description = "Who asks for the run (recorded); defaults to the user name." };
-        var command = new Command("run", "Run sources once, with live progress, then print a summary table.") { sources, all, dryRun, full, parallel, requestedBy };
+        var command = new Command("run", "Run sources once, with live progress, then print a summary table.") { sources, all, dryRun, full, verify, parallel, requestedBy };
         command.SetAction(async (parse, ct) =>
         {
             var names = parse.GetValue(sources) ?? [];
@@ -28,6 +29,7 @@ internal static class RunCommandFactory
                 All = parse.GetValue(all) || names.Length == 0,
                 DryRun = parse.GetValue(dryRun),
                 FullRefresh = parse.GetValue(full),
+                Verify = parse.GetValue(verify),
                 Parallelism = parse.GetValue(parallel),
                 Trigger = "cli",
                 RequestedBy = parse.GetValue(requestedBy) ?? Environment.UserName,

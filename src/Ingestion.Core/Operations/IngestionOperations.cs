@@ -185,7 +185,8 @@ public sealed class IngestionOperations : IIngestionOperations
 
         var run = new RunRequest
         {
-            Mode = request.FullRefresh ? IngestionMode.FullRefresh : IngestionMode.Incremental,
+            Mode = request.FullRefresh || request.Verify ? IngestionMode.FullRefresh : IngestionMode.Incremental,
+            Verify = request.Verify,
             DryRun = request.DryRun,
             Trigger = request.Trigger,
             RequestedBy = request.RequestedBy,

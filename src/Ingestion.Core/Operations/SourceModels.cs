@@ -93,6 +93,13 @@ public sealed record RunSourcesRequest
     /// <summary>Read everything, ignoring saved cursors.</summary>
     public bool FullRefresh { get; init; }
 
+    /// <summary>
+    /// A verifying full refresh (implies <see cref="FullRefresh"/>): stored column values are compared on the server
+    /// instead of trusting stored row hashes, and rows that differ (edited by hand) are rewritten
+    /// (<see cref="Running.RunRequest.Verify"/>).
+    /// </summary>
+    public bool Verify { get; init; }
+
     /// <summary>The most sources running at once; 1 runs them one after the other.</summary>
     public int Parallelism { get; init; } = 1;
 

@@ -222,22 +222,23 @@ public sealed class PluginLoaderTests(PluginFixtures fixtures)
     [Fact]
     public async Task A_plugin_built_without_its_private_dependencies_is_refused_naming_the_assembly_and_both_versions()
     {
-        // Plugin.CsvNoDeps was built against CsvHelper 30 without EnableDynamicLoading: CsvHelper.dll was not copied, so
-        // it would silently bind to the host's CsvHelper 34 and fail at run time with MissingMethodException.
+        // Plugin.CsvOld built against CsvHelper 30 as a build without EnableDynamicLoading leaves it: CsvHelper.dll not
+        // copied (its deps.json still lists it), so it would silently bind to the host's CsvHelper 34 and fail at run
+        // time with MissingMethodException.
         var drop = fixtures.NewDropFolder();
-        fixtures.Drop(drop, "Plugin.CsvNoDeps");
+        var folder = fixtures.Drop(drop, "Plugin.CsvOld");
+        File.Delete(Path.Combine(folder, "CsvHelper.dll"));
         fixtures.Drop(drop, "Plugin.Good");
-        Assert.False(File.Exists(Path.Combine(drop, "Plugin.CsvNoDeps", "CsvHelper.dll")));
         Assert.Equal(34, typeof(CsvHelper.CsvReader).Assembly.GetName().Version!.Major);
 
         await using var host = PluginHost.Start(drop);
-        var refused = host.Plugin("Plugin.CsvNoDeps");
+        var refused = host.Plugin("Plugin.CsvOld");
         Assert.Equal(PluginStatus.Refused, refused.Status);
         var error = refused.Error!;
-        Assert.StartsWith($"Plug-in Plugin.CsvNoDeps ('{Path.Combine(drop, "Plugin.CsvNoDeps", "Plugin.CsvNoDeps.dll")}')", error, StringComparison.Ordinal);
+        Assert.StartsWith($"Plug-in Plugin.CsvOld ('{Path.Combine(folder, "Plugin.CsvOld.dll")}')", error, StringComparison.Ordinal);
         Assert.Contains("CsvHelper: wants 30.0.0.0, does not ship it, and the host's is 34.0.0.0 (another major version)", error, StringComparison.Ordinal);
         Assert.Contains("<EnableDynamicLoading>true</EnableDynamicLoading>", error, StringComparison.Ordinal);
-        Assert.Null(host.Catalog.Find("csv-no-deps"));
+        Assert.Null(host.Catalog.Find("csv-old"));
         Assert.Equal(IngestionStatus.Succeeded, (await host.RunAsync("greetings")).Status);
     }
 

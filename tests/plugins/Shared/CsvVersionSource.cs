@@ -8,11 +8,7 @@ namespace Fixtures.Csv;
 /// <summary>A plug-in built against CsvHelper 30 while the host uses CsvHelper 34: reports which copy it runs with.</summary>
 public sealed class CsvPlugin : IIngestionPlugin
 {
-#if NO_PRIVATE_DEPENDENCIES
-    public const string SourceName = "csv-no-deps";
-#else
     public const string SourceName = "csv-old";
-#endif
 
     public void Configure(IIngestionBuilder builder) => builder.AddSource<CsvVersionSource>(SourceName);
 }

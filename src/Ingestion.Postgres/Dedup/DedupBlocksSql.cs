@@ -29,12 +29,15 @@ internal static class DedupBlocksSql
         var batch = new NpgsqlBatch(conn, tx);
         await using (batch.ConfigureAwait(false))
         {
-            // A record filed before under other keys (its text or place changed) leaves its old blocks.
+            // A record filed before under other keys (its text or place changed) leaves its old blocks. Each record is
+            // looked up by its unique key (LIMIT 1 keeps the lookup a parameterized index probe, never a scan of the
+            // table, whatever the statistics say); a first load finds none.
             var delete = new NpgsqlBatchCommand($"""
                 DELETE FROM {schema}.dedup_blocks b
-                USING {schema}.dedup_records r, unnest(r.block_keys) AS k(key)
-                WHERE r.record_type = $1 AND (r.source, r.source_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))
-                  AND b.key = k.key AND b.record_id = r.id
+                USING unnest($2::text[], $3::text[]) AS u(source, source_id)
+                CROSS JOIN LATERAL (SELECT r.id, r.block_keys FROM {schema}.dedup_records r WHERE r.record_type = $1 AND r.source = u.source AND r.source_id = u.source_id LIMIT 1) r
+                CROSS JOIN LATERAL unnest(r.block_keys) AS k(key)
+                WHERE b.key = k.key AND b.record_id = r.id
                 """);
             delete.Parameters.Add(new NpgsqlParameter { Value = matcher.RecordType });
             delete.Parameters.Add(new NpgsqlParameter { Value = sources });
@@ -130,7 +133,9 @@ internal static class DedupBlocksSql
 
     /// <summary>
     /// The candidates of a batch: for each probe key, the records filed under it (other sources only: the keys carry the
-    /// source). One statement; each distinct key is one probe of the <c>(key, record_id)</c> primary key.
+    /// source). One statement; each distinct key is one probe of the <c>(key, record_id)</c> primary key and each record
+    /// found one probe of <c>dedup_records</c>' primary key (the LATERAL subqueries with LIMIT stay parameterized index
+    /// scans: no hash join that reads the whole table, however stale the statistics).
     /// </summary>
     internal static async Task<(Dictionary<long, List<DedupRow>> ByKey, long CutBlocks)> CandidatesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string schema, RecordMatcher matcher, long[] probeKeys, CancellationToken cancellationToken)
     {
@@ -146,7 +151,7 @@ internal static class DedupBlocksSql
             SELECT h.key, r.id, r.canonical_id, r.source, r.source_id, r.profile::text
             FROM unnest($1::bigint[]) AS k(key)
             CROSS JOIN LATERAL (SELECT b.key, b.record_id FROM {schema}.dedup_blocks b WHERE b.key = k.key LIMIT $2) h
-            JOIN {schema}.dedup_records r ON r.id = h.record_id
+            CROSS JOIN LATERAL (SELECT r.id, r.canonical_id, r.source, r.source_id, r.profile FROM {schema}.dedup_records r WHERE r.id = h.record_id LIMIT 1) r
             """, conn, tx);
         await using (cmd.ConfigureAwait(false))
         {

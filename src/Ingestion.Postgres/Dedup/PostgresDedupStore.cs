@@ -31,6 +31,24 @@ public sealed record DedupBatchResult
 
     /// <summary>Blocks read only up to their first 1,000 records (a word and a place shared by more records than that); a large count means the blocking is too coarse for the data.</summary>
     public long CutBlocks { get; init; }
+
+    /// <summary>The sums of two results (the unmatchable records included).</summary>
+    /// <param name="other">The other result.</param>
+    /// <returns>The sums.</returns>
+    public DedupBatchResult Add(DedupBatchResult other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        return new DedupBatchResult
+        {
+            Linked = Linked + other.Linked,
+            ForReview = ForReview + other.ForReview,
+            Unmatchable = Unmatchable + other.Unmatchable,
+            Compared = Compared + other.Compared,
+            Merged = Merged + other.Merged,
+            Conflicts = Conflicts + other.Conflicts,
+            CutBlocks = CutBlocks + other.CutBlocks,
+        };
+    }
 }
 
 /// <summary>
@@ -208,12 +226,11 @@ public sealed class PostgresDedupStore
                     {
                         var ids = new List<long>();
                         var profiles = new Dictionary<long, MatchProfile>();
-                        var read = new NpgsqlCommand($"SELECT id, source_id, CASE WHEN $3 THEN profile::text END FROM {_schema}.dedup_records WHERE record_type = $1 AND source = $2 AND NOT matched ORDER BY id LIMIT {PendingChunk.ToString(CultureInfo.InvariantCulture)}", conn, tx);
+                        var read = new NpgsqlCommand($"SELECT id, source_id, profile::text FROM {_schema}.dedup_records WHERE record_type = $1 AND source = $2 AND NOT matched ORDER BY id LIMIT {PendingChunk.ToString(CultureInfo.InvariantCulture)}", conn, tx);
                         await using (read.ConfigureAwait(false))
                         {
                             read.Parameters.AddWithValue(matcher.RecordType);
                             read.Parameters.AddWithValue(source);
-                            read.Parameters.AddWithValue(true);
                             var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
                             await using (reader.ConfigureAwait(false))
                             {
@@ -235,15 +252,7 @@ public sealed class PostgresDedupStore
 
                         var r = await _matching.MatchAsync(conn, tx, matcher, policy, [.. ids], profiles, runId, s => step = s, cancellationToken).ConfigureAwait(false);
                         await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-                        total = new DedupBatchResult
-                        {
-                            Linked = total.Linked + r.Linked,
-                            ForReview = total.ForReview + r.ForReview,
-                            Compared = total.Compared + r.Compared,
-                            Merged = total.Merged + r.Merged,
-                            Conflicts = total.Conflicts + r.Conflicts,
-                            CutBlocks = total.CutBlocks + r.CutBlocks,
-                        };
+                        total = total.Add(r);
                     }
                 }
             }

@@ -370,4 +370,18 @@ public class PostgresDedupTests(PostgresDatabase db) : IClassFixture<PostgresDat
         Assert.Contains("not retried", e.Message);
         Assert.False(IngestionRunner.IsTransient(e));
     }
+
+    [Fact]
+    public async Task A_record_filed_again_with_another_title_leaves_no_stale_block_and_is_found_by_its_new_title_only()
+    {
+        await using var database = Database("dedup_refile");
+        var store = new PostgresDedupStore(database);
+        var m = Matcher();
+        await store.MatchBatchAsync(m, DedupPolicy.Link, [P(m, "a", "1", "Osheaga", T0)], null, false, default);
+        await store.MatchBatchAsync(m, DedupPolicy.Link, [P(m, "a", "1", "Piknic Électronik", T0)], null, false, default);
+        var keys = m.Blocking.FileKeys(P(m, "a", "1", "Piknic Électronik", T0));
+        Assert.Equal(keys.Count, await db.ScalarAsync<long>("SELECT count(*) FROM dedup_refile.dedup_blocks"));
+        Assert.Equal(0L, (await store.MatchBatchAsync(m, DedupPolicy.Link, [P(m, "b", "1", "OSHEAGA", T0)], null, false, default)).Linked);
+        Assert.Equal(1L, (await store.MatchBatchAsync(m, DedupPolicy.Link, [P(m, "b", "2", "PIKNIC ELECTRONIK", T0)], null, false, default)).Linked);
+    }
 }

@@ -120,7 +120,7 @@ public sealed class CommandLineTests(PostgresDatabase db) : IClassFixture<Postgr
         var lines = jobs.Output.Trim().Split('\n');
         Assert.StartsWith("job\tstarted (UTC)\tsource", lines[0], StringComparison.Ordinal);
         var row = Assert.Single(lines.Skip(1)).Split('\t');
-        Assert.Equal(("cli-history", "PartiallySucceeded", "6", "1"), (row[2], row[5], row[7], row[12]));
+        Assert.Equal(("cli-history", "PartiallySucceeded", "6", "1"), (row[2], row[6], row[8], row[13]));
         Assert.Single((await TestHost.RunAsync(host, "jobs", "--source", "cli-history", "--status", "Failed")).Output.Trim().Split('\n'));
 
         var job = await TestHost.RunAsync(host, "job", row[0]);

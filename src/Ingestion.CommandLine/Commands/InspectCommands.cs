@@ -125,23 +125,18 @@ internal static class InspectCommands
         Tables.Write(
             context,
             "Import jobs (newest first)",
-            ["job", "started (UTC)", "source", "trigger", "mode", "status", "secs", "read", "created", "updated", "unchanged", "dup", "rejected", "deleted", "error"],
+            ["job", "started (UTC)", "source", "trigger", "by", "mode", "status", "secs", .. Tables.CountHeaders, "error"],
             jobs.Select(j => (IReadOnlyList<string>)
             [
                 j.Id.ToString(),
                 Tables.Time(j.StartedAt),
                 j.SourceName,
                 j.Trigger,
+                j.RequestedBy ?? string.Empty,
                 (j.IsDryRun ? "dry-run " : string.Empty) + (j.Mode == IngestionMode.FullRefresh ? "full" : "incremental"),
                 j.Status?.ToString() ?? "Running",
                 Tables.Seconds(j.FinishedAt - j.StartedAt),
-                Tables.Number(j.Counts.Read),
-                Tables.Number(j.Counts.Created),
-                Tables.Number(j.Counts.Updated),
-                Tables.Number(j.Counts.Unchanged),
-                Tables.Number(j.Counts.Duplicates),
-                Tables.Number(j.Counts.Rejected),
-                Tables.Number(j.Counts.Deleted),
+                .. Tables.Counts(j.Counts),
                 j.Error is { Length: > 80 } e && context.IsTerminal ? e[..77] + "..." : j.Error ?? string.Empty,
             ]));
 }

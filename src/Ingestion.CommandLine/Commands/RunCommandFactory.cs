@@ -98,19 +98,13 @@ internal static class RunCommandFactory
         Tables.Write(
             context,
             "This run",
-            ["source", "status", "secs", "read", "created", "updated", "unchanged", "dup", "rejected", "deleted", "error"],
+            ["source", "status", "secs", .. Tables.CountHeaders, "error"],
             summary.Results.Select(r => (IReadOnlyList<string>)
             [
                 r.SourceName,
                 (r.IsDryRun ? "dry-run " : string.Empty) + r.Status,
                 Tables.Seconds(r.Duration),
-                Tables.Number(r.Counts.Read),
-                Tables.Number(r.Counts.Created),
-                Tables.Number(r.Counts.Updated),
-                Tables.Number(r.Counts.Unchanged),
-                Tables.Number(r.Counts.Duplicates),
-                Tables.Number(r.Counts.Rejected),
-                Tables.Number(r.Counts.Deleted),
+                .. Tables.Counts(r.Counts),
                 r.Error?.ToString() ?? string.Empty,
             ]));
     }

@@ -40,7 +40,7 @@ internal static class ScheduleCommands
                     s.TimeZone,
                     s.Active ? "yes" : "no",
                     s.Pause is { } p ? $"by {p.PausedBy} at {Tables.Time(p.PausedAt)}" : string.Empty,
-                    string.Join(", ", s.NextRuns.Select(n => n.Local.ToString("yyyy-MM-dd HH:mm zzz", System.Globalization.CultureInfo.InvariantCulture))),
+                    string.Join(", ", s.NextRuns.Select(n => n.Local.ToString("yyyy-MM-dd HH:mm:ss zzz", System.Globalization.CultureInfo.InvariantCulture))),
                     string.Join(", ", s.NextRuns.Select(n => Tables.Time(n.Utc))),
                     Tables.Time(s.LastRun?.StartedAt),
                     s.LastRun?.Status.ToString() ?? string.Empty,

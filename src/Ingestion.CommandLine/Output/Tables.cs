@@ -39,6 +39,13 @@ internal static class Tables
         context.Output.WriteLine($"{kind} {string.Join(' ', parts)}");
     }
 
+    /// <summary>The header of the count columns of <see cref="Counts"/>.</summary>
+    public static IReadOnlyList<string> CountHeaders { get; } = ["read", "created", "updated", "unchanged", "dup", "rejected", "deleted"];
+
+    /// <summary>The count columns of a run or job, in the order of <see cref="CountHeaders"/>.</summary>
+    public static IEnumerable<string> Counts(IngestionCounts c) =>
+        new[] { c.Read, c.Created, c.Updated, c.Unchanged, c.Duplicates, c.Rejected, c.Deleted }.Select(Number);
+
     public static string Time(DateTimeOffset? time) =>
         time is { } t ? t.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss'Z'", CultureInfo.InvariantCulture) : string.Empty;
 

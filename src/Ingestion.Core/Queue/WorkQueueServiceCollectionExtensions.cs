@@ -63,6 +63,7 @@ public static class WorkQueueServiceCollectionExtensions
         });
 
         services.AddSingleton<IHostedService>(sp => new WorkQueueHostedService<THandler>(queue, sp));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, QueueTelemetrySampler>());
         return builder;
     }
 }

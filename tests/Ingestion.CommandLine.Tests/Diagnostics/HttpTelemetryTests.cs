@@ -1,8 +1,5 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
-using System.Diagnostics.Metrics;
 using System.Text.Json;
-using Ingestion.Diagnostics;
 using Ingestion.Operations;
 using Ingestion.Running;
 using Ingestion.Sources.JsonApi;
@@ -31,45 +28,7 @@ public sealed class HttpTelemetryTests(PostgresDatabase db) : IClassFixture<Post
             }));
         });
 
-        var measurements = new ConcurrentQueue<(string Instrument, long Value, object? Status)>();
-        using var meters = new MeterListener();
-        meters.InstrumentPublished = (instrument, listener) =>
-        {
-            if (instrument.Meter.Name == IngestionTelemetry.Name && instrument.Name.StartsWith("ingestion.http", StringComparison.Ordinal))
-            {
-                listener.EnableMeasurementEvents(instrument);
-            }
-        };
-        meters.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
-        {
-            object? status = null;
-            var ours = false;
-            foreach (var t in tags)
-            {
-                ours |= t.Key == "ingestion.source" && Equals(t.Value, source);
-                status = t.Key == "http.response.status_code" ? t.Value : status;
-            }
-
-            if (ours)
-            {
-                measurements.Enqueue((instrument.Name, value, status));
-            }
-        });
-        meters.Start();
-        var spans = new ConcurrentQueue<Activity>();
-        using var listener = new ActivityListener
-        {
-            ShouldListenTo = s => s.Name == IngestionTelemetry.Name,
-            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
-            ActivityStopped = a =>
-            {
-                if (Equals(a.GetTagItem("ingestion.source"), source))
-                {
-                    spans.Enqueue(a);
-                }
-            },
-        };
-        ActivitySource.AddActivityListener(listener);
+        using var capture = new TelemetryCapture(source);
 
         using var host = TestHost.Build(db, b => b.AddJsonApiSource(
             source,
@@ -95,10 +54,10 @@ public sealed class HttpTelemetryTests(PostgresDatabase db) : IClassFixture<Post
             default);
         Assert.Equal(IngestionStatus.Succeeded, Assert.Single(summary.Results).Status);
 
-        Assert.Equal(3, measurements.Where(m => m.Instrument == "ingestion.http.requests" && Equals(m.Status, 200)).Sum(m => m.Value));
-        Assert.True(measurements.Where(m => m.Instrument == "ingestion.http.bytes").Sum(m => m.Value) > 3 * 40);
-        var run = Assert.Single(spans, s => s.OperationName == "ingestion.run");
-        var requests = spans.Where(s => s.OperationName == "ingestion.http").ToList();
+        Assert.Equal(3, capture.Sum("ingestion.http.requests", "http.response.status_code", 200));
+        Assert.True(capture.Sum("ingestion.http.bytes") > 3 * 40);
+        var run = Assert.Single(capture.Spans, s => s.OperationName == "ingestion.run");
+        var requests = capture.Spans.Where(s => s.OperationName == "ingestion.http").ToList();
         Assert.Equal(3, requests.Count);
         Assert.All(requests, r => Assert.Equal((run.TraceId, "GET", 200), (r.TraceId, r.GetTagItem("http.request.method"), r.GetTagItem("http.response.status_code"))));
         Assert.Contains(progress, p => p.TotalRecords == 6 && p.Fraction is > 0);

@@ -1,6 +1,7 @@
 using Ingestion.AspNetCore.Dashboard;
 using Ingestion.AspNetCore.Endpoints;
 using Ingestion.AspNetCore.Security;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
@@ -21,7 +22,7 @@ public static class IngestionEndpointRouteBuilderExtensions
     /// <param name="endpoints">The application.</param>
     /// <param name="prefix">The route prefix, e.g. <c>/ingestion</c>.</param>
     /// <returns>The route group, for more conventions (e.g. <c>RequireHost</c>).</returns>
-    /// <exception cref="InvalidOperationException"><c>AddIngestionEndpoints()</c> was not called.</exception>
+    /// <exception cref="InvalidOperationException"><c>AddIngestionEndpoints()</c> was not called, or a policy the options name is not registered.</exception>
     public static RouteGroupBuilder MapIngestion(this IEndpointRouteBuilder endpoints, string prefix = "/ingestion")
     {
         ArgumentNullException.ThrowIfNull(endpoints);
@@ -34,6 +35,8 @@ public static class IngestionEndpointRouteBuilderExtensions
 
         var options = services.GetRequiredService<IOptions<IngestionEndpointOptions>>().Value;
         var environment = services.GetRequiredService<IHostEnvironment>();
+        RequirePolicy(services, options.WritePolicy, nameof(IngestionEndpointOptions.WritePolicy));
+        RequirePolicy(services, options.ReadPolicy, nameof(IngestionEndpointOptions.ReadPolicy));
 
         var group = endpoints.MapGroup(prefix).WithTags("Ingestion");
         if (options.ReadPolicy is { } readPolicy)
@@ -49,5 +52,21 @@ public static class IngestionEndpointRouteBuilderExtensions
         WriteAccess.Protect(writes, options, environment);
         WriteEndpoints.Map(writes);
         return group;
+    }
+
+    /// <summary>Fails at start, naming the setting, when a policy the options name is not registered (instead of a 500 at the first request).</summary>
+    private static void RequirePolicy(IServiceProvider services, string? policy, string setting)
+    {
+        if (policy is null)
+        {
+            return;
+        }
+
+        var provider = services.GetService<IAuthorizationPolicyProvider>()
+            ?? throw new InvalidOperationException($"IngestionEndpointOptions.{setting} names the policy '{policy}' but the host has no authorization services: call services.AddAuthorization(o => o.AddPolicy(\"{policy}\", ...)).");
+        if (provider.GetPolicyAsync(policy).GetAwaiter().GetResult() is null)
+        {
+            throw new InvalidOperationException($"IngestionEndpointOptions.{setting} names the policy '{policy}', which is not registered: add it with services.AddAuthorization(o => o.AddPolicy(\"{policy}\", ...)).");
+        }
     }
 }

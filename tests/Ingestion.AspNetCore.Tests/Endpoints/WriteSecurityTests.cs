@@ -93,6 +93,14 @@ public class WriteSecurityTests(PostgresDatabase db) : IClassFixture<PostgresDat
     }
 
     [Fact]
+    public async Task A_write_policy_that_is_not_registered_fails_at_start_naming_it()
+    {
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => IngestionWebApp.StartAsync(db, b => OneSource(b, "sec-typo"), endpoints: o => o.WritePolicy = "ingestion-operatorz"));
+
+        Assert.Equal("IngestionEndpointOptions.WritePolicy names the policy 'ingestion-operatorz', which is not registered: add it with services.AddAuthorization(o => o.AddPolicy(\"ingestion-operatorz\", ...)).", error.Message);
+    }
+
+    [Fact]
     public async Task A_cross_site_browser_request_cannot_write_even_for_a_signed_in_caller()
     {
         await using var app = await IngestionWebApp.StartAsync(db, b => OneSource(b, "sec-csrf"));

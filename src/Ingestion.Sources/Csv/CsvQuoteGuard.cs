@@ -38,7 +38,8 @@ internal readonly record struct CsvBrokenQuote(long Line, int Field, CsvBrokenQu
 /// <param name="MaxFieldLines">The most lines one quoted field may span.</param>
 /// <param name="MaxFieldBytes">The most bytes one quoted field may hold.</param>
 /// <param name="CheckFieldCount">Whether a multi-line record with a field count unlike the header's is taken as broken.</param>
-internal sealed record CsvQuoteLimits(byte Quote, byte? Separator, bool TrimWhitespace, bool HasHeader, int MaxFieldLines, long MaxFieldBytes, bool CheckFieldCount);
+/// <param name="PassThrough">Whether the input is in an encoding whose bytes are not ASCII's (UTF-16, UTF-32): not guarded.</param>
+internal sealed record CsvQuoteLimits(byte Quote, byte? Separator, bool TrimWhitespace, bool HasHeader, int MaxFieldLines, long MaxFieldBytes, bool CheckFieldCount, bool PassThrough = false);
 
 /// <summary>
 /// A read-only stream in front of a CSV reader that keeps one unclosed quote from swallowing the rest of the file.
@@ -46,8 +47,8 @@ internal sealed record CsvQuoteLimits(byte Quote, byte? Separator, bool TrimWhit
 /// holds back a record while one of its quoted fields is open. When that field passes the limits, the input ends
 /// inside it, or a field that spans lines closes badly, the quote is taken as never closed: the record, from its
 /// start to the end of the line where the quote opened, is reported and replaced by empty lines (so line numbers
-/// stay true and the reader skips them), and reading goes on at the next line. Input in UTF-16 or UTF-32 (byte
-/// order mark) passes through unguarded. The inner stream is not disposed.
+/// stay true and the reader skips them), and reading goes on at the next line. Input in UTF-16 or UTF-32 (a byte
+/// order mark, or the configured encoding) passes through unguarded. The inner stream is not disposed.
 /// </summary>
 internal sealed class CsvQuoteGuard : Stream
 {
@@ -224,7 +225,7 @@ internal sealed class CsvQuoteGuard : Stream
         }
 
         _started = true;
-        if (data.StartsWith(Utf16Le) || data.StartsWith(Utf16Be) || data.StartsWith(Utf32Be))
+        if (_limits.PassThrough || data.StartsWith(Utf16Le) || data.StartsWith(Utf16Be) || data.StartsWith(Utf32Be))
         {
             _passThrough = true;
             return true;

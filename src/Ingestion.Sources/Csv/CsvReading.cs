@@ -51,7 +51,8 @@ internal sealed class CsvReading : IAsyncDisposable
             options.HasHeader,
             options.MaxFieldLines,
             options.MaxFieldBytes,
-            options.RejectFieldCountMismatch);
+            options.RejectFieldCountMismatch,
+            PassThrough: encoding is UnicodeEncoding or UTF32Encoding);
         Reader = CsvReader.Create(new CsvQuoteGuard(document.Content, limits, OnBrokenQuote), settings, leaveOpen: true);
     }
 

@@ -12,6 +12,7 @@ internal sealed class IcsEventMapper(IcsParseSettings settings)
     private readonly IcsZoneResolver _zones = new();
     private readonly IcsZone _floating = new SystemIcsZone(settings.FloatingTimeZone);
     private readonly IcsZone _utc = new SystemIcsZone(TimeZoneInfo.Utc);
+    private readonly Dictionary<IcsComponent, IcsParseResult> _unreadable = [];
 
     public IEnumerable<IcsParseResult> Map(List<IcsComponent> calendars)
     {
@@ -32,11 +33,11 @@ internal sealed class IcsEventMapper(IcsParseSettings settings)
                 var (fatal, dropped) = IcsEventVersions.SortErrors(component);
                 if (fatal is var (line, reason, raw))
                 {
-                    yield return Reject(line, null, $"event '{uid ?? "(no UID)"}' (VEVENT of line {component.Line}) has a line that cannot be read: {reason}", raw);
-                    continue;
+                    // Still a version of its event: rejected if it is the newest, so an older one never takes its place.
+                    _unreadable[component] = Reject(line, null, $"event '{uid ?? "(no UID)"}' (VEVENT of line {component.Line}) has a line that cannot be read: {reason}", raw);
                 }
 
-                foreach (var drop in dropped)
+                foreach (var drop in fatal is null ? dropped : [])
                 {
                     yield return new IcsParseResult(null, null)
                     {
@@ -113,6 +114,11 @@ internal sealed class IcsEventMapper(IcsParseSettings settings)
 
     private (EventData? Data, IcsParseResult? Rejected) Read(IcsComponent component, string uid, bool cancelAll, EventData? master)
     {
+        if (_unreadable.TryGetValue(component, out var unreadable))
+        {
+            return (null, unreadable);
+        }
+
         try
         {
             return (ReadCore(component, uid, cancelAll, master), null);

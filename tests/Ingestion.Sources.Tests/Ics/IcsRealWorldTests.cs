@@ -55,6 +55,19 @@ public class IcsRealWorldTests
     }
 
     [Fact]
+    public void An_unreadable_newest_version_is_rejected_and_no_older_version_takes_its_place()
+    {
+        var results = Parse(
+            [.. Event("UID:m@x", "SEQUENCE:2", "DTSTART;TZID=\"Eastern:20260301T150000", "SUMMARY:Newest"),
+             .. Event("UID:m@x", "SEQUENCE:1", "DTSTART:20260301T130000Z", "SUMMARY:Older")]);
+
+        Assert.Empty(Events(results));
+        var rejected = Assert.Single(results, r => r.Rejected is not null).Rejected!;
+        Assert.Equal("line 7", rejected.Position);
+        Assert.Contains("m@x", rejected.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_recurring_series_sent_twice_is_expanded_once_from_its_newest_version()
     {
         var events = Events(Parse(

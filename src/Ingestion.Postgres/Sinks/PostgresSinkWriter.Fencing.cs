@@ -1,6 +1,7 @@
 using Ingestion.Postgres.Sql;
 using Ingestion.Postgres.Stores;
 using Ingestion.Sinks;
+using Ingestion.Stores;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -13,10 +14,19 @@ namespace Ingestion.Postgres.Sinks;
 /// </summary>
 internal sealed partial class PostgresSinkWriter<TRecord>
 {
-    /// <summary>Begins a transaction on the writer's connection and proves the run still holds its lock in it.</summary>
+    /// <summary>
+    /// Begins a transaction on the writer's connection. A run-long transaction (whole run, replace, dry run) proves at
+    /// once that the run holds its lock (its share lock then keeps a takeover waiting until the run ends); a batch
+    /// transaction proves it just before it commits, in <see cref="FenceAndRecordBatchAsync"/>.
+    /// </summary>
     private async Task<NpgsqlTransaction> BeginFencedAsync(CancellationToken cancellationToken)
     {
         var tx = await _conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        if (!_deferred)
+        {
+            return tx;
+        }
+
         try
         {
             await CheckFenceAsync(_conn, tx, cancellationToken).ConfigureAwait(false);
@@ -33,15 +43,24 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     private Task CheckFenceAsync(NpgsqlConnection conn, NpgsqlTransaction tx, CancellationToken cancellationToken) =>
         PostgresRunLockProvider.CheckFenceAsync(conn, tx, PgIdentifier.Quote(_storeSchema), _run.RunLock, cancellationToken);
 
-    /// <summary>Adds a committing batch's counts to its job row, in the batch's transaction, and records the heartbeat.</summary>
-    private async Task RecordJobProgressAsync(SinkBatch<TRecord> batch, Counts counts, long duplicates, int sinkRejected, CancellationToken cancellationToken)
+    /// <summary>
+    /// Just before a batch transaction commits, in one statement: reads the source's fencing token with a share lock
+    /// (a takeover then waits for this commit, and a token already taken fails the batch, which rolls back), and adds
+    /// the batch's counts to its job row with a heartbeat.
+    /// </summary>
+    private async Task FenceAndRecordBatchAsync(SinkBatch<TRecord> batch, Counts counts, long duplicates, int sinkRejected, CancellationToken cancellationToken)
     {
+        var schema = PgIdentifier.Quote(_storeSchema);
+        const string progress = "read = read + $2, created = created + $3, updated = updated + $4, unchanged = unchanged + $5, duplicates = duplicates + $6, rejected = rejected + $7, heartbeat_at = now()";
+        var fenced = _run.RunLock is { FencingToken: { } } runLock ? runLock : null;
         var cmd = new NpgsqlCommand(
-            $"""
-            UPDATE {PgIdentifier.Quote(_storeSchema)}.import_jobs SET read = read + $2, created = created + $3, updated = updated + $4,
-                unchanged = unchanged + $5, duplicates = duplicates + $6, rejected = rejected + $7, heartbeat_at = now()
-            WHERE id = $1
-            """,
+            fenced is null
+                ? $"UPDATE {schema}.import_jobs SET {progress} WHERE id = $1"
+                : $"""
+                  WITH fence AS (SELECT generation, run_id, host, acquired_at FROM {schema}.run_locks WHERE source = $8 FOR SHARE),
+                  job AS (UPDATE {schema}.import_jobs SET {progress} WHERE id = $1 AND EXISTS (SELECT 1 FROM fence WHERE generation = $9 AND run_id = $10) RETURNING 1)
+                  SELECT generation, run_id, host, acquired_at FROM fence
+                  """,
             _conn,
             _tx);
         await using (cmd.ConfigureAwait(false))
@@ -52,7 +71,26 @@ internal sealed partial class PostgresSinkWriter<TRecord>
                 cmd.Parameters.Add(new NpgsqlParameter<long> { TypedValue = n, NpgsqlDbType = NpgsqlDbType.Bigint });
             }
 
-            await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            if (fenced is null)
+            {
+                await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = fenced.SourceName, NpgsqlDbType = NpgsqlDbType.Text });
+            cmd.Parameters.Add(new NpgsqlParameter<long> { TypedValue = fenced.FencingToken!.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
+            cmd.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = fenced.RunId, NpgsqlDbType = NpgsqlDbType.Uuid });
+            RunLockHolder? holder = null;
+            var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    holder = new RunLockHolder(fenced.SourceName, reader.GetGuid(1), reader.GetString(2), new DateTimeOffset(reader.GetFieldValue<DateTime>(3), TimeSpan.Zero), reader.GetInt64(0));
+                }
+            }
+
+            PostgresRunLockProvider.ThrowIfNotHeld(fenced, fenced.FencingToken.Value, holder);
         }
     }
 }

@@ -128,7 +128,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
 
                 if (!_deferred)
                 {
-                    await RecordJobProgressAsync(batch, counts, duplicates, rejected.Count, cancellationToken).ConfigureAwait(false);
+                    await FenceAndRecordBatchAsync(batch, counts, duplicates, rejected.Count, cancellationToken).ConfigureAwait(false);
                     await _tx.CommitAsync(cancellationToken).ConfigureAwait(false);
                     await EndTransactionAsync().ConfigureAwait(false);
                 }

@@ -103,6 +103,15 @@ public sealed partial class PostgresRunLockProvider : IRunLockProvider
         }
 
         var holder = await ReadHolderAsync(conn, tx, quotedSchema, runLock.SourceName, forShare: true, cancellationToken).ConfigureAwait(false);
+        ThrowIfNotHeld(runLock, token, holder);
+    }
+
+    /// <summary>Throws <see cref="RunLockLostException"/> unless <paramref name="holder"/> is <paramref name="runLock"/>'s own acquisition.</summary>
+    /// <param name="runLock">The run's lock.</param>
+    /// <param name="token">Its fencing token.</param>
+    /// <param name="holder">What the lock's record says, read with a share lock in the writer's transaction.</param>
+    internal static void ThrowIfNotHeld(IRunLock runLock, long token, RunLockHolder? holder)
+    {
         if (holder is null || holder.FencingToken != token || holder.RunId != runLock.RunId)
         {
             throw new RunLockLostException(LostMessage(runLock, holder)) { SourceName = runLock.SourceName, Holder = holder };

@@ -1,7 +1,6 @@
 using Ingestion.Postgres.Sql;
 using Ingestion.Postgres.Stores;
 using Ingestion.Sinks;
-using Ingestion.Stores;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -57,9 +56,9 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             fenced is null
                 ? $"UPDATE {schema}.import_jobs SET {progress} WHERE id = $1"
                 : $"""
-                  WITH fence AS (SELECT generation, run_id, host, acquired_at FROM {schema}.run_locks WHERE source = $8 FOR SHARE),
+                  WITH fence AS (SELECT {PostgresRunLockProvider.HolderColumns} FROM {schema}.run_locks WHERE source = $8 FOR SHARE),
                   job AS (UPDATE {schema}.import_jobs SET {progress} WHERE id = $1 AND EXISTS (SELECT 1 FROM fence WHERE generation = $9 AND run_id = $10) RETURNING 1)
-                  SELECT generation, run_id, host, acquired_at FROM fence
+                  SELECT {PostgresRunLockProvider.HolderColumns} FROM fence
                   """,
             _conn,
             _tx);
@@ -80,16 +79,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = fenced.SourceName, NpgsqlDbType = NpgsqlDbType.Text });
             cmd.Parameters.Add(new NpgsqlParameter<long> { TypedValue = fenced.FencingToken!.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
             cmd.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = fenced.RunId, NpgsqlDbType = NpgsqlDbType.Uuid });
-            RunLockHolder? holder = null;
-            var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            await using (reader.ConfigureAwait(false))
-            {
-                if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    holder = new RunLockHolder(fenced.SourceName, reader.GetGuid(1), reader.GetString(2), new DateTimeOffset(reader.GetFieldValue<DateTime>(3), TimeSpan.Zero), reader.GetInt64(0));
-                }
-            }
-
+            var holder = await PostgresRunLockProvider.ReadHolderAsync(cmd, fenced.SourceName, cancellationToken).ConfigureAwait(false);
             PostgresRunLockProvider.ThrowIfNotHeld(fenced, fenced.FencingToken.Value, holder);
         }
     }

@@ -125,17 +125,30 @@ public sealed partial class PostgresRunLockProvider : IRunLockProvider
 
     private static async Task<RunLockHolder?> ReadHolderAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string quotedSchema, string sourceName, bool forShare, CancellationToken cancellationToken)
     {
-        var cmd = new NpgsqlCommand($"SELECT generation, run_id, host, acquired_at FROM {quotedSchema}.run_locks WHERE source = $1{(forShare ? " FOR SHARE" : string.Empty)}", conn, tx);
+        var cmd = new NpgsqlCommand($"SELECT {HolderColumns} FROM {quotedSchema}.run_locks WHERE source = $1{(forShare ? " FOR SHARE" : string.Empty)}", conn, tx);
         await using (cmd.ConfigureAwait(false))
         {
             cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = sourceName, NpgsqlDbType = NpgsqlDbType.Text });
-            var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            await using (reader.ConfigureAwait(false))
-            {
-                return await reader.ReadAsync(cancellationToken).ConfigureAwait(false)
-                    ? new RunLockHolder(sourceName, reader.GetGuid(1), reader.GetString(2), new DateTimeOffset(reader.GetFieldValue<DateTime>(3), TimeSpan.Zero), reader.GetInt64(0))
-                    : null;
-            }
+            return await ReadHolderAsync(cmd, sourceName, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The columns of <c>run_locks</c> that <see cref="ReadHolderAsync(NpgsqlCommand, string, CancellationToken)"/> reads, in its order.</summary>
+    internal const string HolderColumns = "generation, run_id, host, acquired_at";
+
+    /// <summary>Runs a command selecting <see cref="HolderColumns"/> and reads the holder of <paramref name="sourceName"/>'s lock it returns, if any.</summary>
+    /// <param name="cmd">The command.</param>
+    /// <param name="sourceName">The source.</param>
+    /// <param name="cancellationToken">Cancels the query.</param>
+    /// <returns>The holder, or <see langword="null"/> when the command returned no row.</returns>
+    internal static async Task<RunLockHolder?> ReadHolderAsync(NpgsqlCommand cmd, string sourceName, CancellationToken cancellationToken)
+    {
+        var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await using (reader.ConfigureAwait(false))
+        {
+            return await reader.ReadAsync(cancellationToken).ConfigureAwait(false)
+                ? new RunLockHolder(sourceName, reader.GetGuid(1), reader.GetString(2), new DateTimeOffset(reader.GetFieldValue<DateTime>(3), TimeSpan.Zero), reader.GetInt64(0))
+                : null;
         }
     }
 

@@ -393,42 +393,6 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             return;
         }
 
-        if (!mapping.HasHash)
-        {
-            // A table the library did not create: compare every value on the server.
-            await StageAsync(mapping, batch, winners, null, cancellationToken).ConfigureAwait(false);
-            await _tx!.SaveAsync(MergeSavepoint, cancellationToken).ConfigureAwait(false);
-            try
-            {
-                var cmd = new NpgsqlCommand(mapping.UpsertFromStage, _conn, _tx);
-                await using (cmd.ConfigureAwait(false))
-                {
-                    var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                    await using (reader.ConfigureAwait(false))
-                    {
-                        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                        {
-                            if (reader.GetBoolean(0))
-                            {
-                                counts.Created++;
-                            }
-                            else
-                            {
-                                counts.Updated++;
-                            }
-                        }
-                    }
-                }
-            }
-            catch (PostgresException e) when (IsConstraintViolation(e))
-            {
-                throw await MergeViolationAsync(mapping, batch, winners, null, e, cancellationToken).ConfigureAwait(false);
-            }
-
-            counts.Unchanged += winners.Count - counts.Created - counts.Updated;
-            return;
-        }
-
         await EnsureIndexAsync(mapping, cancellationToken).ConfigureAwait(false);
         var index = _index!;
         var fresh = new List<int>();
@@ -437,7 +401,9 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         {
             if (index.TryGetValue(keyHashes[i], out var stored))
             {
-                if (stored == rowHashes[i])
+                // A table without the hash column (one the library did not create) keeps no row hash: its stored
+                // rows are compared value by value on the server.
+                if (mapping.HasHash && stored == rowHashes[i])
                 {
                     counts.Unchanged++;
                 }
@@ -471,7 +437,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             await _tx!.SaveAsync(NewRowsSavepoint, cancellationToken).ConfigureAwait(false);
             try
             {
-                counts.Created += (long)await CopyAsync(mapping, mapping.CopyIntoTarget, mapping.Fields, rowHashes, batch, fresh, cancellationToken).ConfigureAwait(false);
+                counts.Created += (long)await CopyAsync(mapping, mapping.CopyIntoTarget, mapping.Fields, mapping.HasHash ? rowHashes : null, batch, fresh, cancellationToken).ConfigureAwait(false);
                 await _tx.ReleaseAsync(NewRowsSavepoint, cancellationToken).ConfigureAwait(false);
             }
             catch (PostgresException e) when (IsConstraintViolation(e) && e.SqlState != PostgresErrorCodes.UniqueViolation && CopyLine(e, fresh.Count) is { } line)
@@ -482,12 +448,20 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             {
                 await _tx.RollbackAsync(NewRowsSavepoint, cancellationToken).ConfigureAwait(false);
                 LogIndexStale(_logger, Source, mapping.DisplayName);
+
+                // Someone else writes this table (or its key compares otherwise than the values sent, e.g. citext):
+                // for the rest of the run, keys the index does not hold are looked up.
+                _indexComplete = false;
                 uncertain.AddRange(fresh);
                 uncertain.Sort();
             }
         }
 
-        if (uncertain.Count > 0)
+        if (uncertain.Count > 0 && !mapping.HasHash)
+        {
+            await UpsertComparingValuesAsync(mapping, batch, uncertain, counts, cancellationToken).ConfigureAwait(false);
+        }
+        else if (uncertain.Count > 0)
         {
             await StageAsync(mapping, batch, uncertain, rowHashes, cancellationToken).ConfigureAwait(false);
             await _tx!.SaveAsync(MergeSavepoint, cancellationToken).ConfigureAwait(false);
@@ -509,6 +483,47 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
 
         indexUpdates.AddRange(fresh);
         indexUpdates.AddRange(uncertain);
+    }
+
+    /// <summary>
+    /// Merges <paramref name="rows"/> into a table without the hash column (one the library did not create): staged,
+    /// then one upsert that compares every value on the server and tells created rows from updated ones.
+    /// </summary>
+    private async Task UpsertComparingValuesAsync(TableMapping<TRecord> mapping, SinkBatch<TRecord> batch, List<int> rows, Counts counts, CancellationToken cancellationToken)
+    {
+        await StageAsync(mapping, batch, rows, null, cancellationToken).ConfigureAwait(false);
+        await _tx!.SaveAsync(MergeSavepoint, cancellationToken).ConfigureAwait(false);
+        long created = 0, updated = 0;
+        try
+        {
+            var cmd = new NpgsqlCommand(mapping.UpsertFromStage, _conn, _tx);
+            await using (cmd.ConfigureAwait(false))
+            {
+                var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await using (reader.ConfigureAwait(false))
+                {
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        if (reader.GetBoolean(0))
+                        {
+                            created++;
+                        }
+                        else
+                        {
+                            updated++;
+                        }
+                    }
+                }
+            }
+        }
+        catch (PostgresException e) when (IsConstraintViolation(e))
+        {
+            throw await MergeViolationAsync(mapping, batch, rows, null, e, cancellationToken).ConfigureAwait(false);
+        }
+
+        counts.Created += created;
+        counts.Updated += updated;
+        counts.Unchanged += rows.Count - created - updated;
     }
 
     private async Task StageAsync(TableMapping<TRecord> mapping, SinkBatch<TRecord> batch, List<int> rows, ulong[]? rowHashes, CancellationToken cancellationToken)
@@ -613,7 +628,8 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
                         ValueCodec.ReadAndHash(exporter, c, ref kh);
                     }
 
-                    var rowHash = exporter.IsNull ? KeyHashIndex.UnknownRowHash : unchecked((ulong)exporter.Read<long>(NpgsqlDbType.Bigint));
+                    // A table without the hash column gives its keys alone: their rows are compared on the server.
+                    var rowHash = !mapping.HasHash || exporter.IsNull ? KeyHashIndex.UnknownRowHash : unchecked((ulong)exporter.Read<long>(NpgsqlDbType.Bigint));
                     if (!index.Set(KeyHashIndex.NonZero(kh.Finish()), rowHash))
                     {
                         complete = false;

@@ -88,7 +88,8 @@ internal sealed class TableMapping<TRecord>
 
     public string CopyIntoSeen => $"COPY {SeenName} ({KeyList}) FROM STDIN (FORMAT BINARY)";
 
-    public string ExportKeyHashes => $"COPY (SELECT {KeyList}, {QuotedHash} FROM {Target}{(SourceFilter.Length == 0 ? string.Empty : " WHERE " + SourceFilter)}) TO STDOUT (FORMAT BINARY)";
+    /// <summary>Exports this source's keys with their row hashes (a table without the hash column: the keys alone).</summary>
+    public string ExportKeyHashes => $"COPY (SELECT {KeyList}{(HasHash ? ", " + QuotedHash : string.Empty)} FROM {Target}{(SourceFilter.Length == 0 ? string.Empty : " WHERE " + SourceFilter)}) TO STDOUT (FORMAT BINARY)";
 
     /// <summary>Updates the staged rows whose hash differs; affected rows = updated.</summary>
     public string UpdateFromStage

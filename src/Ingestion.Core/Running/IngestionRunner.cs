@@ -524,7 +524,14 @@ public sealed class IngestionRunner : IIngestionRunner
             run.NotModified = context.IsNotModified && recordNumber == 0;
             run.StoppedByCap |= context.StoppedEarlyReason is not null;
             var completion = await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
-            run.Commit(attempt.Counts with { Deleted = attempt.Counts.Deleted + completion.Deleted });
+            var recounted = completion.RecountedAsUpdated + completion.RecountedAsUnchanged;
+            run.Commit(attempt.Counts with
+            {
+                Deleted = attempt.Counts.Deleted + completion.Deleted,
+                Created = attempt.Counts.Created - recounted,
+                Updated = attempt.Counts.Updated + completion.RecountedAsUpdated,
+                Unchanged = attempt.Counts.Unchanged + completion.RecountedAsUnchanged,
+            });
         }
     }
 

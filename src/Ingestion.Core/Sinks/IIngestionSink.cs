@@ -177,6 +177,16 @@ public sealed record SinkCompletion
 
     /// <summary>Rows deleted or soft-deleted (full refresh, replace).</summary>
     public long Deleted { get; init; }
+
+    /// <summary>
+    /// Rows a batch counted as created that were found, when the run completed, to be a later version of a key an
+    /// earlier batch had written (a first load past what the sink remembers of its keys): updates, to move from created
+    /// to updated.
+    /// </summary>
+    public long RecountedAsUpdated { get; init; }
+
+    /// <summary>As <see cref="RecountedAsUpdated"/>, for later versions equal to the earlier one: to move from created to unchanged.</summary>
+    public long RecountedAsUnchanged { get; init; }
 }
 
 /// <summary>The run rejected more records than its error budget allows.</summary>

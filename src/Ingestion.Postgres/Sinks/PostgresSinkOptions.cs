@@ -11,7 +11,9 @@ public sealed class PostgresSinkOptions
     /// each (3,000,000 rows: about 64 MB). Remembered rows whose hash did not change are skipped before
     /// they cross the wire, and keys known to be new are copied straight into the table. Past the limit
     /// the writer still produces exact counts, but sends the rows it does not remember through a staging
-    /// table. 0 disables the index.
+    /// table; a first load into a table it made (key not built yet) instead keeps copying them, and the key build at
+    /// the end keeps the newest row of any key copied twice, moving its count from created to updated or unchanged, so
+    /// memory stays flat however large the load. 0 disables the index.
     /// </summary>
     public int KeyIndexMaxRows { get; set; } = 3_000_000;
 
@@ -37,9 +39,12 @@ public sealed class PostgresSinkOptions
     /// Whether a table the sink creates for a Merge source (committing batch by batch) gets its primary key after the rows of that first run are
     /// in (default true), as <c>pg_restore</c> does: one sorted index build at the end instead of an index insert per
     /// row, which makes a large first load about 1.5-2x faster for the server. The writer knows every key of the new
-    /// table (<see cref="KeyIndexMaxRows"/> must be above 0), so rows stay exact without the index; it builds the key
-    /// earlier when a batch needs the server to look keys up (a key sent again by a later batch, more rows than it
-    /// remembers). Until the run ends, readers see the rows without the key index. A run that stops before its end
+    /// table up to <see cref="KeyIndexMaxRows"/> (which must be above 0), so rows stay exact without the index; it
+    /// builds the key earlier when a batch needs the server to look keys up (a key sent again by a later batch, a
+    /// table it did not fill from empty in this run). Past <see cref="KeyIndexMaxRows"/> rows it keeps copying and marks
+    /// the table as possibly holding a key twice; building the key then keeps the newest row of each such key. Until
+    /// the run ends, readers see the rows without the key index (and, past the limit, possibly an older row of a
+    /// repeated key beside its newer one). A run that stops before its end
     /// leaves the table without it; the next run writing the table builds it before writing. Should another writer
     /// have added rows with the same key in the meantime, building it fails, naming the key. Runs in one transaction
     /// (Replace, WholeRun, dry runs) never defer it, and build a missing one on a side connection before writing.

@@ -40,10 +40,10 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             else
             {
                 var (target, display) = TableMapping<TRecord>.ResolveTarget(_run, _defaultTargetSchema);
-                if (await TableMapping<TRecord>.PendingKeyAsync(_conn, _tx, target, cancellationToken).ConfigureAwait(false) is { Count: > 0 } keys)
+                if (await PendingKey.ReadAsync(_conn, _tx, target, cancellationToken).ConfigureAwait(false) is { } pendingKey)
                 {
-                    var sql = $"ALTER TABLE {target} ADD PRIMARY KEY ({string.Join(", ", keys.Select(k => PgIdentifier.Quote(k)))}) WITH (fillfactor = {_options.CreatedTableFillFactor.ToString(CultureInfo.InvariantCulture)})";
-                    await BuildKeyAsync(target, display, keys, sql, onSideConnection: _tx is not null, cancellationToken).ConfigureAwait(false);
+                    var sql = $"ALTER TABLE {target} ADD PRIMARY KEY ({string.Join(", ", pendingKey.Columns.Select(k => PgIdentifier.Quote(k)))}) WITH (fillfactor = {_options.CreatedTableFillFactor.ToString(CultureInfo.InvariantCulture)})";
+                    await BuildKeyAsync(target, display, pendingKey, sql, onSideConnection: _tx is not null, batchCounts: null, cancellationToken).ConfigureAwait(false);
                 }
             }
         }
@@ -52,7 +52,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         {
             if (pending.KeyIndexPending)
             {
-                await BuildKeyIndexAsync(pending, onSideConnection: false, cancellationToken).ConfigureAwait(false);
+                await BuildKeyIndexAsync(pending, onSideConnection: false, batchCounts: null, cancellationToken).ConfigureAwait(false);
             }
         }
     }
@@ -60,12 +60,15 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     /// <summary>
     /// Builds the primary key of a table the sink made without it (<see cref="PostgresSinkOptions.BuildKeyIndexAfterFirstLoad"/>),
     /// in the open transaction or a short one of its own. The table is locked against other writers first (a lock that
-    /// also queues a second builder), and a key another writer built meanwhile is taken as it is.
+    /// also queues a second builder), and a key another writer built meanwhile is taken as it is. Rows that a first load
+    /// copied twice under one key are recounted into <paramref name="batchCounts"/> when built in a batch's transaction
+    /// (they commit with it), else into the run's completion.
     /// </summary>
-    private async Task BuildKeyIndexAsync(TableMapping<TRecord> mapping, bool onSideConnection, CancellationToken cancellationToken)
+    private async Task BuildKeyIndexAsync(TableMapping<TRecord> mapping, bool onSideConnection, Counts? batchCounts, CancellationToken cancellationToken)
     {
         var keyNames = mapping.KeyFields.Select(k => k.Column.Name).ToList();
-        await BuildKeyAsync(mapping.Target, mapping.DisplayName, keyNames, mapping.AddPrimaryKey(_options.CreatedTableFillFactor), onSideConnection, cancellationToken).ConfigureAwait(false);
+        var pendingKey = new PendingKey(keyNames, mapping.MayHoldRepeats);
+        await BuildKeyAsync(mapping.Target, mapping.DisplayName, pendingKey, mapping.AddPrimaryKey(_options.CreatedTableFillFactor), onSideConnection, batchCounts, cancellationToken).ConfigureAwait(false);
         foreach (var m in _mappings.Values.Where(m => m.Target == mapping.Target))
         {
             m.KeyIndexPending = false;
@@ -73,8 +76,9 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     }
 
     /// <summary>Builds a table's primary key with <paramref name="addPrimaryKey"/> unless a unique index on the key exists (see <see cref="BuildKeyIndexAsync"/>).</summary>
-    private async Task BuildKeyAsync(string target, string display, IReadOnlyList<string> keyNames, string addPrimaryKey, bool onSideConnection, CancellationToken cancellationToken)
+    private async Task BuildKeyAsync(string target, string display, PendingKey pendingKey, string addPrimaryKey, bool onSideConnection, Counts? batchCounts, CancellationToken cancellationToken)
     {
+        var keyNames = pendingKey.Columns;
         var started = Stopwatch.GetTimestamp();
         var side = onSideConnection ? (NpgsqlConnection)((ICloneable)_conn).Clone() : null;
         var conn = side ?? _conn;
@@ -107,15 +111,40 @@ internal sealed partial class PostgresSinkWriter<TRecord>
                     }
                     catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
                     {
-                        // Count the duplicated keys for the message (the table is still readable after the savepoint).
                         await tx.RollbackAsync("ingestion_key_build", cancellationToken).ConfigureAwait(false);
-                        var duplicated = await TableMapping<TRecord>.DuplicatedKeysAsync(conn, tx, target, keyNames, cancellationToken).ConfigureAwait(false);
-                        var detail = string.IsNullOrEmpty(e.Detail) || e.Detail.Contains("redacted", StringComparison.OrdinalIgnoreCase) ? string.Empty : $" (first: {e.Detail.TrimEnd('.')})";
-                        throw new IngestionException($"Source '{Source}': table {display} holds {duplicated} key value(s) of ({keyText}) stored more than once, so its primary key cannot be built and the run is not a success{detail}. It was filled without its key and another writer added rows under keys it also holds; remove the duplicates (keep one row per key), then run again.", e)
+                        if (!pendingKey.MayHoldRepeats)
                         {
-                            SourceName = Source,
-                            Field = keyNames[0],
-                        };
+                            // Count the duplicated keys for the message (the table is still readable after the savepoint).
+                            var duplicated = await TableMapping<TRecord>.DuplicatedKeysAsync(conn, tx, target, keyNames, cancellationToken).ConfigureAwait(false);
+                            var detail = string.IsNullOrEmpty(e.Detail) || e.Detail.Contains("redacted", StringComparison.OrdinalIgnoreCase) ? string.Empty : $" (first: {e.Detail.TrimEnd('.')})";
+                            throw new IngestionException($"Source '{Source}': table {display} holds {duplicated} key value(s) of ({keyText}) stored more than once, so its primary key cannot be built and the run is not a success{detail}. It was filled without its key and another writer added rows under keys it also holds; remove the duplicates (keep one row per key), then run again.", e)
+                            {
+                                SourceName = Source,
+                                Field = keyNames[0],
+                            };
+                        }
+
+                        // A first load copied keys it no longer remembered: keep the newest row of each repeated key
+                        // (the table is locked against other writers), then build the key.
+                        var (asUpdated, asUnchanged) = await pendingKey.ResolveRepeatsAsync(conn, tx, target, cancellationToken).ConfigureAwait(false);
+                        LogRepeatsResolved(_logger, Source, display, asUpdated + asUnchanged);
+                        await TableMapping<TRecord>.ExecuteAsync(conn, tx, addPrimaryKey, cancellationToken).ConfigureAwait(false);
+                        if (!_copiedForgottenKeys)
+                        {
+                            // The repeats were copied by an earlier run that stopped before building the key: its
+                            // job counted them; this run has nothing to recount.
+                        }
+                        else if (batchCounts is not null)
+                        {
+                            batchCounts.Created -= asUpdated + asUnchanged;
+                            batchCounts.Updated += asUpdated;
+                            batchCounts.Unchanged += asUnchanged;
+                        }
+                        else
+                        {
+                            _recountedAsUpdated += asUpdated;
+                            _recountedAsUnchanged += asUnchanged;
+                        }
                     }
 
                     built = true;
@@ -154,6 +183,9 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             }
         }
     }
+
+    [LoggerMessage(3020, LogLevel.Information, "Source {SourceName}: {Rows} older row(s) of keys copied twice by a first load past its key index were removed from {Table} before building its key")]
+    private static partial void LogRepeatsResolved(ILogger logger, string sourceName, string table, long rows);
 
     private static bool IsTransientError(PostgresException e) => e.IsTransient || e.SqlState == PostgresErrorCodes.DeadlockDetected;
 }

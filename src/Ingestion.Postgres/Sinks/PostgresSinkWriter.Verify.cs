@@ -17,7 +17,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         if (mapping.KeyIndexPending)
         {
             // The merge below needs the table's key (ON CONFLICT).
-            await BuildKeyIndexAsync(mapping, onSideConnection: false, cancellationToken).ConfigureAwait(false);
+            await BuildKeyIndexAsync(mapping, onSideConnection: false, counts, cancellationToken).ConfigureAwait(false);
         }
 
         var hashes = mapping.HasHash ? rowHashes : null;

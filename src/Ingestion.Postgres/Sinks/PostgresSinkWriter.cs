@@ -42,6 +42,9 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
     private bool _indexComplete;
     private bool _changedRows;
     private bool _completed;
+    private bool _copiedForgottenKeys;
+    private long _recountedAsUpdated;
+    private long _recountedAsUnchanged;
 
     public PostgresSinkWriter(NpgsqlConnection conn, SinkRun run, string storeSchema, string defaultTargetSchema, PostgresSinkOptions options, ILogger logger)
     {
@@ -242,7 +245,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             await RefreshViewsAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        return new SinkCompletion { Deleted = deleted };
+        return new SinkCompletion { Deleted = deleted, RecountedAsUpdated = _recountedAsUpdated, RecountedAsUnchanged = _recountedAsUnchanged };
     }
 
     public async ValueTask DisposeAsync()
@@ -397,6 +400,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         var index = _index!;
         var fresh = new List<int>();
         var uncertain = new List<int>();
+        var forgotten = false;
         foreach (var i in winners)
         {
             if (index.TryGetValue(keyHashes[i], out var stored))
@@ -412,11 +416,13 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
                     uncertain.Add(i);
                 }
             }
-            else if (_indexComplete && !(index.Overflowed && mapping.KeyIndexPending))
+            else if (_indexComplete)
             {
-                // Not remembered, so new: certainly while nothing was forgotten, else presumably (the table's key
-                // catches a mistake, below). Without the key index yet, a forgotten key must be looked up.
+                // Not remembered, so new: certainly while nothing was forgotten, else presumably: the table's key
+                // catches a mistake (below), and a table still without its key keeps the newest row of a key
+                // copied twice when the key is built (PendingKey.ResolveRepeatsAsync).
                 fresh.Add(i);
+                forgotten |= index.Overflowed && mapping.KeyIndexPending;
             }
             else
             {
@@ -426,9 +432,23 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
 
         if (uncertain.Count > 0 && mapping.KeyIndexPending)
         {
-            // The server must look these keys up: give it the key index first.
-            await BuildKeyIndexAsync(mapping, onSideConnection: false, cancellationToken).ConfigureAwait(false);
+            // The server must look these keys up: give it the key index first. Rows a first load copied twice are
+            // resolved on the way, in this batch's transaction, so their recount commits (or rolls back) with it.
+            await BuildKeyIndexAsync(mapping, onSideConnection: false, counts, cancellationToken).ConfigureAwait(false);
         }
+
+        if (forgotten && !mapping.MayHoldRepeats)
+        {
+            // Past what the key index remembers, a key copied now may be one an earlier batch copied: say so on the
+            // table (with this batch, so a crash leaves the mark with the rows), for whichever run builds the key.
+            await ExecuteAsync(new PendingKey(mapping.KeyFields.Select(k => k.Column.Name).ToList(), MayHoldRepeats: true).CommentOn(mapping.Target), cancellationToken).ConfigureAwait(false);
+            foreach (var m in _mappings.Values.Where(m => m.Target == mapping.Target))
+            {
+                m.MayHoldRepeats = true;
+            }
+        }
+
+        _copiedForgottenKeys |= forgotten;
 
         if (fresh.Count > 0)
         {
@@ -713,7 +733,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             // A first load that stopped before building the key (or one made under other settings): build it before
             // writing. In a run-long transaction it is built on a side connection and committed at once, so the run
             // never holds the build's exclusive lock (readers would wait for the whole run) nor upgrades its own lock.
-            await BuildKeyIndexAsync(mapping, onSideConnection: _tx is not null, cancellationToken).ConfigureAwait(false);
+            await BuildKeyIndexAsync(mapping, onSideConnection: _tx is not null, batchCounts: null, cancellationToken).ConfigureAwait(false);
         }
 
         return mapping;

@@ -53,6 +53,12 @@ internal sealed class TableMapping<TRecord>
     public required bool KeyMadeLater { get; init; }
 
     /// <summary>
+    /// Whether this table, filled without its key, may hold a key more than once: a first load copied keys past what
+    /// its key index remembers (see <see cref="PendingKey.MayHoldRepeats"/>). Building the key then keeps the newest row.
+    /// </summary>
+    public bool MayHoldRepeats { get; set; }
+
+    /// <summary>
     /// Builds the table's primary key on the key columns: one sorted index build over the rows already there, its
     /// pages filled to <paramref name="fillFactor"/> percent.
     /// </summary>
@@ -216,7 +222,7 @@ internal sealed class TableMapping<TRecord>
             {
                 // The key to build is written on the library's own column, so a later run that reads no record (and so
                 // knows no schema) can still check or build it.
-                await ExecuteAsync(conn, tx, $"COMMENT ON COLUMN {target}.{QuotedHash} IS {Literal(PendingKeyComment(keyNames))}", cancellationToken).ConfigureAwait(false);
+                await ExecuteAsync(conn, tx, new PendingKey(keyNames, MayHoldRepeats: false).CommentOn(target), cancellationToken).ConfigureAwait(false);
             }
 
             columns = await ReadColumnsAsync(conn, tx, target, cancellationToken).ConfigureAwait(false)
@@ -294,6 +300,7 @@ internal sealed class TableMapping<TRecord>
 
         // A table the sink made without its key index yet (a first load still running or interrupted): the writer builds it.
         var keyIndexPending = !hasUnique && hasHash && !await HasPrimaryKeyAsync(conn, tx, target, cancellationToken).ConfigureAwait(false);
+        var mayHoldRepeats = keyIndexPending && (await PendingKey.ReadAsync(conn, tx, target, cancellationToken).ConfigureAwait(false))?.MayHoldRepeats == true;
         if (!hasUnique && !keyIndexPending && options.WriteMode != WriteMode.Append)
         {
             throw new IngestionException($"Source '{source}': table {display} has no primary key or unique index on the key ({string.Join(", ", keyNames)}), which {options.WriteMode} mode needs.") { SourceName = source };
@@ -312,39 +319,10 @@ internal sealed class TableMapping<TRecord>
             HasUniqueKey = hasUnique,
             KeyIndexPending = keyIndexPending,
             KeyMadeLater = keyIndexPending,
+            MayHoldRepeats = mayHoldRepeats,
             SourceFilter = sourceKey is null ? string.Empty : $"{sourceKey.Column.Quoted} = {Literal(source)}",
             Id = id,
         };
-    }
-
-    /// <summary>The comment on the hash column of a table made without its key: the key's columns.</summary>
-    /// <param name="keyNames">The key columns.</param>
-    /// <returns>The comment text.</returns>
-    internal static string PendingKeyComment(IReadOnlyList<string> keyNames) => "ingestion key: " + System.Text.Json.JsonSerializer.Serialize(keyNames);
-
-    /// <summary>
-    /// The key columns a table made by the sink without its primary key is waiting for (from the comment on its hash
-    /// column), or <see langword="null"/> when the table is missing, has a primary key, or is not such a table.
-    /// </summary>
-    public static async Task<IReadOnlyList<string>?> PendingKeyAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string target, CancellationToken cancellationToken)
-    {
-        var cmd = new NpgsqlCommand(
-            $"""
-            SELECT col_description(a.attrelid, a.attnum) FROM pg_attribute a
-            WHERE a.attrelid = to_regclass($1) AND a.attname = '{HashColumn}' AND NOT a.attisdropped
-              AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisprimary)
-            """,
-            conn,
-            tx);
-        await using (cmd.ConfigureAwait(false))
-        {
-            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = target, NpgsqlDbType = NpgsqlDbType.Text });
-            var comment = await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
-            const string prefix = "ingestion key: ";
-            return comment is not null && comment.StartsWith(prefix, StringComparison.Ordinal)
-                ? System.Text.Json.JsonSerializer.Deserialize<string[]>(comment[prefix.Length..])
-                : null;
-        }
     }
 
     /// <summary>How many key values are stored more than once in a table (a table without its primary key).</summary>

@@ -85,6 +85,42 @@ public class PostgresRunnerTests(PostgresDatabase db) : IClassFixture<PostgresDa
     }
 
     [Fact]
+    public async Task A_first_load_past_the_key_index_reports_exact_counts_in_its_result_and_job_row()
+    {
+        // k0001-k0020, then k0011-k0015 again (k0013 changed): the writer remembers 4 keys, so the repeats are copied as
+        // new rows and sorted out when the key is built; the run's counts are the exact ones all the same.
+        static async IAsyncEnumerable<Row> Read([EnumeratorCancellation] CancellationToken ct = default)
+        {
+            await Task.Yield();
+            for (var i = 1; i <= 20; i++)
+            {
+                yield return new Row { Id = $"k{i:D4}", Value = i };
+            }
+
+            for (var i = 11; i <= 15; i++)
+            {
+                yield return new Row { Id = $"k{i:D4}", Value = i == 13 ? 130 : i };
+            }
+        }
+
+        await using var sp = Services(db, b => b
+            .ConfigurePostgresSink(o => o.KeyIndexMaxRows = 4)
+            .AddSource("runner-past-index", _ => new RowSource((_, ct) => Read(ct)), o =>
+            {
+                o.Table = "runner_past_index";
+                o.CreateTable = true;
+                o.BatchSize = 10;
+            }));
+        var result = await sp.GetRequiredService<IIngestionRunner>().RunAsync("runner-past-index", null, default);
+
+        Assert.Equal(IngestionStatus.Succeeded, result.Status);
+        Assert.Equal((25L, 20L, 1L, 4L), (result.Counts.Read, result.Counts.Created, result.Counts.Updated, result.Counts.Unchanged));
+        Assert.Equal(20L, await db.ScalarAsync<long>("SELECT count(*) FROM runner_past_index"));
+        Assert.Equal(130, await db.ScalarAsync<int>("SELECT value FROM runner_past_index WHERE id = 'k0013'"));
+        Assert.Equal(1L, await db.ScalarAsync<long>($"SELECT count(*) FROM ingestion.import_jobs WHERE id = '{result.RunId}' AND created = 20 AND updated = 1 AND unchanged = 4"));
+    }
+
+    [Fact]
     public async Task Batches_prepared_ahead_keep_exact_counts_duplicates_and_rejects()
     {
         // Batches 2-4 are checked and hashed on the reading thread while the previous batch is written.

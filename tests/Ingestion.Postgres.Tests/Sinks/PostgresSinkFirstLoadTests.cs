@@ -53,26 +53,6 @@ public class PostgresSinkFirstLoadTests(PostgresDatabase db) : IClassFixture<Pos
         Assert.Equal("a=1,b=20,c=3,d=4", await db.ScalarAsync<string>("SELECT string_agg(id || '=' || value, ',' ORDER BY id) FROM first_load_again"));
     }
 
-    [Fact]
-    public async Task Past_the_rows_the_writer_remembers_a_first_load_builds_the_key_before_it_could_store_a_key_twice()
-    {
-        // The writer remembers 3 rows: the keys of the second batch are not remembered, so when the third batch sends
-        // one of them again, only the server can tell it exists.
-        await using var h = new SinkHarness(db, o => o.KeyIndexMaxRows = 3);
-        await using (var w = await h.OpenAsync<Row>(Run<Row>("first-load-overflow", o => o.Table = "first_load_overflow")))
-        {
-            await w.WriteBatchAsync(h.Batch<Row>([R("a", 1), R("b", 2), R("c", 3)]), default);
-            await w.WriteBatchAsync(h.Batch<Row>([R("d", 4), R("e", 5), R("f", 6)]), default);
-            var third = await w.WriteBatchAsync(h.Batch<Row>([R("e", 50), R("g", 7)]), default);
-
-            Assert.Equal((1L, 1L), (third.Created, third.Updated));
-            await w.CompleteAsync(default);
-        }
-
-        Assert.Equal("id", await PrimaryKeyAsync("first_load_overflow"));
-        Assert.Equal("a=1,b=2,c=3,d=4,e=50,f=6,g=7", await db.ScalarAsync<string>("SELECT string_agg(id || '=' || value, ',' ORDER BY id) FROM first_load_overflow"));
-    }
-
     [Theory]
     [InlineData(true)]
     [InlineData(false)]

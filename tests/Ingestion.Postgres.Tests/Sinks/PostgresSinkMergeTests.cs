@@ -108,8 +108,11 @@ public class PostgresSinkMergeTests(PostgresDatabase db) : IClassFixture<Postgre
         {
             Assert.Equal(10L, (await w.WriteBatchAsync(h.Batch<Row>(rows), default)).Created);
             var again = await w.WriteBatchAsync(h.Batch<Row>(rows.Select(r => R(r.Id, r.Id == "k5" ? 55 : r.Value)).ToList()), default);
-            Assert.Equal((0L, 1L, 9L), (again.Created, again.Updated, again.Unchanged));
-            await w.CompleteAsync(default);
+
+            // A first load past what the index remembers copies forgotten keys as new; completing recounts them.
+            var c = await w.CompleteAsync(default);
+            var recounted = c.RecountedAsUpdated + c.RecountedAsUnchanged;
+            Assert.Equal((0L, 1L, 9L), (again.Created - recounted, again.Updated + c.RecountedAsUpdated, again.Unchanged + c.RecountedAsUnchanged));
         }
 
         await using (var w = await h.OpenAsync<Row>(Run<Row>("small-index", o => o.Table = "small_index")))

@@ -43,6 +43,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
     private bool _changedRows;
     private bool _completed;
     private bool _copiedForgottenKeys;
+    private volatile bool _sortAhead = true;
     private long _recountedAsUpdated;
     private long _recountedAsUnchanged;
 
@@ -119,7 +120,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             {
                 if (mapping is not null && winners.Count > 0)
                 {
-                    await WriteRowsAsync(mapping, batch, winners, keyHashes, rowHashes, counts, indexUpdates, cancellationToken).ConfigureAwait(false);
+                    await WriteRowsAsync(mapping, batch, winners, rows.Sorted, keyHashes, rowHashes, counts, indexUpdates, cancellationToken).ConfigureAwait(false);
                 }
 
                 var allRejects = rejected.Count == 0 ? batch.Rejected : [.. batch.Rejected, .. rejected.Select(_run.RedactRejected)]; // hardening: the run's secrets masked
@@ -344,13 +345,10 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
                 }
             }
 
-            if (_options.SendRowsInKeyOrder && Mode != WriteMode.Append && winners.Count > 1 && mapping.KeyFields.Length > 0)
-            {
-                // Distinct keys, so the order changes no result: see PostgresSinkOptions.SendRowsInKeyOrder.
-                mapping.KeyFields[0].SortRows(records, CollectionsMarshal.AsSpan(winners), mapping.KeyFields, 1);
-            }
-
-            return new PreparedRows(mapping, records, rejected, keyHashes, rowHashes, winners, duplicates);
+            // Sorted here, ahead of the write, while batches send most of their rows (a first load); once a batch sent
+            // few (a re-run of unchanged rows), the write sorts only the rows it sends.
+            var sorted = _sortAhead && SortInKeyOrder(mapping, records, winners);
+            return new PreparedRows(mapping, records, rejected, keyHashes, rowHashes, winners, duplicates, sorted);
         }
         finally
         {
@@ -359,8 +357,32 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         }
     }
 
-    private async Task WriteRowsAsync(TableMapping<TRecord> mapping, SinkBatch<TRecord> batch, List<int> winners, ulong[] keyHashes, ulong[] rowHashes, Counts counts, List<int> indexUpdates, CancellationToken cancellationToken)
+    /// <summary>
+    /// Orders <paramref name="rows"/> by key when <see cref="PostgresSinkOptions.SendRowsInKeyOrder"/> asks for it (rows of
+    /// a batch have distinct keys, so the order changes no result); returns whether they are now in key order.
+    /// </summary>
+    private bool SortInKeyOrder(TableMapping<TRecord> mapping, IReadOnlyList<TRecord> records, List<int> rows)
     {
+        if (!_options.SendRowsInKeyOrder || Mode == WriteMode.Append || mapping.KeyFields.Length == 0)
+        {
+            return false;
+        }
+
+        if (rows.Count > 1)
+        {
+            mapping.KeyFields[0].SortRows(records, CollectionsMarshal.AsSpan(rows), mapping.KeyFields, 1);
+        }
+
+        return true;
+    }
+
+    private async Task WriteRowsAsync(TableMapping<TRecord> mapping, SinkBatch<TRecord> batch, List<int> winners, bool sorted, ulong[] keyHashes, ulong[] rowHashes, Counts counts, List<int> indexUpdates, CancellationToken cancellationToken)
+    {
+        if (!sorted && (Mode == WriteMode.Replace || _run.Verify))
+        {
+            sorted = SortInKeyOrder(mapping, batch.Records, winners);
+        }
+
         if (Mode == WriteMode.Replace)
         {
             await EnsureTempTableAsync(mapping.SeenName, mapping.CreateSeen, truncate: false, cancellationToken).ConfigureAwait(false);
@@ -430,6 +452,14 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             }
         }
 
+        // Sorted ahead only while batches send most of their rows: the next batch learns which it is.
+        _sortAhead = (fresh.Count + uncertain.Count) * 2 >= winners.Count;
+        if (!sorted)
+        {
+            SortInKeyOrder(mapping, batch.Records, fresh);
+            SortInKeyOrder(mapping, batch.Records, uncertain);
+        }
+
         if (uncertain.Count > 0 && mapping.KeyIndexPending)
         {
             // The server must look these keys up: give it the key index first. Rows a first load copied twice are
@@ -473,7 +503,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
                 // for the rest of the run, keys the index does not hold are looked up.
                 _indexComplete = false;
                 uncertain.AddRange(fresh);
-                uncertain.Sort();
+                SortInKeyOrder(mapping, batch.Records, uncertain);
             }
         }
 
@@ -860,9 +890,9 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
     private static partial void LogRefusedValue(ILogger logger, string sourceName, string position, string column);
 
     /// <summary>A batch checked, hashed and deduplicated for one mapping.</summary>
-    private sealed record PreparedRows(TableMapping<TRecord>? Mapping, IReadOnlyList<TRecord>? Records, List<RejectedRecord> Rejected, ulong[] KeyHashes, ulong[] RowHashes, List<int> Winners, long Duplicates)
+    private sealed record PreparedRows(TableMapping<TRecord>? Mapping, IReadOnlyList<TRecord>? Records, List<RejectedRecord> Rejected, ulong[] KeyHashes, ulong[] RowHashes, List<int> Winners, long Duplicates, bool Sorted)
     {
-        public static PreparedRows Empty { get; } = new(null, null, [], [], [], [], 0);
+        public static PreparedRows Empty { get; } = new(null, null, [], [], [], [], 0, false);
     }
 
     private sealed class Counts

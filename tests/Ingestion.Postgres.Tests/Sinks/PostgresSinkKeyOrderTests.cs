@@ -45,6 +45,23 @@ public class PostgresSinkKeyOrderTests(PostgresDatabase db) : IClassFixture<Post
     }
 
     [Fact]
+    public async Task After_a_batch_that_sent_few_rows_the_rows_sent_are_still_in_key_order()
+    {
+        // The second batch is all unchanged, so the third is not sorted ahead of its write: the write sorts what it sends.
+        await using var h = new SinkHarness(db);
+        var later = Shuffled.Select(k => "m" + k[1..]).ToArray();
+        await using (var w = await h.OpenAsync<Row>(Run<Row>("key-order-after-few", o => o.Table = "key_order_after_few")))
+        {
+            await w.WriteBatchAsync(h.Batch<Row>([.. Shuffled.Select((k, i) => R(k, i))]), default);
+            Assert.Equal(10L, (await w.WriteBatchAsync(h.Batch<Row>([.. Shuffled.Select((k, i) => R(k, i))]), default)).Unchanged);
+            Assert.Equal(10L, (await w.WriteBatchAsync(h.Batch<Row>([.. later.Select((k, i) => R(k, i))]), default)).Created);
+            await w.CompleteAsync(default);
+        }
+
+        Assert.Equal(string.Join(",", later.Order(StringComparer.Ordinal)), await db.ScalarAsync<string>("SELECT string_agg(id, ',' ORDER BY ctid) FROM key_order_after_few WHERE id LIKE 'm%'"));
+    }
+
+    [Fact]
     public async Task Dynamic_records_with_a_two_part_key_are_sent_ordered_by_both_parts()
     {
         await using var h = new SinkHarness(db);

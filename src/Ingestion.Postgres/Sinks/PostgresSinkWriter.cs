@@ -664,12 +664,16 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
 
         var index = new KeyHashIndex(_options.KeyIndexMaxRows);
         var complete = true;
-        if (_options.KeyIndexMaxRows > 0)
+        var keyColumns = mapping.KeyFields.Select(k => k.Column).ToArray();
+        if (_options.KeyIndexMaxRows > 0 && KeyHashReader.CanRead(keyColumns))
+        {
+            complete = await KeyHashReader.LoadAsync(_conn, mapping.ExportKeyHashes, keyColumns, mapping.HasHash, KeySeed, index, cancellationToken).ConfigureAwait(false);
+        }
+        else if (_options.KeyIndexMaxRows > 0)
         {
             var exporter = await _conn.BeginBinaryExportAsync(mapping.ExportKeyHashes, cancellationToken).ConfigureAwait(false);
             await using (exporter.ConfigureAwait(false))
             {
-                var keyColumns = mapping.KeyFields.Select(k => k.Column).ToArray();
                 while (await exporter.StartRowAsync(cancellationToken).ConfigureAwait(false) != -1)
                 {
                     var kh = new RowHasher(KeySeed);

@@ -484,19 +484,28 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         {
             // Keys the index says are new go straight into the table. If one exists after all (written by
             // someone else since the index was read), the savepoint undoes the COPY and they are merged instead.
-            await _tx!.SaveAsync(NewRowsSavepoint, cancellationToken).ConfigureAwait(false);
+            // A table still without its key cannot refuse one: no savepoint (nor its subtransaction) then.
+            var savepoint = !mapping.KeyIndexPending;
+            if (savepoint)
+            {
+                await _tx!.SaveAsync(NewRowsSavepoint, cancellationToken).ConfigureAwait(false);
+            }
+
             try
             {
                 counts.Created += (long)await CopyAsync(mapping, mapping.CopyIntoTarget, mapping.Fields, mapping.HasHash ? rowHashes : null, batch, fresh, cancellationToken).ConfigureAwait(false);
-                await _tx.ReleaseAsync(NewRowsSavepoint, cancellationToken).ConfigureAwait(false);
+                if (savepoint)
+                {
+                    await _tx!.ReleaseAsync(NewRowsSavepoint, cancellationToken).ConfigureAwait(false);
+                }
             }
             catch (PostgresException e) when (IsConstraintViolation(e) && e.SqlState != PostgresErrorCodes.UniqueViolation && CopyLine(e, fresh.Count) is { } line)
             {
                 throw Violation(mapping, batch, fresh[line], e, string.Empty);
             }
-            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation && savepoint)
             {
-                await _tx.RollbackAsync(NewRowsSavepoint, cancellationToken).ConfigureAwait(false);
+                await _tx!.RollbackAsync(NewRowsSavepoint, cancellationToken).ConfigureAwait(false);
                 LogIndexStale(_logger, Source, mapping.DisplayName);
 
                 // Someone else writes this table (or its key compares otherwise than the values sent, e.g. citext):

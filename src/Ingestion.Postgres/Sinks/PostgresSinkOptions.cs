@@ -31,7 +31,8 @@ public sealed class PostgresSinkOptions
     /// entries of the key's B-tree index, which makes inserting them cheaper for the server when the source
     /// interleaves keys (about 10-20% less server time for a first load of 10,000-row batches whose keys come from
     /// 50 interleaved groups). Sorting costs the client a few milliseconds per batch, spent while the previous batch
-    /// is written. Append batches always keep arrival order (a serial column numbers rows as they came).
+    /// is written; once a batch sends few of its rows (a re-run of unchanged rows), later batches are sorted only as
+    /// far as the rows they send. Append batches always keep arrival order (a serial column numbers rows as they came).
     /// </summary>
     public bool SendRowsInKeyOrder { get; set; } = true;
 

@@ -28,8 +28,7 @@ public sealed class OursCsvFileCase : CompareCase
 
     private ServiceProvider? _services;
     private IngestionResult? _result;
-    private string _sourceName = "bench-csv-file";
-    private int _runs;
+    private const string SourceName = "bench-csv-file";
 
     /// <inheritdoc />
     public override string Name => "ours_csv_file";
@@ -40,19 +39,32 @@ public sealed class OursCsvFileCase : CompareCase
         await context.ExecuteAsync($"DROP TABLE IF EXISTS {Table}", cancellationToken);
         var file = await context.GetCsvFileAsync(context.Rows);
 
-        // Each pass (warm-up or timed, --repeat) reads under a name of its own, so no saved state links them
-        // (the same file under the same name would be not modified).
-        _runs++;
-        _sourceName = context.IsWarmUp ? $"bench-csv-file-warm-up-{_runs}" : $"bench-csv-file-{_runs}";
+        // One service provider for every pass and round, as a host keeps one for its lifetime (see OursRunnerCase):
+        // the source reads a fixed path, re-pointed at this pass's file, and its saved state is cleared so the same
+        // file is read again rather than found not modified.
+        var current = Path.Combine(Path.GetDirectoryName(file)!, "bench-csv-current.csv");
+        File.Delete(current);
+        File.CreateSymbolicLink(current, file);
+        if (_services is null)
+        {
+            _services = BuildServices(context, current);
+            await _services.GetRequiredService<IngestionDatabase>().EnsureMigratedAsync(cancellationToken);
+        }
+
+        await context.ExecuteAsync($"DELETE FROM ingestion.source_state WHERE source = '{SourceName}'", cancellationToken);
+    }
+
+    private static ServiceProvider BuildServices(CaseContext context, string current)
+    {
         var services = new ServiceCollection();
         services.AddIngestion()
             .UsePostgres(o => o.ConnectionString = context.ConnectionString)
             .ConfigurePostgresSink(context.BenchSinkOptions)
             .AddCsvSource(
-                _sourceName,
+                SourceName,
                 csv =>
                 {
-                    csv.Location = file;
+                    csv.Location = current;
                     foreach (var (name, type) in Columns)
                     {
                         csv.Columns.Add(new ColumnMappingOptions { Name = name, Type = type });
@@ -62,14 +74,13 @@ public sealed class OursCsvFileCase : CompareCase
                     csv.Key.Add("code");
                 },
                 context.BenchSourceOptions(Table));
-        _services = services.BuildServiceProvider();
-        await _services.GetRequiredService<IngestionDatabase>().EnsureMigratedAsync(cancellationToken);
+        return services.BuildServiceProvider();
     }
 
     /// <inheritdoc />
     public override async Task<long> RunAsync(CaseContext context, CancellationToken cancellationToken)
     {
-        _result = await _services!.GetRequiredService<IIngestionRunner>().RunAsync(_sourceName, new RunRequest { Trigger = "benchmark" }, cancellationToken);
+        _result = await _services!.GetRequiredService<IIngestionRunner>().RunAsync(SourceName, new RunRequest { Trigger = "benchmark" }, cancellationToken);
         if (_result.Status != IngestionStatus.Succeeded)
         {
             throw new InvalidOperationException($"The run failed: {_result}");
@@ -104,12 +115,6 @@ public sealed class OursCsvFileCase : CompareCase
     /// <inheritdoc />
     public override async Task TearDownAsync(CaseContext context, CancellationToken cancellationToken)
     {
-        if (_services is not null)
-        {
-            await _services.DisposeAsync();
-            _services = null;
-        }
-
         await context.ExecuteAsync($"DROP TABLE IF EXISTS {Table}", cancellationToken);
     }
 }

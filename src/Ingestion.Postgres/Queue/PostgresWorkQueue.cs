@@ -21,6 +21,7 @@ public sealed partial class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposabl
     private const int MaxKeyBytes = 2000;
     private const int BulkChunkRows = 500_000;
     private const int DirectChunkRows = 100_000;
+    private const int FirstDirectChunkRows = 12_500;
     private const short Pending = 0;
     private const short Running = 1;
     private const short Dead = 3;

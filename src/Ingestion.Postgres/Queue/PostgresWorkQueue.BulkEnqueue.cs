@@ -132,8 +132,11 @@ public sealed partial class PostgresWorkQueue
     /// <returns>The rows added, or <see langword="null"/> when the chunk must be merged through staging.</returns>
     private async Task<long?> CopyChunkAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string queue, int queueId, BulkChunk chunk, CancellationToken cancellationToken)
     {
-        // now() of this transaction: the run_after of items without NotBefore when others have one.
-        var cmd = Command(conn, tx, $"SELECT now(), EXISTS (SELECT 1 FROM {_q}.queue_done WHERE queue_id = $1)", queueId);
+        // now() of this transaction: the run_after of items without NotBefore when others have one. Whether the queue
+        // has a done key is asked as its least done key: the queue's pool plans generically, and EXISTS on the queue
+        // id alone then scans queue_done (every queue's done keys); min() always walks the primary key.
+        var hasDoneSql = $"(SELECT min(key) FROM {_q}.queue_done WHERE queue_id = $1) IS NOT NULL";
+        var cmd = Command(conn, tx, $"SELECT now(), {hasDoneSql}", queueId);
         DateTime now;
         bool hasDone;
         await using (cmd.ConfigureAwait(false))
@@ -187,7 +190,7 @@ public sealed partial class PostgresWorkQueue
             }
 
             // Still no done key (see above)? Then the rows stay, and workers hear of them when this commits.
-            var clean = await ScalarAsync<int>(conn, tx, $"SELECT count(*)::int FROM (SELECT pg_notify($2, $3) WHERE NOT EXISTS (SELECT 1 FROM {_q}.queue_done WHERE queue_id = $1)) n", cancellationToken, queueId, _channel, queue).ConfigureAwait(false);
+            var clean = await ScalarAsync<int>(conn, tx, $"SELECT count(*)::int FROM (SELECT pg_notify($2, $3) WHERE NOT {hasDoneSql}) n", cancellationToken, queueId, _channel, queue).ConfigureAwait(false);
             if (clean == 1)
             {
                 return (long)copied;

@@ -119,6 +119,33 @@ public class BulkEnqueueTests(PostgresDatabase db) : IClassFixture<PostgresDatab
         Assert.Equal(1L, await q.CountAsync("queue_items"));
     }
 
+    [Fact]
+    public async Task The_done_key_check_of_a_queue_without_done_keys_does_not_scan_the_other_queues_done_keys()
+    {
+        await using var q = await QueueTestStore.CreateAsync(db);
+        Assert.True(await q.Store.EnqueueAsync("busy", new WorkItemRequest("seed"), None));
+        await db.ExecuteAsync($"""
+            INSERT INTO "{q.Schema}".queue_done (queue_id, key, attempts, enqueued_at)
+            SELECT q.id, 'done/' || i, 1, now() FROM "{q.Schema}".queues q, generate_series(1, 50000) i WHERE q.name = 'busy';
+            ANALYZE "{q.Schema}".queue_done;
+            """);
+
+        // A store of its own, closed after the call: its sessions end and report their table scans.
+        var seqScans = $"SELECT coalesce(sum(seq_scan), 0)::bigint FROM pg_stat_all_tables WHERE schemaname = '{q.Schema}' AND relname = 'queue_done'";
+        var before = await db.ScalarAsync<long>(seqScans);
+        var store = new Ingestion.Postgres.Queue.PostgresWorkQueue(q.Database);
+        await using (store)
+        {
+            var r = await store.EnqueueManyAsync("new", QueueTestStore.Items(Keys(0, 20_000)), None);
+            Assert.Equal(20_000L, r.Enqueued);
+        }
+
+        // Scans are reported when a session ends (give the server a moment to count them).
+        await Task.Delay(1_500);
+        Assert.Equal(before, await db.ScalarAsync<long>(seqScans));
+        Assert.Equal(20_000L, await q.CountAsync("queue_items i JOIN \"" + q.Schema + "\".queues n ON n.id = i.queue_id WHERE n.name = 'new'"));
+    }
+
     private static async Task WaitForLockWaitAsync(QueueTestStore q)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);

@@ -34,7 +34,7 @@ public class BulkEnqueueTests(PostgresDatabase db) : IClassFixture<PostgresDatab
     {
         await using var q = await QueueTestStore.CreateAsync(db);
         WorkItemRequest[] items = [new("a") { Priority = 2 }, new("a") { Priority = 9 }, new("b"), new("c") { Priority = 1 }];
-        var r = await q.Store.EnqueueManyAsync("sorted", Requests(items), None);
+        var r = await q.Store.EnqueueManyAsync("sorted", QueueTestStore.Requests(items), None);
         Assert.Equal((4L, 3L), (r.Read, r.Enqueued));
         Assert.Equal(1L, await q.CountAsync("queue_items WHERE key = 'a' AND priority = 2"));
         Assert.Equal(3L, await q.CountAsync("queue_items WHERE payload IS NULL AND run_after = enqueued_at AND state = 0 AND attempts = 0"));
@@ -167,16 +167,6 @@ public class BulkEnqueueTests(PostgresDatabase db) : IClassFixture<PostgresDatab
             }
 
             yield return new WorkItemRequest(k);
-        }
-
-        await Task.CompletedTask;
-    }
-
-    private static async IAsyncEnumerable<WorkItemRequest> Requests(IEnumerable<WorkItemRequest> items)
-    {
-        foreach (var item in items)
-        {
-            yield return item;
         }
 
         await Task.CompletedTask;

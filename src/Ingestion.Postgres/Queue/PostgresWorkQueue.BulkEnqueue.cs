@@ -28,7 +28,10 @@ public sealed partial class PostgresWorkQueue
                         reader.ReadAhead(cancellationToken);
                         read += chunk.Items.Count;
                         long? copied;
-                        var tx = await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+
+                        // Read committed (as Npgsql begins by default, said here because the check after the COPY
+                        // depends on it: that check must see what committed while the COPY ran).
+                        var tx = await conn.BeginTransactionAsync(System.Data.IsolationLevel.ReadCommitted, cancellationToken).ConfigureAwait(false);
                         await using (tx.ConfigureAwait(false))
                         {
                             copied = await CopyChunkAsync(conn, tx, queue, queueId, chunk, cancellationToken).ConfigureAwait(false);

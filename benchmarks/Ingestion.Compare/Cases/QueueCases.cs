@@ -177,7 +177,7 @@ public sealed class QueueEnqueueSingleCase : QueueCaseBase
         ExpectAsync(context, $"SELECT count(*) FROM {Schema}.queue_items", count, cancellationToken);
 }
 
-/// <summary>Enqueue all items in one bulk call (binary COPY into staging, then one merge per 500,000).</summary>
+/// <summary>Enqueue all items in one bulk call into a fresh queue (binary COPY straight into the queue table, chunk by chunk, in key order).</summary>
 public sealed class QueueEnqueueBulkCase : QueueCaseBase
 {
     /// <inheritdoc />

@@ -97,7 +97,7 @@ public class PostgresWorkQueueTests(PostgresDatabase db) : IClassFixture<Postgre
             new("b") { Payload = "second" },
             new("c"),
         ];
-        var r = await q.Store.EnqueueManyAsync("fresh", Requests(items), None);
+        var r = await q.Store.EnqueueManyAsync("fresh", QueueTestStore.Requests(items), None);
         Assert.Equal((4L, 3L), (r.Read, r.Enqueued));
         Assert.Equal(1L, await q.CountAsync("queue_items WHERE key = 'b' AND payload = 'first' AND priority = 3"));
         Assert.Equal(1L, await q.CountAsync("queue_items WHERE key = 'a' AND run_after > now() + interval '59 minutes'"));
@@ -111,16 +111,6 @@ public class PostgresWorkQueueTests(PostgresDatabase db) : IClassFixture<Postgre
         r = await q.Store.EnqueueManyAsync("fresh", QueueTestStore.Items(["b", "c", "d", "a"]), None);
         Assert.Equal((4L, 1L), (r.Read, r.Enqueued));
         Assert.Equal(2L, await q.CountAsync("queue_items"));
-    }
-
-    private static async IAsyncEnumerable<WorkItemRequest> Requests(IEnumerable<WorkItemRequest> items)
-    {
-        foreach (var item in items)
-        {
-            yield return item;
-        }
-
-        await Task.CompletedTask;
     }
 
     [Fact]

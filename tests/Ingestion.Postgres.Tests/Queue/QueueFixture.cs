@@ -45,6 +45,16 @@ internal sealed class QueueTestStore : IAsyncDisposable
         await Task.CompletedTask;
     }
 
+    public static async IAsyncEnumerable<WorkItemRequest> Requests(IEnumerable<WorkItemRequest> items)
+    {
+        foreach (var item in items)
+        {
+            yield return item;
+        }
+
+        await Task.CompletedTask;
+    }
+
     public static async IAsyncEnumerable<string> Keys(IEnumerable<string> keys)
     {
         foreach (var k in keys)

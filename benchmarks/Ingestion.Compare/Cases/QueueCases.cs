@@ -259,6 +259,59 @@ public sealed class QueueCopyCeilingCase(bool sorted) : QueueCaseBase
 }
 
 /// <summary>
+/// The ceiling of bulk enqueue as issue 19 words it: a plain binary COPY of the same items, in key order (the order the
+/// bulk path inserts them in), into the queue's own <c>queue_items</c> table (its primary key, partial indexes and
+/// fillfactor), with the columns the bulk path sends (queue id and key; the rest take their defaults). Only what
+/// the bulk path adds beyond the table's own cost separates the two.
+/// </summary>
+public sealed class QueueCopyItemsCase : QueueCaseBase
+{
+    private Npgsql.NpgsqlDataSource? _dataSource;
+    private string[] _keys = [];
+    private int _queueId;
+
+    /// <inheritdoc />
+    public override string Name => "queue_copy_items";
+
+    /// <inheritdoc />
+    protected override long ItemCount(long rows) => Math.Min(rows, 1_000_000);
+
+    /// <inheritdoc />
+    protected override async Task PrepareAsync(CaseContext context, long count, CancellationToken cancellationToken)
+    {
+        _dataSource = context.DataSource;
+        _keys = new string[count];
+        for (long i = 0; i < count; i++)
+        {
+            _keys[i] = Key(i);
+        }
+
+        Array.Sort(_keys, StringComparer.Ordinal);
+        _queueId = (int)await context.ScalarAsync<int>($"INSERT INTO {Schema}.queues (name) VALUES ('{Queue}') RETURNING id", cancellationToken);
+    }
+
+    /// <inheritdoc />
+    protected override async Task<long> RunItemsAsync(long count, CancellationToken cancellationToken)
+    {
+        var dataSource = _dataSource ?? throw new InvalidOperationException("The case is not set up.");
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var importer = await connection.BeginBinaryImportAsync($"COPY {Schema}.queue_items (queue_id, key) FROM STDIN (FORMAT BINARY)", cancellationToken);
+        foreach (var key in _keys)
+        {
+            importer.StartRow();
+            importer.Write(_queueId, NpgsqlTypes.NpgsqlDbType.Integer);
+            importer.Write(key, NpgsqlTypes.NpgsqlDbType.Text);
+        }
+
+        return (long)await importer.CompleteAsync(cancellationToken);
+    }
+
+    /// <inheritdoc />
+    protected override Task VerifyItemsAsync(CaseContext context, long count, CancellationToken cancellationToken) =>
+        ExpectAsync(context, $"SELECT count(*) FROM {Schema}.queue_items WHERE state = 0 AND queue_id = {_queueId}", count, cancellationToken);
+}
+
+/// <summary>
 /// Claim and complete items: each round trip completes the worker's previous claim and claims the next
 /// (one statement, one durable commit), with <see cref="Workers"/> workers at once.
 /// </summary>

@@ -37,6 +37,7 @@ public static class CaseRegistry
         new QueueEnqueueBulkCase(),
         new QueueCopyCeilingCase(sorted: false),
         new QueueCopyCeilingCase(sorted: true),
+        new QueueCopyItemsCase(),
         new QueueClaimSingleCase(),
         new QueueClaimBatchedCase(),
         new QueueReconcileCase(),
@@ -58,5 +59,7 @@ public static class CaseRegistry
         new("ours_csv_file", "psql_copy_csv", 1.2),
         new("seed_shape", "raw_copy_pk", 0.6),
         new("seed_shape_unchanged", "raw_copy_pk", 2.0),
+        new("queue_enqueue_bulk", "queue_copy_pk", 0.9),
+        new("queue_enqueue_bulk", "queue_copy_items", 0.9),
     ];
 }

@@ -23,6 +23,11 @@ internal static class FaultDriver
             new("kill -9 during COPY", r => KillAsync(r, random, Trigger.Copy)),
             new("kill -9 inside a batch transaction", r => KillAsync(r, random, Trigger.InTransaction)),
             new("kill -9 during the key build", r => KillAsync(r, random, Trigger.KeyBuild)),
+            new("kill -9 at a random moment, load past the key index", r =>
+            {
+                r.KeyIndexMaxRows = (int)(r.Rows / 3);
+                return KillAsync(r, random, Trigger.Random);
+            }),
             new("terminate the data connection", r => TerminateDataAsync(r)),
             new("terminate the lock connection, second host", r => TerminateLockAsync(r)),
             new("immediate server restart", r => RestartAsync(r, random)),

@@ -48,7 +48,7 @@ internal sealed class ItemSource(long rows) : IngestionSource<Item>
 /// <summary>One host process: runs the fault source once and exits 0 (success), 3 (another host held the lock) or 1.</summary>
 internal static class FaultHost
 {
-    public static async Task<int> RunAsync(string connectionString, long rows, string hostName, int keepAliveMs)
+    public static async Task<int> RunAsync(string connectionString, long rows, string hostName, int keepAliveMs, int? keyIndexMaxRows)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [], DisableDefaults = true });
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information);
@@ -58,6 +58,7 @@ internal static class FaultHost
                 o.ConnectionString = connectionString;
                 o.RunLockKeepAliveInterval = TimeSpan.FromMilliseconds(keepAliveMs);
             })
+            .ConfigurePostgresSink(o => o.KeyIndexMaxRows = keyIndexMaxRows ?? o.KeyIndexMaxRows)
             .AddSource("faults", _ => new ItemSource(rows), o =>
             {
                 o.Table = "fault_items";

@@ -5,12 +5,12 @@
 using System.Globalization;
 using Ingestion.Faults;
 
-return args.Length > 0 && args[0] == "host" ? await FaultHost.RunAsync(args[1], long.Parse(args[2], CultureInfo.InvariantCulture), args[3], int.Parse(args[4], CultureInfo.InvariantCulture))
+return args.Length > 0 && args[0] == "host" ? await FaultHost.RunAsync(args[1], long.Parse(args[2], CultureInfo.InvariantCulture), args[3], int.Parse(args[4], CultureInfo.InvariantCulture), args.Length > 5 ? int.Parse(args[5], CultureInfo.InvariantCulture) : null)
     : args.Length > 0 && args[0] == "drive" ? await FaultDriver.RunAsync(long.Parse(args[1], CultureInfo.InvariantCulture), int.Parse(args[2], CultureInfo.InvariantCulture), int.Parse(args[3], CultureInfo.InvariantCulture))
     : Usage();
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Ingestion.Faults host <connection string> <rows> <host name> <keep-alive ms> | drive <rows> <kills> <seed>");
+    Console.Error.WriteLine("usage: Ingestion.Faults host <connection string> <rows> <host name> <keep-alive ms> [<key index max rows>] | drive <rows> <kills> <seed>");
     return 2;
 }

@@ -29,6 +29,12 @@ internal sealed class Round : IAsyncDisposable
 
     public long Rows { get; }
 
+    /// <summary>
+    /// The hosts' <c>KeyIndexMaxRows</c> when set: below <see cref="Rows"/>, a first load runs past what its key index
+    /// remembers (keeps copying, marks the table, resolves repeats when the key is built).
+    /// </summary>
+    public int? KeyIndexMaxRows { get; set; }
+
     public string Canary { get; }
 
     public string HostConnection { get; }
@@ -68,6 +74,11 @@ internal sealed class Round : IAsyncDisposable
         foreach (var a in new[] { "host", HostConnection, Rows.ToString(System.Globalization.CultureInfo.InvariantCulture), name, keepAliveMs.ToString(System.Globalization.CultureInfo.InvariantCulture) })
         {
             psi.ArgumentList.Add(a);
+        }
+
+        if (KeyIndexMaxRows is { } max)
+        {
+            psi.ArgumentList.Add(max.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
 
         return new HostProcess(Process.Start(psi)!, name, Output);

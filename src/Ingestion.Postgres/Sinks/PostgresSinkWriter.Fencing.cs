@@ -52,16 +52,20 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         var schema = PgIdentifier.Quote(_storeSchema);
         const string progress = "read = read + $2, created = created + $3, updated = updated + $4, unchanged = unchanged + $5, duplicates = duplicates + $6, rejected = rejected + $7, heartbeat_at = now()";
         var fenced = _run.RunLock is { FencingToken: { } } runLock ? runLock : null;
+
+        // This transaction only (is_local): see PostgresSinkOptions.AsynchronousBatchCommits and FlushCommitsAsync.
+        var asynchronous = _options.AsynchronousBatchCommits ? ", set_config('synchronous_commit', 'off', true)" : string.Empty;
         var cmd = new NpgsqlCommand(
             fenced is null
-                ? $"UPDATE {schema}.import_jobs SET {progress} WHERE id = $1"
+                ? $"WITH job AS (UPDATE {schema}.import_jobs SET {progress} WHERE id = $1 RETURNING 1) SELECT 1{asynchronous}"
                 : $"""
                   WITH fence AS (SELECT {PostgresRunLockProvider.HolderColumns} FROM {schema}.run_locks WHERE source = $8 FOR SHARE),
                   job AS (UPDATE {schema}.import_jobs SET {progress} WHERE id = $1 AND EXISTS (SELECT 1 FROM fence WHERE generation = $9 AND run_id = $10) RETURNING 1)
-                  SELECT {PostgresRunLockProvider.HolderColumns} FROM fence
+                  SELECT {PostgresRunLockProvider.HolderColumns}{asynchronous} FROM fence
                   """,
             _conn,
             _tx);
+        _commitsToFlush |= _options.AsynchronousBatchCommits;
         await using (cmd.ConfigureAwait(false))
         {
             cmd.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = _run.RunId, NpgsqlDbType = NpgsqlDbType.Uuid });
@@ -82,5 +86,25 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             var holder = await PostgresRunLockProvider.ReadHolderAsync(cmd, fenced.SourceName, cancellationToken).ConfigureAwait(false);
             PostgresRunLockProvider.ThrowIfNotHeld(fenced, fenced.FencingToken.Value, holder);
         }
+    }
+
+    /// <summary>
+    /// Waits until every batch this writer committed asynchronously is on disk: a transaction that takes a transaction
+    /// id commits synchronously, flushing the write-ahead log up to its commit record, so everything committed before it.
+    /// </summary>
+    private async Task FlushCommitsAsync(CancellationToken cancellationToken)
+    {
+        if (!_commitsToFlush || _run.IsDryRun)
+        {
+            return;
+        }
+
+        var cmd = new NpgsqlCommand("SELECT pg_current_xact_id()", _conn);
+        await using (cmd.ConfigureAwait(false))
+        {
+            await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        _commitsToFlush = false;
     }
 }

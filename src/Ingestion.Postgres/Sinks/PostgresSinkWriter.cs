@@ -43,6 +43,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
     private bool _changedRows;
     private bool _completed;
     private bool _copiedForgottenKeys;
+    private bool _commitsToFlush;
     private volatile bool _sortAhead = true;
     private long _recountedAsUpdated;
     private long _recountedAsUnchanged;
@@ -245,6 +246,9 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         {
             await RefreshViewsAsync(cancellationToken).ConfigureAwait(false);
         }
+
+        // What the run committed is durable before it reports its end (a source may acknowledge upstream after that).
+        await FlushCommitsAsync(cancellationToken).ConfigureAwait(false);
 
         return new SinkCompletion { Deleted = deleted, RecountedAsUpdated = _recountedAsUpdated, RecountedAsUnchanged = _recountedAsUnchanged };
     }

@@ -120,6 +120,46 @@ public class PostgresRunnerTests(PostgresDatabase db) : IClassFixture<PostgresDa
         Assert.Equal(1L, await db.ScalarAsync<long>($"SELECT count(*) FROM ingestion.import_jobs WHERE id = '{result.RunId}' AND created = 20 AND updated = 1 AND unchanged = 4"));
     }
 
+    [Theory]
+    [InlineData(true, "off,off,off,off,on")]
+    [InlineData(false, "on,on,on,on,on")]
+    public async Task Batch_transactions_commit_asynchronously_unless_told_not_to(bool asynchronous, string expected)
+    {
+        // A deferred constraint trigger on the job row fires at each batch's commit and notes the setting then in force:
+        // four batch transactions (three of rows, then the last checkpoint), then the job's completion by the job store.
+        var source = $"runner-sync-{asynchronous}".ToLowerInvariant();
+        await db.ExecuteAsync("""
+            CREATE TABLE IF NOT EXISTS commit_settings (id bigserial PRIMARY KEY, source text, setting text);
+            CREATE OR REPLACE FUNCTION note_commit_setting() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              INSERT INTO commit_settings (source, setting) VALUES (NEW.source, current_setting('synchronous_commit'));
+              RETURN NULL;
+            END $$;
+            """);
+        await using var sp = Services(db, b => b
+            .ConfigurePostgresSink(o => o.AsynchronousBatchCommits = asynchronous)
+            .AddSource(source, _ => new RowSource((c, ct) => RowSource.Rows(c, 1, 30, every: 10, ct: ct)), o =>
+            {
+                o.Table = source.Replace('-', '_');
+                o.CreateTable = true;
+                o.BatchSize = 10;
+            }));
+        await sp.GetRequiredService<Ingestion.Postgres.Hosting.IngestionDatabase>().EnsureMigratedAsync(default);
+        await db.ExecuteAsync("""
+            DO $$ BEGIN
+              IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'note_commit_setting') THEN
+                CREATE CONSTRAINT TRIGGER note_commit_setting AFTER UPDATE OF read ON ingestion.import_jobs
+                  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION note_commit_setting();
+              END IF;
+            END $$;
+            """);
+
+        var result = await sp.GetRequiredService<IIngestionRunner>().RunAsync(source, null, default);
+
+        Assert.Equal(IngestionStatus.Succeeded, result.Status);
+        Assert.Equal(expected, await db.ScalarAsync<string>($"SELECT string_agg(setting, ',' ORDER BY id) FROM commit_settings WHERE source = '{source}'"));
+    }
+
     [Fact]
     public async Task Batches_prepared_ahead_keep_exact_counts_duplicates_and_rejects()
     {

@@ -20,6 +20,8 @@ public sealed class CompareOptions
                            (PostgresSinkOptions.SendRowsInKeyOrder = false), to measure what the order buys
           --key-first      tables our sink creates get their primary key before the first load instead of
                            after it (PostgresSinkOptions.BuildKeyIndexAfterFirstLoad = false)
+          --sync-commits   our batch transactions wait for the disk at each commit
+                           (PostgresSinkOptions.AsynchronousBatchCommits = false), to measure what it costs
           --connection CS  the PostgreSQL server (default: env INGESTION_TEST_PG, then INGESTION_PG);
                            a throwaway database is created on it and dropped at the end
           --list           print the case names and exit
@@ -52,6 +54,9 @@ public sealed class CompareOptions
     /// <summary>Whether tables our sink creates get their primary key before the first load (<c>--key-first</c>) instead of after it.</summary>
     public bool KeyFirst { get; private set; }
 
+    /// <summary>Whether our batch transactions wait for the disk at each commit (<c>--sync-commits</c>).</summary>
+    public bool SyncCommits { get; private set; }
+
     /// <summary>The server connection string, when given on the command line.</summary>
     public string? Connection { get; private set; }
 
@@ -75,6 +80,7 @@ public sealed class CompareOptions
         FillFactor = FillFactor,
         ArrivalOrder = ArrivalOrder,
         KeyFirst = KeyFirst,
+        SyncCommits = SyncCommits,
     };
 
     /// <summary>Parses the command line.</summary>
@@ -122,6 +128,9 @@ public sealed class CompareOptions
                     break;
                 case "--arrival-order":
                     o.ArrivalOrder = true;
+                    break;
+                case "--sync-commits":
+                    o.SyncCommits = true;
                     break;
                 case "--cases":
                     var names = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

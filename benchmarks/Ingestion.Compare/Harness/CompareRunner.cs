@@ -9,7 +9,7 @@ namespace Ingestion.Compare.Harness;
 public static class CompareRunner
 {
     private const long WarmUpRows = 50_000;
-    private const int MaxWarmUpPasses = 6;
+    private const int MaxWarmUpPasses = 14;
     private const long SteadyJitMethods = 20;
 
     /// <summary>Runs the comparison.</summary>

@@ -10,7 +10,28 @@ public sealed class MatchBlockingOptions
 
     /// <summary>How many words of the search text block (the longest ones, default 6): long titles do not multiply the lookups.</summary>
     public int MaxTokens { get; set; } = 6;
+
+    /// <summary>
+    /// The width of a grid cell, in multiples of twice the geo field's maximum distance (default 4: 40 km cells for a
+    /// 5 km distance). Wider cells mean fewer cells probed per word (1 to 4, 1.6 on average at 4) but more records per
+    /// block; the exact distance is checked on each block entry before a candidate is read, so the width changes the
+    /// speed, never the result.
+    /// </summary>
+    public int GeoCellScale { get; set; } = 4;
+
+    /// <summary>
+    /// When the matcher also blocks on a geo field: the length of a time bucket, in multiples of twice the date field's
+    /// tolerance (default 16: 64 h buckets for a 2 h tolerance, so a record mostly probes one bucket). Without a geo field
+    /// the bucket is twice the tolerance. The exact time difference is checked on each block entry, as the distance is.
+    /// </summary>
+    public int TimeBucketScale { get; set; } = 16;
 }
+
+/// <summary>A blocking key of a record.</summary>
+/// <param name="Key">The 64-bit key.</param>
+/// <param name="Placed">Whether the key combines a word with the record's cell, bucket or codes (its entries are checked
+/// on the exact distance and time); false for the keys of the whole name, which meet whatever the other fields.</param>
+public readonly record struct BlockEntry(long Key, bool Placed);
 
 /// <summary>
 /// The blocking keys of a matcher: two records are compared only when they share a key, so a batch's candidates are
@@ -18,17 +39,20 @@ public sealed class MatchBlockingOptions
 /// <list type="bullet">
 /// <item>the search text (<see cref="RecordMatcher.BlockTextField"/>): each of its longest normalized words, cut to
 /// <see cref="MatchBlockingOptions.TokenPrefixLength"/> characters (abbreviations are already expanded, accents folded);</item>
-/// <item>the first <see cref="MatchFieldKind.Geo"/> field: a grid cell twice the field's maximum distance wide (rows of
-/// equal latitude height, columns as wide in metres at the row's poleward edge); a record is filed in its cell and looks
-/// in every cell its maximum distance reaches (2 to 4), so two points within the distance always meet;</item>
-/// <item>the first <see cref="MatchFieldKind.DateTime"/> field: a time bucket twice the tolerance long; a record looks in
-/// its bucket and the nearer neighbour, so two times within the tolerance always meet (a farther pair is vetoed anyway);</item>
+/// <item>the first <see cref="MatchFieldKind.Geo"/> field: a grid cell <see cref="MatchBlockingOptions.GeoCellScale"/>
+/// times twice the field's maximum distance wide (rows of equal latitude height, columns as wide in metres at the row's
+/// poleward edge); a record is filed in its cell and looks in every cell its maximum distance reaches (1 to 4), so two
+/// points within the distance always meet;</item>
+/// <item>the first <see cref="MatchFieldKind.DateTime"/> field: a time bucket twice the tolerance long (times
+/// <see cref="MatchBlockingOptions.TimeBucketScale"/> when a geo field blocks too); a record looks in its bucket and in
+/// each neighbour its tolerance reaches, so two times within the tolerance always meet;</item>
 /// <item>every <see cref="MatchFieldKind.Exact"/> field declared <c>mustMatch</c>: its normalized value.</item>
 /// </list>
 /// A record's text keys combine one word with its cell, bucket and exact values. A record that lacks a value of a
 /// blocking field (no point, no date) cannot be placed in a cell: it is filed and looked up by its whole normalized text
 /// instead, and meets the records with the same text whatever their other fields. Consequence: a pair farther apart than
-/// the geo field's maximum distance is not compared (its geo similarity would be 0). Keys carry the record type and the
+/// the geo field's maximum distance is not compared (its geo similarity would be 0): a store checks the exact distance
+/// and time difference of the entries of a placed key (<see cref="BlockEntry.Placed"/>) before it reads a candidate. Keys carry the record type and the
 /// source, so a source's records never block with its own. Keys are 64-bit FNV-1a hashes, stable across processes.
 /// </summary>
 public sealed class MatchBlocking
@@ -40,6 +64,7 @@ public sealed class MatchBlocking
     private readonly int _maxTokens;
     private readonly double _cellDegrees;
     private readonly long _bucketTicks;
+    private readonly long _toleranceTicks;
 
     internal MatchBlocking(RecordMatcher matcher, MatchBlockingOptions options)
     {
@@ -49,8 +74,9 @@ public sealed class MatchBlocking
         GeoField = matcher.Fields.FirstOrDefault(f => f.Kind == MatchFieldKind.Geo);
         TimeField = matcher.Fields.FirstOrDefault(f => f.Kind == MatchFieldKind.DateTime);
         ExactFields = matcher.Fields.Where(f => f.Kind == MatchFieldKind.Exact && f.MinSimilarity >= 1).ToArray();
-        _cellDegrees = GeoField is { } g ? Math.Min(180, 2 * g.MaxDistanceMeters / MetersPerDegree) : 0;
-        _bucketTicks = TimeField is { } t ? Math.Max(2 * t.Tolerance.Ticks, TimeSpan.FromMinutes(1).Ticks) : 0;
+        _cellDegrees = GeoField is { } g ? Math.Min(180, options.GeoCellScale * 2 * g.MaxDistanceMeters / MetersPerDegree) : 0;
+        _toleranceTicks = TimeField?.Tolerance.Ticks ?? 0;
+        _bucketTicks = TimeField is { } t ? Math.Max(2 * t.Tolerance.Ticks * (GeoField is null ? 1 : options.TimeBucketScale), TimeSpan.FromMinutes(1).Ticks) : 0;
     }
 
     /// <summary>The geo field whose grid cell blocks, or <see langword="null"/>.</summary>
@@ -67,10 +93,15 @@ public sealed class MatchBlocking
     /// <summary>The keys a record is filed under (in its own source).</summary>
     /// <param name="profile">The record; it must be matchable (a search text).</param>
     /// <returns>The distinct keys.</returns>
-    public IReadOnlyList<long> FileKeys(MatchProfile profile)
+    public IReadOnlyList<long> FileKeys(MatchProfile profile) => [.. FileEntries(profile).Select(e => e.Key)];
+
+    /// <summary>The keys a record is filed under (in its own source), each with whether it is placed.</summary>
+    /// <param name="profile">The record; it must be matchable (a search text).</param>
+    /// <returns>The distinct keys.</returns>
+    public IReadOnlyList<BlockEntry> FileEntries(MatchProfile profile)
     {
         ArgumentNullException.ThrowIfNull(profile);
-        var keys = new HashSet<long>();
+        var keys = new HashSet<BlockEntry>();
         if (_matcher.BlockText(profile) is not { } text)
         {
             return [];
@@ -84,10 +115,10 @@ public sealed class MatchBlocking
 
         if (HasDimensions)
         {
-            keys.Add(Hash("n", profile.Source, text));
+            keys.Add(new BlockEntry(Hash("n", profile.Source, text), false));
             if (dims is null)
             {
-                keys.Add(Hash("n?", profile.Source, text));
+                keys.Add(new BlockEntry(Hash("n?", profile.Source, text), false));
             }
         }
 
@@ -98,11 +129,17 @@ public sealed class MatchBlocking
     /// <param name="profile">The record; it must be matchable (a search text).</param>
     /// <param name="otherSources">The sources whose records may be its duplicates.</param>
     /// <returns>The distinct keys.</returns>
-    public IReadOnlyList<long> ProbeKeys(MatchProfile profile, IEnumerable<string> otherSources)
+    public IReadOnlyList<long> ProbeKeys(MatchProfile profile, IEnumerable<string> otherSources) => [.. ProbeEntries(profile, otherSources).Select(e => e.Key)];
+
+    /// <summary>The keys to look a record's candidates up by, in each of the other sources, each with whether it is placed.</summary>
+    /// <param name="profile">The record; it must be matchable (a search text).</param>
+    /// <param name="otherSources">The sources whose records may be its duplicates.</param>
+    /// <returns>The distinct keys.</returns>
+    public IReadOnlyList<BlockEntry> ProbeEntries(MatchProfile profile, IEnumerable<string> otherSources)
     {
         ArgumentNullException.ThrowIfNull(profile);
         ArgumentNullException.ThrowIfNull(otherSources);
-        var keys = new HashSet<long>();
+        var keys = new HashSet<BlockEntry>();
         if (_matcher.BlockText(profile) is not { } text)
         {
             return [];
@@ -121,12 +158,12 @@ public sealed class MatchBlocking
                 AddTextKeys(keys, source, text, dims);
                 if (HasDimensions)
                 {
-                    keys.Add(Hash("n?", source, text));
+                    keys.Add(new BlockEntry(Hash("n?", source, text), false));
                 }
             }
             else
             {
-                keys.Add(Hash("n", source, text));
+                keys.Add(new BlockEntry(Hash("n", source, text), false));
             }
         }
 
@@ -143,13 +180,13 @@ public sealed class MatchBlocking
     /// <returns>The cells, or none when the matcher has no geo field.</returns>
     public IReadOnlyList<string> ProbeCells(GeoPoint point) => GeoField is null ? [] : NearCells(point);
 
-    private void AddTextKeys(HashSet<long> keys, string source, string text, List<string> dims)
+    private void AddTextKeys(HashSet<BlockEntry> keys, string source, string text, List<string> dims)
     {
         foreach (var prefix in Prefixes(text))
         {
             foreach (var d in dims)
             {
-                keys.Add(Hash("t", source, prefix + Separator + d));
+                keys.Add(new BlockEntry(Hash("t", source, prefix + Separator + d), HasDimensions));
             }
         }
     }
@@ -187,7 +224,17 @@ public sealed class MatchBlocking
 
             var ticks = time.UtcTicks;
             var bucket = Math.DivRem(ticks, _bucketTicks, out var offset);
-            long[] buckets = probe ? [bucket, offset < _bucketTicks / 2 ? bucket - 1 : bucket + 1] : [bucket];
+            var buckets = new List<long> { bucket };
+            if (probe && offset <= _toleranceTicks)
+            {
+                buckets.Add(bucket - 1);
+            }
+
+            if (probe && offset >= _bucketTicks - _toleranceTicks)
+            {
+                buckets.Add(bucket + 1);
+            }
+
             combos = [.. combos.SelectMany(c => buckets.Select(b => c + "b" + b.ToString(CultureInfo.InvariantCulture) + Separator))];
         }
 

@@ -12,20 +12,27 @@ internal readonly record struct DedupRow(long Id, long Canonical, MatchProfile P
 
 /// <summary>
 /// The set-based statements of blocking: staging a batch's records with their blocking keys, and finding the candidates
-/// of a whole batch in one query (its distinct probe keys joined against <c>dedup_blocks</c>, one index probe per key,
-/// at most <see cref="MaxBlockSize"/> records per key).
+/// of a whole batch in one query (each record's probe keys joined against <c>dedup_blocks</c>, one index probe per key;
+/// the entries of a placed key are checked on the exact distance and time in the index before a candidate is read; at
+/// most <see cref="MaxBlockScan"/> entries read and <see cref="MaxBlockSize"/> candidates kept per key).
 /// </summary>
 internal static class DedupBlocksSql
 {
-    /// <summary>The most records read from one block; a larger block (a word and a cell shared by thousands) is cut and counted.</summary>
+    /// <summary>The most candidates kept from one probe of a block (after the distance and time checks); a probe that reaches it is counted as cut.</summary>
     internal const int MaxBlockSize = 1_000;
 
-    /// <summary>Files records (upserted, pending, with their keys; old keys of a changed record removed). Returns each record's id, in order.</summary>
-    internal static async Task<long[]> StageAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string schema, RecordMatcher matcher, IReadOnlyList<MatchProfile> profiles, CancellationToken cancellationToken)
+    /// <summary>The most entries of one block read by one probe (a word shared by more records than that in one cell and bucket).</summary>
+    internal const int MaxBlockScan = 10_000;
+
+    /// <summary>
+    /// Files records (upserted with their keys; old keys of a changed record removed), pending or already marked matched
+    /// (when the caller matches them in the same transaction). Returns each record's id and canonical record, in order.
+    /// </summary>
+    internal static async Task<(long Id, long Canonical)[]> StageAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string schema, RecordMatcher matcher, IReadOnlyList<MatchProfile> profiles, bool matched, CancellationToken cancellationToken)
     {
         var sources = profiles.Select(p => p.Source).ToArray();
         var ids = profiles.Select(p => p.SourceId).ToArray();
-        var keys = profiles.Select(p => matcher.Blocking.FileKeys(p)).ToArray();
+        var entries = profiles.Select(p => matcher.Blocking.FileEntries(p)).ToArray();
         var batch = new NpgsqlBatch(conn, tx);
         await using (batch.ConfigureAwait(false))
         {
@@ -46,13 +53,13 @@ internal static class DedupBlocksSql
 
             var upsert = new NpgsqlBatchCommand($"""
                 INSERT INTO {schema}.dedup_records AS r (record_type, source, source_id, match_text, match_time, profile, matched, block_keys)
-                SELECT $1, u.source, u.source_id, u.match_text, u.match_time, u.profile::jsonb, false, u.block_keys::bigint[]
+                SELECT $1, u.source, u.source_id, u.match_text, u.match_time, u.profile::jsonb, $8, u.block_keys::bigint[]
                 FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[]) WITH ORDINALITY AS u(source, source_id, match_text, match_time, profile, block_keys, n)
                 ORDER BY u.n
                 ON CONFLICT (record_type, source, source_id) DO UPDATE
                     SET match_text = EXCLUDED.match_text, match_time = EXCLUDED.match_time, profile = EXCLUDED.profile,
-                        matched = false, block_keys = EXCLUDED.block_keys, updated_at = now()
-                RETURNING r.source, r.source_id, r.id
+                        matched = EXCLUDED.matched, block_keys = EXCLUDED.block_keys, updated_at = now()
+                RETURNING r.source, r.source_id, r.id, r.canonical_id
                 """);
             upsert.Parameters.Add(new NpgsqlParameter { Value = matcher.RecordType });
             upsert.Parameters.Add(new NpgsqlParameter { Value = sources });
@@ -60,27 +67,28 @@ internal static class DedupBlocksSql
             upsert.Parameters.Add(new NpgsqlParameter { Value = profiles.Select(p => matcher.BlockText(p)!).ToArray() });
             upsert.Parameters.Add(new NpgsqlParameter { Value = profiles.Select(p => matcher.BlockTime(p) is { } t ? (object)t.ToUniversalTime() : DBNull.Value).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
             upsert.Parameters.Add(new NpgsqlParameter { Value = profiles.Select(p => JsonSerializer.Serialize(matcher.Encode(p))).ToArray() });
-            upsert.Parameters.Add(new NpgsqlParameter { Value = keys.Select(ArrayLiteral).ToArray() });
+            upsert.Parameters.Add(new NpgsqlParameter { Value = entries.Select(ArrayLiteral).ToArray() });
+            upsert.Parameters.Add(new NpgsqlParameter { Value = matched });
             batch.BatchCommands.Add(upsert);
 
-            var byKey = new Dictionary<(string, string), long>(profiles.Count);
+            var byKey = new Dictionary<(string, string), (long, long)>(profiles.Count);
             var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
                 // The DELETE returns no result set: the reader starts on the upsert's RETURNING rows.
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    byKey[(reader.GetString(0), reader.GetString(1))] = reader.GetInt64(2);
+                    byKey[(reader.GetString(0), reader.GetString(1))] = (reader.GetInt64(2), reader.GetInt64(3));
                 }
             }
 
             var result = profiles.Select(p => byKey[(p.Source, p.SourceId)]).ToArray();
-            await InsertBlocksAsync(conn, tx, schema, result, keys, cancellationToken).ConfigureAwait(false);
+            await InsertBlocksAsync(conn, schema, matcher, result.Select(r => r.Item1).ToArray(), profiles, entries, cancellationToken).ConfigureAwait(false);
             return result;
         }
     }
 
-    /// <summary>Gives the records of a type that have no keys yet (indexed from a table, or stored before version 2) their keys and .NET search text.</summary>
+    /// <summary>Gives the records of a type that have no keys yet (indexed from a table, stored before version 3) their keys and .NET search text.</summary>
     internal static async Task<long> BackfillAsync(NpgsqlConnection conn, string schema, RecordMatcher matcher, CancellationToken cancellationToken)
     {
         long done = 0;
@@ -110,7 +118,7 @@ internal static class DedupBlocksSql
                 }
 
                 // A record whose text no longer normalizes to anything (a changed normalizer) keeps an empty key list.
-                var keys = rows.Select(r => matcher.Unmatchable(r.Profile) is null ? matcher.Blocking.FileKeys(r.Profile) : []).ToArray();
+                var entries = rows.Select(r => matcher.Unmatchable(r.Profile) is null ? matcher.Blocking.FileEntries(r.Profile) : []).ToArray();
                 var update = new NpgsqlCommand($"""
                     UPDATE {schema}.dedup_records r SET block_keys = u.block_keys::bigint[], match_text = coalesce(u.match_text, r.match_text)
                     FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, block_keys, match_text)
@@ -119,12 +127,12 @@ internal static class DedupBlocksSql
                 await using (update.ConfigureAwait(false))
                 {
                     update.Parameters.AddWithValue(rows.Select(r => r.Id).ToArray());
-                    update.Parameters.AddWithValue(keys.Select(ArrayLiteral).ToArray());
+                    update.Parameters.AddWithValue(entries.Select(ArrayLiteral).ToArray());
                     update.Parameters.Add(new NpgsqlParameter { Value = rows.Select(r => (object?)matcher.BlockText(r.Profile) ?? DBNull.Value).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
                     await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 }
 
-                await InsertBlocksAsync(conn, tx, schema, rows.Select(r => r.Id).ToArray(), keys, cancellationToken).ConfigureAwait(false);
+                await InsertBlocksAsync(conn, schema, matcher, rows.Select(r => r.Id).ToArray(), rows.Select(r => r.Profile).ToArray(), entries, cancellationToken).ConfigureAwait(false);
                 await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
                 done += rows.Count;
             }
@@ -132,37 +140,66 @@ internal static class DedupBlocksSql
     }
 
     /// <summary>
-    /// The candidates of a batch: for each probe key, the records filed under it (other sources only: the keys carry the
-    /// source). One statement; each distinct key is one probe of the <c>(key, record_id)</c> primary key and each record
-    /// found one probe of <c>dedup_records</c>' primary key (the LATERAL subqueries with LIMIT stay parameterized index
-    /// scans: no hash join that reads the whole table, however stale the statistics).
+    /// The candidates of a batch: for each record's probe keys, the records filed under them (other sources only: the
+    /// keys carry the source) that are within the maximum distance and the tolerance of it (placed keys only; checked on
+    /// the index entries, before the record is read). One statement; each probe is one probe of the btree on
+    /// <c>dedup_blocks.key</c> (which includes the place and time), each record found one probe of <c>dedup_records</c>'
+    /// primary key (the LATERAL subqueries with LIMIT stay parameterized index scans: no hash join that reads the whole
+    /// table, however stale the statistics).
     /// </summary>
-    internal static async Task<(Dictionary<long, List<DedupRow>> ByKey, long CutBlocks)> CandidatesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string schema, RecordMatcher matcher, long[] probeKeys, CancellationToken cancellationToken)
+    internal static async Task<(Dictionary<long, List<DedupRow>> ByRecord, long CutBlocks)> CandidatesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string schema, RecordMatcher matcher, IReadOnlyList<(long Record, MatchProfile Profile, IReadOnlyList<BlockEntry> Keys)> probes, CancellationToken cancellationToken)
     {
-        var byKey = new Dictionary<long, List<DedupRow>>();
+        var byRecord = new Dictionary<long, List<DedupRow>>();
         var decoded = new Dictionary<long, DedupRow>();
         long cut = 0;
-        if (probeKeys.Length == 0)
+        var owners = new List<long>();
+        var keys = new List<long>();
+        var places = new List<BlockPlace>();
+        foreach (var (record, profile, entries) in probes)
         {
-            return (byKey, cut);
+            var place = BlockPlace.Of(matcher, profile);
+            foreach (var e in entries)
+            {
+                owners.Add(record);
+                keys.Add(e.Key);
+                places.Add(e.Placed ? place : default);
+            }
+        }
+
+        if (keys.Count == 0)
+        {
+            return (byRecord, cut);
         }
 
         var cmd = new NpgsqlCommand($"""
-            SELECT h.key, r.id, r.canonical_id, r.source, r.source_id, r.profile::text
-            FROM unnest($1::bigint[]) AS k(key)
-            CROSS JOIN LATERAL (SELECT b.key, b.record_id FROM {schema}.dedup_blocks b WHERE b.key = k.key LIMIT $2) h
+            SELECT p.i, r.id, r.canonical_id, r.source, r.source_id, r.profile::text
+            FROM unnest($1::bigint[], $2::real[], $3::real[], $4::real[], $5::float8[]) WITH ORDINALITY AS p(key, x, y, z, t, i)
+            CROSS JOIN LATERAL (
+                SELECT e.record_id
+                FROM (SELECT b.record_id, b.x, b.y, b.z, b.t FROM {schema}.dedup_blocks b WHERE b.key = p.key LIMIT $6) e
+                WHERE (p.x IS NULL OR e.x IS NULL OR (e.x - p.x) * (e.x - p.x) + (e.y - p.y) * (e.y - p.y) + (e.z - p.z) * (e.z - p.z) <= $8)
+                  AND (p.t IS NULL OR e.t IS NULL OR abs(e.t - p.t) <= $9)
+                LIMIT $7) h
             CROSS JOIN LATERAL (SELECT r.id, r.canonical_id, r.source, r.source_id, r.profile FROM {schema}.dedup_records r WHERE r.id = h.record_id LIMIT 1) r
             """, conn, tx);
         await using (cmd.ConfigureAwait(false))
         {
-            cmd.Parameters.AddWithValue(probeKeys);
+            cmd.Parameters.AddWithValue(keys.ToArray());
+            cmd.Parameters.Add(Column(places.Select(p => p.X), NpgsqlDbType.Real));
+            cmd.Parameters.Add(Column(places.Select(p => p.Y), NpgsqlDbType.Real));
+            cmd.Parameters.Add(Column(places.Select(p => p.Z), NpgsqlDbType.Real));
+            cmd.Parameters.Add(Column(places.Select(p => p.T), NpgsqlDbType.Double));
+            cmd.Parameters.AddWithValue(MaxBlockScan);
             cmd.Parameters.AddWithValue(MaxBlockSize);
+            cmd.Parameters.AddWithValue(BlockPlace.MaxChordSquared(matcher));
+            cmd.Parameters.AddWithValue(BlockPlace.MaxSeconds(matcher));
+            var perProbe = new int[keys.Count];
             var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    var key = reader.GetInt64(0);
+                    var probe = (int)reader.GetInt64(0) - 1;
                     var id = reader.GetInt64(1);
                     if (!decoded.TryGetValue(id, out var row))
                     {
@@ -170,13 +207,14 @@ internal static class DedupBlocksSql
                         decoded[id] = row = new DedupRow(id, reader.GetInt64(2), profile);
                     }
 
-                    if (!byKey.TryGetValue(key, out var list))
+                    var owner = owners[probe];
+                    if (!byRecord.TryGetValue(owner, out var list))
                     {
-                        byKey[key] = list = [];
+                        byRecord[owner] = list = [];
                     }
 
                     list.Add(row);
-                    if (list.Count == MaxBlockSize)
+                    if (++perProbe[probe] == MaxBlockSize)
                     {
                         cut++;
                     }
@@ -184,34 +222,44 @@ internal static class DedupBlocksSql
             }
         }
 
-        return (byKey, cut);
+        return (byRecord, cut);
     }
 
-    private static async Task InsertBlocksAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string schema, long[] ids, IReadOnlyList<long>[] keys, CancellationToken cancellationToken)
+    private static NpgsqlParameter Column<T>(IEnumerable<T?> values, NpgsqlDbType type)
+        where T : struct =>
+        new() { Value = values.Select(v => v is { } x ? (object)x : DBNull.Value).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | type };
+
+    /// <summary>Writes the block entries of records by binary COPY (the entries of placed keys carry the record's place and time).</summary>
+    private static async Task InsertBlocksAsync(NpgsqlConnection conn, string schema, RecordMatcher matcher, long[] ids, IReadOnlyList<MatchProfile> profiles, IReadOnlyList<BlockEntry>[] entries, CancellationToken cancellationToken)
     {
-        var total = keys.Sum(k => k.Count);
-        var keyColumn = new long[total];
-        var idColumn = new long[total];
-        var n = 0;
-        for (var i = 0; i < ids.Length; i++)
+        var writer = await conn.BeginBinaryImportAsync($"COPY {schema}.dedup_blocks (key, record_id, x, y, z, t) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false);
+        await using (writer.ConfigureAwait(false))
         {
-            foreach (var k in keys[i])
+            for (var i = 0; i < ids.Length; i++)
             {
-                keyColumn[n] = k;
-                idColumn[n++] = ids[i];
+                var place = BlockPlace.Of(matcher, profiles[i]);
+                foreach (var e in entries[i])
+                {
+                    var p = e.Placed ? place : default;
+                    await writer.StartRowAsync(cancellationToken).ConfigureAwait(false);
+                    await writer.WriteAsync(e.Key, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
+                    await writer.WriteAsync(ids[i], NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
+                    await WriteAsync(writer, p.X, NpgsqlDbType.Real, cancellationToken).ConfigureAwait(false);
+                    await WriteAsync(writer, p.Y, NpgsqlDbType.Real, cancellationToken).ConfigureAwait(false);
+                    await WriteAsync(writer, p.Z, NpgsqlDbType.Real, cancellationToken).ConfigureAwait(false);
+                    await WriteAsync(writer, p.T, NpgsqlDbType.Double, cancellationToken).ConfigureAwait(false);
+                }
             }
-        }
 
-        var cmd = new NpgsqlCommand($"INSERT INTO {schema}.dedup_blocks (key, record_id) SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING", conn, tx);
-        await using (cmd.ConfigureAwait(false))
-        {
-            cmd.Parameters.AddWithValue(keyColumn);
-            cmd.Parameters.AddWithValue(idColumn);
-            await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private static string ArrayLiteral(IReadOnlyList<long> keys)
+    private static Task WriteAsync<T>(NpgsqlBinaryImporter writer, T? value, NpgsqlDbType type, CancellationToken cancellationToken)
+        where T : struct =>
+        value is { } v ? writer.WriteAsync(v, type, cancellationToken) : writer.WriteNullAsync(cancellationToken);
+
+    private static string ArrayLiteral(IReadOnlyList<BlockEntry> keys)
     {
         var sb = new StringBuilder(2 + (keys.Count * 20));
         sb.Append('{');
@@ -222,7 +270,7 @@ internal static class DedupBlocksSql
                 sb.Append(',');
             }
 
-            sb.Append(keys[i].ToString(CultureInfo.InvariantCulture));
+            sb.Append(keys[i].Key.ToString(CultureInfo.InvariantCulture));
         }
 
         return sb.Append('}').ToString();

@@ -18,8 +18,10 @@ internal sealed class DedupMatching(string schema)
     /// <summary>
     /// Matches staged records (locked per record type, so two sources matching at once see each other's links): their
     /// candidates come from one blocking query for the whole chunk, each is scored on all fields, the best decides.
+    /// Records staged pending are marked matched at the end; records staged as matched in the same transaction
+    /// (<paramref name="stagedMatched"/>) need no second write.
     /// </summary>
-    internal async Task<DedupBatchResult> MatchAsync(NpgsqlConnection conn, NpgsqlTransaction tx, RecordMatcher matcher, DedupPolicy policy, long[] ids, IReadOnlyDictionary<long, MatchProfile> profiles, Guid? runId, Action<string> stepIs, CancellationToken cancellationToken)
+    internal async Task<DedupBatchResult> MatchAsync(NpgsqlConnection conn, NpgsqlTransaction tx, RecordMatcher matcher, DedupPolicy policy, long[] ids, IReadOnlyDictionary<long, MatchProfile> profiles, Guid? runId, bool stagedMatched, Action<string> stepIs, CancellationToken cancellationToken)
     {
         stepIs($"waiting for the dedup lock of '{matcher.RecordType}'");
         var canonicals = new Dictionary<long, long>(ids.Length);
@@ -33,6 +35,10 @@ internal sealed class DedupMatching(string schema)
             read.Parameters.Add(new NpgsqlParameter { Value = ids });
             var src = new NpgsqlBatchCommand($"SELECT source FROM {_schema}.dedup_sources WHERE record_type = $1");
             src.Parameters.Add(new NpgsqlParameter { Value = matcher.RecordType });
+            // The candidate query's plan is a few index probes per record: compiling it (JIT, chosen for its row
+            // estimate) costs more than it saves; its probe list must not spill to a temporary file.
+            lockAndRead.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL jit = off"));
+            lockAndRead.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL work_mem = '32MB'"));
             lockAndRead.BatchCommands.Add(lockCmd);
             lockAndRead.BatchCommands.Add(read);
             lockAndRead.BatchCommands.Add(src);
@@ -55,50 +61,38 @@ internal sealed class DedupMatching(string schema)
 
         stepIs($"reading the links of {ids.Length} records");
         var (rejected, settled) = await LinkStateAsync(conn, tx, ids, cancellationToken).ConfigureAwait(false);
-        var probes = new Dictionary<long, IReadOnlyList<long>>(ids.Length);
-        var distinct = new HashSet<long>();
+        var probes = new List<(long Record, MatchProfile Profile, IReadOnlyList<BlockEntry> Keys)>(ids.Length);
         foreach (var id in ids)
         {
             if (!settled.Contains(id))
             {
-                var keys = matcher.Blocking.ProbeKeys(profiles[id], sources);
-                probes[id] = keys;
-                distinct.UnionWith(keys);
+                probes.Add((id, profiles[id], matcher.Blocking.ProbeEntries(profiles[id], sources)));
             }
         }
 
-        stepIs($"the candidate query ({probes.Count} records, {distinct.Count} block keys probed in dedup_blocks)");
-        var (byKey, cut) = await DedupBlocksSql.CandidatesAsync(conn, tx, _schema, matcher, [.. distinct], cancellationToken).ConfigureAwait(false);
+        stepIs($"the candidate query ({probes.Count} records, {probes.Sum(p => p.Keys.Count)} block keys probed in dedup_blocks)");
+        var (byRecord, cut) = await DedupBlocksSql.CandidatesAsync(conn, tx, _schema, matcher, probes, cancellationToken).ConfigureAwait(false);
 
         var links = new List<(long Record, long Target, double Score, string Reason, string Status, long OldCanonical, long NewCanonical)>();
         long compared = 0;
         var seen = new HashSet<long>();
-        foreach (var (id, keys) in probes)
+        foreach (var (id, profile, _) in probes)
         {
-            var profile = profiles[id];
             var canonical = canonicals[id];
             seen.Clear();
             (long Target, long Canonical, MatchScore Score)? best = null;
-            foreach (var key in keys)
+            foreach (var c in byRecord.TryGetValue(id, out var list) ? list : [])
             {
-                if (!byKey.TryGetValue(key, out var list))
+                if (!seen.Add(c.Id) || rejected.Contains((id, c.Id)) || rejected.Contains((c.Id, id)))
                 {
                     continue;
                 }
 
-                foreach (var c in list)
+                compared++;
+                var score = matcher.Score(profile, c.Profile);
+                if (score.Decision != MatchDecision.None && (best is null || score.Total > best.Value.Score.Total || (score.Total == best.Value.Score.Total && c.Id < best.Value.Target)))
                 {
-                    if (!seen.Add(c.Id) || rejected.Contains((id, c.Id)) || rejected.Contains((c.Id, id)))
-                    {
-                        continue;
-                    }
-
-                    compared++;
-                    var score = matcher.Score(profile, c.Profile);
-                    if (score.Decision != MatchDecision.None && (best is null || score.Total > best.Value.Score.Total || (score.Total == best.Value.Score.Total && c.Id < best.Value.Target)))
-                    {
-                        best = (c.Id, c.Canonical, score);
-                    }
+                    best = (c.Id, c.Canonical, score);
                 }
             }
 
@@ -122,12 +116,15 @@ internal sealed class DedupMatching(string schema)
             (merged, conflicts) = await MergeAsync(conn, tx, matcher, policy, linked.Select(l => l.NewCanonical).Distinct().ToArray(), cancellationToken).ConfigureAwait(false);
         }
 
-        stepIs($"marking {ids.Length} records matched");
-        var done = new NpgsqlCommand($"UPDATE {_schema}.dedup_records SET matched = true WHERE id = ANY($1) AND NOT matched", conn, tx);
-        await using (done.ConfigureAwait(false))
+        if (!stagedMatched)
         {
-            done.Parameters.AddWithValue(ids);
-            await done.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            stepIs($"marking {ids.Length} records matched");
+            var done = new NpgsqlCommand($"UPDATE {_schema}.dedup_records SET matched = true WHERE id = ANY($1) AND NOT matched", conn, tx);
+            await using (done.ConfigureAwait(false))
+            {
+                done.Parameters.AddWithValue(ids);
+                await done.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
         }
 
         return new DedupBatchResult { Linked = linked.Count, ForReview = review, Compared = compared, Merged = merged, Conflicts = conflicts, CutBlocks = cut };

@@ -118,14 +118,16 @@ public sealed class PostgresDedupStore
                 var tx = await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
                 await using (tx.ConfigureAwait(false))
                 {
-                    var ids = await DedupBlocksSql.StageAsync(conn, tx, _schema, matcher, matchable, cancellationToken).ConfigureAwait(false);
+                    // Matched in this transaction: staged as matched (a failure rolls both back), no second write of each record.
+                    var staged = await DedupBlocksSql.StageAsync(conn, tx, _schema, matcher, matchable, matched: true, cancellationToken).ConfigureAwait(false);
+                    var ids = staged.Select(s => s.Id).ToArray();
                     var known = new Dictionary<long, MatchProfile>(ids.Length);
                     for (var i = 0; i < ids.Length; i++)
                     {
                         known[ids[i]] = matchable[i];
                     }
 
-                    var result = await _matching.MatchAsync(conn, tx, matcher, policy, ids, known, runId, s => step = s, cancellationToken).ConfigureAwait(false);
+                    var result = await _matching.MatchAsync(conn, tx, matcher, policy, ids, known, runId, stagedMatched: true, s => step = s, cancellationToken).ConfigureAwait(false);
                     if (dryRun)
                     {
                         await tx.RollbackAsync(cancellationToken).ConfigureAwait(false);
@@ -176,7 +178,7 @@ public sealed class PostgresDedupStore
                 var tx = await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
                 await using (tx.ConfigureAwait(false))
                 {
-                    await DedupBlocksSql.StageAsync(conn, tx, _schema, matcher, matchable, cancellationToken).ConfigureAwait(false);
+                    await DedupBlocksSql.StageAsync(conn, tx, _schema, matcher, matchable, matched: false, cancellationToken).ConfigureAwait(false);
                     await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
                 }
             }
@@ -250,7 +252,7 @@ public sealed class PostgresDedupStore
                             return total;
                         }
 
-                        var r = await _matching.MatchAsync(conn, tx, matcher, policy, [.. ids], profiles, runId, s => step = s, cancellationToken).ConfigureAwait(false);
+                        var r = await _matching.MatchAsync(conn, tx, matcher, policy, [.. ids], profiles, runId, stagedMatched: false, s => step = s, cancellationToken).ConfigureAwait(false);
                         await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
                         total = total.Add(r);
                     }

@@ -110,7 +110,7 @@ public sealed class MatchBlocking
         var dims = Dimensions(profile, probe: false);
         if (dims is not null)
         {
-            AddTextKeys(keys, profile.Source, text, dims);
+            AddTextKeys(keys, profile.Source, Prefixes(text), dims);
         }
 
         if (HasDimensions)
@@ -146,6 +146,7 @@ public sealed class MatchBlocking
         }
 
         var dims = Dimensions(profile, probe: true);
+        var prefixes = dims is null ? [] : Prefixes(text);
         foreach (var source in otherSources)
         {
             if (string.Equals(source, profile.Source, StringComparison.Ordinal))
@@ -155,7 +156,7 @@ public sealed class MatchBlocking
 
             if (dims is not null)
             {
-                AddTextKeys(keys, source, text, dims);
+                AddTextKeys(keys, source, prefixes, dims);
                 if (HasDimensions)
                 {
                     keys.Add(new BlockEntry(Hash("n?", source, text), false));
@@ -180,25 +181,29 @@ public sealed class MatchBlocking
     /// <returns>The cells, or none when the matcher has no geo field.</returns>
     public IReadOnlyList<string> ProbeCells(GeoPoint point) => GeoField is null ? [] : NearCells(point);
 
-    private void AddTextKeys(HashSet<BlockEntry> keys, string source, string text, List<string> dims)
+    private void AddTextKeys(HashSet<BlockEntry> keys, string source, List<string> prefixes, List<string> dims)
     {
-        foreach (var prefix in Prefixes(text))
+        // Hash("t", source, prefix + Separator + dims) computed incrementally: the common head once, each prefix once.
+        var head = Head("t", source);
+        foreach (var prefix in prefixes)
         {
+            var h = Step(Mix(head, prefix), Separator);
             foreach (var d in dims)
             {
-                keys.Add(new BlockEntry(Hash("t", source, prefix + Separator + d), HasDimensions));
+                keys.Add(new BlockEntry(unchecked((long)Step(Mix(h, d), Separator)), HasDimensions));
             }
         }
     }
 
-    private IEnumerable<string> Prefixes(string text) =>
+    private List<string> Prefixes(string text) =>
         text.Split(' ', StringSplitOptions.RemoveEmptyEntries)
             .Distinct(StringComparer.Ordinal)
             .OrderByDescending(w => w.Length)
             .ThenBy(w => w, StringComparer.Ordinal)
             .Take(_maxTokens)
             .Select(w => w.Length <= _prefix ? w : w[.._prefix])
-            .Distinct(StringComparer.Ordinal);
+            .Distinct(StringComparer.Ordinal)
+            .ToList();
 
     /// <summary>The combinations of the record's cell, bucket and exact values (one when filing), or null when it lacks one.</summary>
     private List<string>? Dimensions(MatchProfile profile, bool probe)
@@ -297,24 +302,22 @@ public sealed class MatchBlocking
         return cells;
     }
 
-    private long Hash(string kind, string source, string value)
+    private long Hash(string kind, string source, string value) =>
+        // FNV-1a over the UTF-16 code units, each part followed by a separator: stable across processes and platforms (the keys are stored).
+        unchecked((long)Step(Mix(Head(kind, source), value), Separator));
+
+    private ulong Head(string kind, string source) =>
+        Step(Mix(Step(Mix(Step(Mix(14695981039346656037UL, _matcher.RecordType), Separator), kind), Separator), source), Separator);
+
+    private static ulong Mix(ulong h, string s)
     {
-        // FNV-1a over the UTF-16 code units: stable across processes and platforms (the keys are stored).
-        var h = 14695981039346656037UL;
-        Mix(ref h, _matcher.RecordType);
-        Mix(ref h, kind);
-        Mix(ref h, source);
-        Mix(ref h, value);
-        return unchecked((long)h);
-
-        static void Mix(ref ulong h, string s)
+        foreach (var c in s)
         {
-            foreach (var c in s)
-            {
-                h = (h ^ c) * 1099511628211UL;
-            }
-
-            h = (h ^ Separator) * 1099511628211UL;
+            h = Step(h, c);
         }
+
+        return h;
     }
+
+    private static ulong Step(ulong h, char c) => (h ^ c) * 1099511628211UL;
 }

@@ -91,4 +91,34 @@ public class DedupBlockFilterTests(PostgresDatabase db) : IClassFixture<Postgres
         Assert.Equal(1, r.Linked);
         Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM dedup_upgrade.dedup_blocks WHERE key IN (11, 12)"));
     }
+
+    [Fact]
+    public async Task A_new_store_analyzes_only_once_it_has_staged_as_many_records_as_the_table_held()
+    {
+        var m = Matcher(withDate: false);
+        await using var database = Database("dedup_analyze");
+        await database.EnsureMigratedAsync(default);
+        await db.ExecuteAsync("ALTER TABLE dedup_analyze.dedup_records SET (autovacuum_enabled = false); ALTER TABLE dedup_analyze.dedup_blocks SET (autovacuum_enabled = false)");
+        var random = new Random(4);
+        List<MatchProfile> Batch(string source, int from, int count) =>
+            [.. Enumerable.Range(from, count).Select(i => m.Profile(source, i.ToString(System.Globalization.CultureInfo.InvariantCulture), new GazetteerPlace("x", Gazetteer.NewName(random), (random.NextDouble() * 100) - 50, (random.NextDouble() * 300) - 150, null, T0)))];
+
+        // A first load analyzes at 20,000 and 40,000 records.
+        var first = new PostgresDedupStore(database);
+        for (var i = 0; i < 4; i++)
+        {
+            await first.MatchBatchAsync(m, DedupPolicy.Link, Batch("a", i * 10_000, 10_000), null, false, default);
+        }
+
+        Assert.Equal(40_000L, await db.ScalarAsync<long>("SELECT reltuples::bigint FROM pg_class WHERE oid = 'dedup_analyze.dedup_records'::regclass"));
+
+        // Another store (another run) matching 25,000 records against the 40,000 does not analyze: the table has not doubled.
+        var second = new PostgresDedupStore(database);
+        for (var i = 0; i < 3; i++)
+        {
+            await second.MatchBatchAsync(m, DedupPolicy.Link, Batch("b", i * 10_000, i == 2 ? 5_000 : 10_000), null, false, default);
+        }
+
+        Assert.Equal(40_000L, await db.ScalarAsync<long>("SELECT reltuples::bigint FROM pg_class WHERE oid = 'dedup_analyze.dedup_records'::regclass"));
+    }
 }

@@ -10,6 +10,9 @@ namespace Ingestion.Postgres.Dedup;
 /// <summary>A record under dedup as read back for matching: its row id, its canonical record and its profile.</summary>
 internal readonly record struct DedupRow(long Id, long Canonical, MatchProfile Profile);
 
+/// <summary>A record as staged: its row id, its canonical record, and whether its row is new (then it has no links yet).</summary>
+internal readonly record struct StagedRecord(long Id, long Canonical, bool Inserted);
+
 /// <summary>
 /// The set-based statements of blocking: staging a batch's records with their blocking keys, and finding the candidates
 /// of a whole batch in one query (each record's probe keys joined against <c>dedup_blocks</c>, one index probe per key;
@@ -25,66 +28,113 @@ internal static class DedupBlocksSql
     internal const int MaxBlockScan = 10_000;
 
     /// <summary>
-    /// Files records (upserted with their keys; old keys of a changed record removed), pending or already marked matched
-    /// (when the caller matches them in the same transaction). Returns each record's id and canonical record, in order.
+    /// Files records with their keys, pending or already marked matched (when the caller matches them in the same
+    /// transaction). New records are inserted in one statement; only the records already filed (refreshed by a re-run)
+    /// then have their old blocks removed and their row updated. Returns each record's id, canonical record and whether
+    /// it is new (a new record has no links yet), in order.
     /// </summary>
-    internal static async Task<(long Id, long Canonical)[]> StageAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string schema, RecordMatcher matcher, IReadOnlyList<MatchProfile> profiles, bool matched, CancellationToken cancellationToken)
+    internal static async Task<StagedRecord[]> StageAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string schema, RecordMatcher matcher, IReadOnlyList<MatchProfile> profiles, bool matched, CancellationToken cancellationToken)
     {
-        var sources = profiles.Select(p => p.Source).ToArray();
-        var ids = profiles.Select(p => p.SourceId).ToArray();
-        var entries = profiles.Select(p => matcher.Blocking.FileEntries(p)).ToArray();
+        // The keys and encoded profiles are pure functions of each record: computed on every core (the server waits meanwhile).
+        var entries = new IReadOnlyList<BlockEntry>[profiles.Count];
+        var encoded = new string[profiles.Count];
+        var keyLists = new string[profiles.Count];
+        Parallel.For(0, profiles.Count, i =>
+        {
+            entries[i] = matcher.Blocking.FileEntries(profiles[i]);
+            encoded[i] = JsonSerializer.Serialize(matcher.Encode(profiles[i]));
+            keyLists[i] = ArrayLiteral(entries[i]);
+        });
+
+        var result = new StagedRecord[profiles.Count];
+        var all = Enumerable.Range(0, profiles.Count).ToArray();
+        var byKey = await WriteRecordsAsync(conn, tx, schema, matcher, profiles, all, encoded, keyLists, matched, refresh: false, cancellationToken).ConfigureAwait(false);
+        var filed = all.Where(i => !byKey.ContainsKey((profiles[i].Source, profiles[i].SourceId))).ToArray();
+        for (var i = 0; i < profiles.Count; i++)
+        {
+            if (byKey.TryGetValue((profiles[i].Source, profiles[i].SourceId), out var row))
+            {
+                result[i] = new StagedRecord(row.Id, row.Canonical, Inserted: true);
+            }
+        }
+
+        if (filed.Length > 0)
+        {
+            var refreshed = await WriteRecordsAsync(conn, tx, schema, matcher, profiles, filed, encoded, keyLists, matched, refresh: true, cancellationToken).ConfigureAwait(false);
+            foreach (var i in filed)
+            {
+                var row = refreshed[(profiles[i].Source, profiles[i].SourceId)];
+                result[i] = new StagedRecord(row.Id, row.Canonical, Inserted: false);
+            }
+        }
+
+        await InsertBlocksAsync(conn, schema, matcher, result.Select(r => r.Id).ToArray(), profiles, entries, cancellationToken).ConfigureAwait(false);
+        return result;
+    }
+
+    /// <summary>Inserts the new records among some of a batch (<paramref name="refresh"/> false), or removes the old blocks of records already filed and updates their rows (true).</summary>
+    private static async Task<Dictionary<(string, string), (long Id, long Canonical)>> WriteRecordsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string schema, RecordMatcher matcher, IReadOnlyList<MatchProfile> profiles, int[] which, string[] encoded, string[] keyLists, bool matched, bool refresh, CancellationToken cancellationToken)
+    {
+        var sources = which.Select(i => profiles[i].Source).ToArray();
+        var ids = which.Select(i => profiles[i].SourceId).ToArray();
         var batch = new NpgsqlBatch(conn, tx);
         await using (batch.ConfigureAwait(false))
         {
-            // A record filed before under other keys (its text or place changed) leaves its old blocks. Each record is
-            // looked up by its unique key (LIMIT 1 keeps the lookup a parameterized index probe, never a scan of the
-            // table, whatever the statistics say); a first load finds none.
-            var delete = new NpgsqlBatchCommand($"""
-                DELETE FROM {schema}.dedup_blocks b
-                USING unnest($2::text[], $3::text[]) AS u(source, source_id)
-                CROSS JOIN LATERAL (SELECT r.id, r.block_keys FROM {schema}.dedup_records r WHERE r.record_type = $1 AND r.source = u.source AND r.source_id = u.source_id LIMIT 1) r
-                CROSS JOIN LATERAL unnest(r.block_keys) AS k(key)
-                WHERE b.key = k.key AND b.record_id = r.id
-                """);
-            delete.Parameters.Add(new NpgsqlParameter { Value = matcher.RecordType });
-            delete.Parameters.Add(new NpgsqlParameter { Value = sources });
-            delete.Parameters.Add(new NpgsqlParameter { Value = ids });
-            batch.BatchCommands.Add(delete);
+            if (refresh)
+            {
+                // A record filed before under other keys (its text or place changed) leaves its old blocks. Each record is
+                // looked up by its unique key (LIMIT 1 keeps the lookup a parameterized index probe, never a scan of the
+                // table, whatever the statistics say).
+                var delete = new NpgsqlBatchCommand($"""
+                    DELETE FROM {schema}.dedup_blocks b
+                    USING unnest($2::text[], $3::text[]) AS u(source, source_id)
+                    CROSS JOIN LATERAL (SELECT r.id, r.block_keys FROM {schema}.dedup_records r WHERE r.record_type = $1 AND r.source = u.source AND r.source_id = u.source_id LIMIT 1) r
+                    CROSS JOIN LATERAL unnest(r.block_keys) AS k(key)
+                    WHERE b.key = k.key AND b.record_id = r.id
+                    """);
+                delete.Parameters.Add(new NpgsqlParameter { Value = matcher.RecordType });
+                delete.Parameters.Add(new NpgsqlParameter { Value = sources });
+                delete.Parameters.Add(new NpgsqlParameter { Value = ids });
+                batch.BatchCommands.Add(delete);
+            }
 
-            var upsert = new NpgsqlBatchCommand($"""
+            var conflict = refresh
+                ? """
+                  DO UPDATE
+                      SET match_text = EXCLUDED.match_text, match_time = EXCLUDED.match_time, profile = EXCLUDED.profile,
+                          matched = EXCLUDED.matched, block_keys = EXCLUDED.block_keys, updated_at = now()
+                  """
+                : "DO NOTHING";
+            var write = new NpgsqlBatchCommand($"""
                 INSERT INTO {schema}.dedup_records AS r (record_type, source, source_id, match_text, match_time, profile, matched, block_keys)
                 SELECT $1, u.source, u.source_id, u.match_text, u.match_time, u.profile::jsonb, $8, u.block_keys::bigint[]
                 FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[]) WITH ORDINALITY AS u(source, source_id, match_text, match_time, profile, block_keys, n)
                 ORDER BY u.n
-                ON CONFLICT (record_type, source, source_id) DO UPDATE
-                    SET match_text = EXCLUDED.match_text, match_time = EXCLUDED.match_time, profile = EXCLUDED.profile,
-                        matched = EXCLUDED.matched, block_keys = EXCLUDED.block_keys, updated_at = now()
+                ON CONFLICT (record_type, source, source_id) {conflict}
                 RETURNING r.source, r.source_id, r.id, r.canonical_id
                 """);
-            upsert.Parameters.Add(new NpgsqlParameter { Value = matcher.RecordType });
-            upsert.Parameters.Add(new NpgsqlParameter { Value = sources });
-            upsert.Parameters.Add(new NpgsqlParameter { Value = ids });
-            upsert.Parameters.Add(new NpgsqlParameter { Value = profiles.Select(p => matcher.BlockText(p)!).ToArray() });
-            upsert.Parameters.Add(new NpgsqlParameter { Value = profiles.Select(p => matcher.BlockTime(p) is { } t ? (object)t.ToUniversalTime() : DBNull.Value).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
-            upsert.Parameters.Add(new NpgsqlParameter { Value = profiles.Select(p => JsonSerializer.Serialize(matcher.Encode(p))).ToArray() });
-            upsert.Parameters.Add(new NpgsqlParameter { Value = entries.Select(ArrayLiteral).ToArray() });
-            upsert.Parameters.Add(new NpgsqlParameter { Value = matched });
-            batch.BatchCommands.Add(upsert);
+            write.Parameters.Add(new NpgsqlParameter { Value = matcher.RecordType });
+            write.Parameters.Add(new NpgsqlParameter { Value = sources });
+            write.Parameters.Add(new NpgsqlParameter { Value = ids });
+            write.Parameters.Add(new NpgsqlParameter { Value = which.Select(i => matcher.BlockText(profiles[i])!).ToArray() });
+            write.Parameters.Add(new NpgsqlParameter { Value = which.Select(i => matcher.BlockTime(profiles[i]) is { } t ? (object)t.ToUniversalTime() : DBNull.Value).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
+            write.Parameters.Add(new NpgsqlParameter { Value = which.Select(i => encoded[i]).ToArray() });
+            write.Parameters.Add(new NpgsqlParameter { Value = which.Select(i => keyLists[i]).ToArray() });
+            write.Parameters.Add(new NpgsqlParameter { Value = matched });
+            batch.BatchCommands.Add(write);
 
-            var byKey = new Dictionary<(string, string), (long, long)>(profiles.Count);
+            var byKey = new Dictionary<(string, string), (long, long)>(which.Length);
             var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
-                // The DELETE returns no result set: the reader starts on the upsert's RETURNING rows.
+                // The DELETE returns no result set: the reader starts on the RETURNING rows.
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
                     byKey[(reader.GetString(0), reader.GetString(1))] = (reader.GetInt64(2), reader.GetInt64(3));
                 }
             }
 
-            var result = profiles.Select(p => byKey[(p.Source, p.SourceId)]).ToArray();
-            await InsertBlocksAsync(conn, schema, matcher, result.Select(r => r.Item1).ToArray(), profiles, entries, cancellationToken).ConfigureAwait(false);
-            return result;
+            return byKey;
         }
     }
 

@@ -18,13 +18,14 @@ internal sealed class DedupMatching(string schema)
     /// <summary>
     /// Matches staged records (locked per record type, so two sources matching at once see each other's links): their
     /// candidates come from one blocking query for the whole chunk, each is scored on all fields, the best decides.
-    /// Records staged pending are marked matched at the end; records staged as matched in the same transaction
-    /// (<paramref name="stagedMatched"/>) need no second write.
+    /// Records staged pending are marked matched at the end. Records staged as matched in the same transaction
+    /// (<paramref name="staged"/>) need no second write, their canonical records come from the staging (their rows stay
+    /// locked by it), and the new ones among them have no links to read.
     /// </summary>
-    internal async Task<DedupBatchResult> MatchAsync(NpgsqlConnection conn, NpgsqlTransaction tx, RecordMatcher matcher, DedupPolicy policy, long[] ids, IReadOnlyDictionary<long, MatchProfile> profiles, Guid? runId, bool stagedMatched, Action<string> stepIs, CancellationToken cancellationToken)
+    internal async Task<DedupBatchResult> MatchAsync(NpgsqlConnection conn, NpgsqlTransaction tx, RecordMatcher matcher, DedupPolicy policy, long[] ids, IReadOnlyDictionary<long, MatchProfile> profiles, Guid? runId, IReadOnlyList<StagedRecord>? staged, Action<string> stepIs, CancellationToken cancellationToken)
     {
         stepIs($"waiting for the dedup lock of '{matcher.RecordType}'");
-        var canonicals = new Dictionary<long, long>(ids.Length);
+        var canonicals = staged?.ToDictionary(r => r.Id, r => r.Canonical) ?? new Dictionary<long, long>(ids.Length);
         var sources = new List<string>();
         var lockAndRead = new NpgsqlBatch(conn, tx);
         await using (lockAndRead.ConfigureAwait(false))
@@ -40,18 +41,26 @@ internal sealed class DedupMatching(string schema)
             lockAndRead.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL jit = off"));
             lockAndRead.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL work_mem = '32MB'"));
             lockAndRead.BatchCommands.Add(lockCmd);
-            lockAndRead.BatchCommands.Add(read);
+            if (staged is null)
+            {
+                lockAndRead.BatchCommands.Add(read);
+            }
+
             lockAndRead.BatchCommands.Add(src);
             var reader = await lockAndRead.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
                 await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                if (staged is null)
                 {
-                    canonicals[reader.GetInt64(0)] = reader.GetInt64(1);
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        canonicals[reader.GetInt64(0)] = reader.GetInt64(1);
+                    }
+
+                    await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
                 }
 
-                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
                     sources.Add(reader.GetString(0));
@@ -59,18 +68,15 @@ internal sealed class DedupMatching(string schema)
             }
         }
 
-        stepIs($"reading the links of {ids.Length} records");
-        var (rejected, settled) = await LinkStateAsync(conn, tx, ids, cancellationToken).ConfigureAwait(false);
-        var probes = new List<(long Record, MatchProfile Profile, IReadOnlyList<BlockEntry> Keys)>(ids.Length);
-        foreach (var id in ids)
-        {
-            if (!settled.Contains(id))
-            {
-                probes.Add((id, profiles[id], matcher.Blocking.ProbeEntries(profiles[id], sources)));
-            }
-        }
+        // A record whose row the staging just inserted has no links yet: only the others' links are read.
+        var linkable = staged is null ? ids : staged.Where(r => !r.Inserted).Select(r => r.Id).ToArray();
+        stepIs($"reading the links of {linkable.Length} records");
+        var (rejected, settled) = linkable.Length == 0 ? ([], []) : await LinkStateAsync(conn, tx, linkable, cancellationToken).ConfigureAwait(false);
+        var open = ids.Where(id => !settled.Contains(id)).ToArray();
+        var probes = new (long Record, MatchProfile Profile, IReadOnlyList<BlockEntry> Keys)[open.Length];
+        Parallel.For(0, open.Length, i => probes[i] = (open[i], profiles[open[i]], matcher.Blocking.ProbeEntries(profiles[open[i]], sources)));
 
-        stepIs($"the candidate query ({probes.Count} records, {probes.Sum(p => p.Keys.Count)} block keys probed in dedup_blocks)");
+        stepIs($"the candidate query ({probes.Length} records, {probes.Sum(p => p.Keys.Count)} block keys probed in dedup_blocks)");
         var (byRecord, cut) = await DedupBlocksSql.CandidatesAsync(conn, tx, _schema, matcher, probes, cancellationToken).ConfigureAwait(false);
 
         var links = new List<(long Record, long Target, double Score, string Reason, string Status, long OldCanonical, long NewCanonical)>();
@@ -116,7 +122,7 @@ internal sealed class DedupMatching(string schema)
             (merged, conflicts) = await MergeAsync(conn, tx, matcher, policy, linked.Select(l => l.NewCanonical).Distinct().ToArray(), cancellationToken).ConfigureAwait(false);
         }
 
-        if (!stagedMatched)
+        if (staged is null)
         {
             stepIs($"marking {ids.Length} records matched");
             var done = new NpgsqlCommand($"UPDATE {_schema}.dedup_records SET matched = true WHERE id = ANY($1) AND NOT matched", conn, tx);

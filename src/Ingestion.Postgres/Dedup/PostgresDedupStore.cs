@@ -111,6 +111,7 @@ public sealed class PostgresDedupStore
 
         await PrepareAsync(matcher, matchable, cancellationToken).ConfigureAwait(false);
         var step = $"staging {matchable.Count} records";
+        DedupBatchResult result;
         try
         {
             var conn = await _database.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
@@ -128,7 +129,8 @@ public sealed class PostgresDedupStore
                         known[ids[i]] = matchable[i];
                     }
 
-                    var result = await _matching.MatchAsync(conn, tx, matcher, policy, ids, known, runId, stagedMatched: true, s => step = s, cancellationToken).ConfigureAwait(false);
+                    result = await _matching.MatchAsync(conn, tx, matcher, policy, ids, known, runId, staged, s => step = s, cancellationToken).ConfigureAwait(false);
+                    step = "committing";
                     if (dryRun)
                     {
                         await tx.RollbackAsync(cancellationToken).ConfigureAwait(false);
@@ -136,10 +138,7 @@ public sealed class PostgresDedupStore
                     else
                     {
                         await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-                        await AnalyzeWhenGrownAsync(matchable.Count, cancellationToken).ConfigureAwait(false);
                     }
-
-                    return result with { Unmatchable = unmatchable };
                 }
             }
         }
@@ -147,6 +146,14 @@ public sealed class PostgresDedupStore
         {
             throw DedupTimeouts.Describe(e, matcher.RecordType, step);
         }
+
+        // On a connection of its own once the batch's is back in the pool (a pool of one connection is enough).
+        if (!dryRun)
+        {
+            await AnalyzeWhenGrownAsync(matchable.Count, cancellationToken).ConfigureAwait(false);
+        }
+
+        return result with { Unmatchable = unmatchable };
     }
 
     /// <summary>
@@ -253,7 +260,7 @@ public sealed class PostgresDedupStore
                             return total;
                         }
 
-                        var r = await _matching.MatchAsync(conn, tx, matcher, policy, [.. ids], profiles, runId, stagedMatched: false, s => step = s, cancellationToken).ConfigureAwait(false);
+                        var r = await _matching.MatchAsync(conn, tx, matcher, policy, [.. ids], profiles, runId, staged: null, s => step = s, cancellationToken).ConfigureAwait(false);
                         await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
                         total = total.Add(r);
                     }

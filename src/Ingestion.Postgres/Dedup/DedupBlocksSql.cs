@@ -46,6 +46,7 @@ internal static class DedupBlocksSql
             keyLists[i] = ArrayLiteral(entries[i]);
         });
 
+        await MarkUnplacedAsync(conn, tx, schema, matcher, profiles, entries, cancellationToken).ConfigureAwait(false);
         var result = new StagedRecord[profiles.Count];
         var all = Enumerable.Range(0, profiles.Count).ToArray();
         var byKey = await WriteRecordsAsync(conn, tx, schema, matcher, profiles, all, encoded, keyLists, matched, refresh: false, cancellationToken).ConfigureAwait(false);
@@ -182,6 +183,7 @@ internal static class DedupBlocksSql
                     await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 }
 
+                await MarkUnplacedAsync(conn, tx, schema, matcher, rows.Select(r => r.Profile).ToArray(), entries, cancellationToken).ConfigureAwait(false);
                 await InsertBlocksAsync(conn, schema, matcher, rows.Select(r => r.Id).ToArray(), rows.Select(r => r.Profile).ToArray(), entries, cancellationToken).ConfigureAwait(false);
                 await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
                 done += rows.Count;
@@ -277,9 +279,67 @@ internal static class DedupBlocksSql
         return (byRecord, cut);
     }
 
+    /// <summary>
+    /// Marks the sources of records filed without a place (the matcher blocks on a point, a date or codes the record
+    /// lacks: only its whole name is filed), so the records of other sources probe the keys of whole names in them.
+    /// </summary>
+    private static async Task MarkUnplacedAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string schema, RecordMatcher matcher, IReadOnlyList<MatchProfile> profiles, IReadOnlyList<BlockEntry>[] entries, CancellationToken cancellationToken)
+    {
+        if (!Places(matcher))
+        {
+            return;
+        }
+
+        var sources = Enumerable.Range(0, profiles.Count).Where(i => entries[i].Count > 0 && !entries[i].Any(e => e.Placed)).Select(i => profiles[i].Source).Distinct(StringComparer.Ordinal).ToArray();
+        if (sources.Length == 0)
+        {
+            return;
+        }
+
+        var cmd = new NpgsqlCommand($"UPDATE {schema}.dedup_sources SET unplaced = true WHERE record_type = $1 AND source = ANY($2) AND NOT unplaced", conn, tx);
+        await using (cmd.ConfigureAwait(false))
+        {
+            cmd.Parameters.AddWithValue(matcher.RecordType);
+            cmd.Parameters.AddWithValue(sources);
+            await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Whether the matcher's text keys combine words with a place (a cell, a bucket or codes).</summary>
+    internal static bool Places(RecordMatcher matcher) =>
+        matcher.Blocking.GeoField is not null || matcher.Blocking.TimeField is not null || matcher.Blocking.ExactFields.Count > 0;
+
+    /// <summary>
+    /// A record's probe keys in the other sources: in a source with no record filed without a place, a record that has
+    /// a place does not probe the keys of its whole name (only records without a place are filed under those alone).
+    /// </summary>
+    internal static IReadOnlyList<BlockEntry> ProbeEntries(RecordMatcher matcher, MatchProfile profile, IReadOnlyList<(string Source, bool Unplaced)> sources)
+    {
+        var result = new List<BlockEntry>();
+        foreach (var (source, unplaced) in sources)
+        {
+            if (string.Equals(source, profile.Source, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var entries = matcher.Blocking.ProbeEntries(profile, [source]);
+            var placed = !unplaced && entries.Any(e => e.Placed);
+            foreach (var e in entries)
+            {
+                if (!placed || e.Placed)
+                {
+                    result.Add(e);
+                }
+            }
+        }
+
+        return result;
+    }
+
     private static NpgsqlParameter Column<T>(IEnumerable<T?> values, NpgsqlDbType type)
         where T : struct =>
-        new() { Value = values.Select(v => v is { } x ? (object)x : DBNull.Value).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | type };
+        new() { Value = values.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | type };
 
     /// <summary>Writes the block entries of records by binary COPY (the entries of placed keys carry the record's place and time).</summary>
     private static async Task InsertBlocksAsync(NpgsqlConnection conn, string schema, RecordMatcher matcher, long[] ids, IReadOnlyList<MatchProfile> profiles, IReadOnlyList<BlockEntry>[] entries, CancellationToken cancellationToken)

@@ -26,7 +26,7 @@ internal sealed class DedupMatching(string schema)
     {
         stepIs($"waiting for the dedup lock of '{matcher.RecordType}'");
         var canonicals = staged?.ToDictionary(r => r.Id, r => r.Canonical) ?? new Dictionary<long, long>(ids.Length);
-        var sources = new List<string>();
+        var sources = new List<(string Source, bool Unplaced)>();
         var lockAndRead = new NpgsqlBatch(conn, tx);
         await using (lockAndRead.ConfigureAwait(false))
         {
@@ -34,7 +34,7 @@ internal sealed class DedupMatching(string schema)
             lockCmd.Parameters.Add(new NpgsqlParameter { Value = matcher.RecordType });
             var read = new NpgsqlBatchCommand($"SELECT id, canonical_id FROM {_schema}.dedup_records WHERE id = ANY($1)");
             read.Parameters.Add(new NpgsqlParameter { Value = ids });
-            var src = new NpgsqlBatchCommand($"SELECT source FROM {_schema}.dedup_sources WHERE record_type = $1");
+            var src = new NpgsqlBatchCommand($"SELECT source, unplaced FROM {_schema}.dedup_sources WHERE record_type = $1");
             src.Parameters.Add(new NpgsqlParameter { Value = matcher.RecordType });
             // The candidate query's plan is a few index probes per record: compiling it (JIT, chosen for its row
             // estimate) costs more than it saves; its probe list must not spill to a temporary file.
@@ -63,7 +63,7 @@ internal sealed class DedupMatching(string schema)
 
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    sources.Add(reader.GetString(0));
+                    sources.Add((reader.GetString(0), reader.GetBoolean(1)));
                 }
             }
         }
@@ -74,7 +74,7 @@ internal sealed class DedupMatching(string schema)
         var (rejected, settled) = linkable.Length == 0 ? ([], []) : await LinkStateAsync(conn, tx, linkable, cancellationToken).ConfigureAwait(false);
         var open = ids.Where(id => !settled.Contains(id)).ToArray();
         var probes = new (long Record, MatchProfile Profile, IReadOnlyList<BlockEntry> Keys)[open.Length];
-        Parallel.For(0, open.Length, i => probes[i] = (open[i], profiles[open[i]], matcher.Blocking.ProbeEntries(profiles[open[i]], sources)));
+        Parallel.For(0, open.Length, i => probes[i] = (open[i], profiles[open[i]], DedupBlocksSql.ProbeEntries(matcher, profiles[open[i]], sources)));
 
         stepIs($"the candidate query ({probes.Length} records, {probes.Sum(p => p.Keys.Count)} block keys probed in dedup_blocks)");
         var (byRecord, cut) = await DedupBlocksSql.CandidatesAsync(conn, tx, _schema, matcher, probes, cancellationToken).ConfigureAwait(false);

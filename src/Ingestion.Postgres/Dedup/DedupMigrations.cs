@@ -125,6 +125,9 @@ public static class DedupMigrations
     /// the entries within the maximum distance and the tolerance (the cells and buckets are wider than the distance:
     /// fewer keys probed per record). The keys change with the wider cells: every record is given its new keys on first
     /// use. The unused index on <c>(record_type, match_time)</c> is dropped (one index less to write per record).
+    /// <c>dedup_sources.unplaced</c>: whether a source has records filed without a place (no point, no date), which only
+    /// the keys of their whole name find; the records of other sources probe those keys only for such sources (true for
+    /// the sources known before, and for sources of rows indexed from a table).
     /// </summary>
     public static PostgresMigration V3 { get; } = new(Component, 3, "dedup_blocks with place and time, wider cells", """
         DROP TABLE {schema}.dedup_blocks;
@@ -138,6 +141,7 @@ public static class DedupMigrations
         CREATE INDEX dedup_blocks_key ON {schema}.dedup_blocks (key) INCLUDE (record_id, x, y, z, t);
         DROP INDEX IF EXISTS {schema}.dedup_records_time;
         UPDATE {schema}.dedup_records SET block_keys = NULL WHERE block_keys IS NOT NULL;
+        ALTER TABLE {schema}.dedup_sources ADD COLUMN unplaced boolean NOT NULL DEFAULT true;
         """);
 
     /// <summary>Every migration of the component, in order.</summary>

@@ -308,7 +308,7 @@ public sealed class PostgresDedupStore
         {
             if (fresh.Length > 0)
             {
-                var cmd = new NpgsqlCommand($"INSERT INTO {_schema}.dedup_sources SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING", conn);
+                var cmd = new NpgsqlCommand($"INSERT INTO {_schema}.dedup_sources (record_type, source, unplaced) SELECT $1, unnest($2::text[]), false ON CONFLICT DO NOTHING", conn);
                 await using (cmd.ConfigureAwait(false))
                 {
                     cmd.Parameters.AddWithValue(matcher.RecordType);

@@ -121,4 +121,26 @@ public class DedupBlockFilterTests(PostgresDatabase db) : IClassFixture<Postgres
 
         Assert.Equal(40_000L, await db.ScalarAsync<long>("SELECT reltuples::bigint FROM pg_class WHERE oid = 'dedup_analyze.dedup_records'::regclass"));
     }
+
+    [Fact]
+    public async Task A_place_without_a_point_is_found_by_its_name_and_marks_its_source_so_placed_records_probe_whole_names_there()
+    {
+        var m = RecordMatcher.For<PlaceRecord>("spots").Text("name", p => p.Name, weight: 0.6, required: true)
+            .Geo("position", p => p.At, maxDistanceMeters: 5_000, weight: 0.4).Thresholds(link: 0.55, review: 0.5).Build();
+        await using var database = Database("dedup_unplaced");
+        var store = new PostgresDedupStore(database);
+        await store.MatchBatchAsync(m, DedupPolicy.Link, [m.Profile("a", "1", new PlaceRecord("Rivière-Ouelle", new GeoPoint(-70.0, 47.4)))], null, false, default);
+        await store.MatchBatchAsync(m, DedupPolicy.Link, [m.Profile("c", "1", new PlaceRecord("Kamouraska", null))], null, false, default);
+        Assert.False(await db.ScalarAsync<bool>("SELECT unplaced FROM dedup_unplaced.dedup_sources WHERE source = 'a'"));
+        Assert.True(await db.ScalarAsync<bool>("SELECT unplaced FROM dedup_unplaced.dedup_sources WHERE source = 'c'"));
+
+        // A record without a point finds a placed one by its whole name; a placed one finds one without a point.
+        Assert.Equal(1, (await store.MatchBatchAsync(m, DedupPolicy.Link, [m.Profile("b", "1", new PlaceRecord("RIVIERE OUELLE", null))], null, false, default)).Linked);
+        Assert.Equal(1, (await store.MatchBatchAsync(m, DedupPolicy.Link, [m.Profile("b", "2", new PlaceRecord("Kamouraska", new GeoPoint(-69.9, 47.5)))], null, false, default)).Linked);
+    }
 }
+
+/// <summary>A named place that may lack a point.</summary>
+/// <param name="Name">The name.</param>
+/// <param name="At">The point, if known.</param>
+public sealed record PlaceRecord(string Name, GeoPoint? At);

@@ -14,15 +14,38 @@ namespace Ingestion.Postgres.Dedup;
 internal sealed class DedupMatching(string schema)
 {
     private readonly string _schema = schema;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyList<(string Source, bool Unplaced)>> _sources = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Starts computing the probe keys of records on the thread pool with the sources the last matching of the type read
+    /// (while the caller stages the records); <see cref="MatchAsync"/> uses them if the sources are still the same.
+    /// </summary>
+    /// <returns>The sources assumed and the keys of each record, in order; null before the type's first matching.</returns>
+    internal (IReadOnlyList<(string Source, bool Unplaced)> Sources, Task<IReadOnlyList<BlockEntry>[]> Keys)? StartProbeKeys(RecordMatcher matcher, IReadOnlyList<MatchProfile> profiles)
+    {
+        if (!_sources.TryGetValue(matcher.RecordType, out var sources))
+        {
+            return null;
+        }
+
+        return (sources, Task.Run(() =>
+        {
+            var keys = new IReadOnlyList<BlockEntry>[profiles.Count];
+            Parallel.For(0, profiles.Count, i => keys[i] = DedupBlocksSql.ProbeEntries(matcher, profiles[i], sources));
+            return keys;
+        }));
+    }
 
     /// <summary>
     /// Matches staged records (locked per record type, so two sources matching at once see each other's links): their
     /// candidates come from one blocking query for the whole chunk, each is scored on all fields, the best decides.
     /// Records staged pending are marked matched at the end. Records staged as matched in the same transaction
-    /// (<paramref name="staged"/>) need no second write, their canonical records come from the staging (their rows stay
-    /// locked by it), and the new ones among them have no links to read.
+    /// (<c>staged</c>) need no second write, their canonical records come from the staging (their rows stay
+    /// locked by it), and the new ones among them have no links to read. Probe keys started by
+    /// <see cref="StartProbeKeys"/> for the records (<c>early</c>, in the order of <c>ids</c>) are used when the sources
+    /// have not changed since.
     /// </summary>
-    internal async Task<DedupBatchResult> MatchAsync(NpgsqlConnection conn, NpgsqlTransaction tx, RecordMatcher matcher, DedupPolicy policy, long[] ids, IReadOnlyDictionary<long, MatchProfile> profiles, Guid? runId, IReadOnlyList<StagedRecord>? staged, Action<string> stepIs, CancellationToken cancellationToken)
+    internal async Task<DedupBatchResult> MatchAsync(NpgsqlConnection conn, NpgsqlTransaction tx, RecordMatcher matcher, DedupPolicy policy, long[] ids, IReadOnlyDictionary<long, MatchProfile> profiles, Guid? runId, IReadOnlyList<StagedRecord>? staged, (IReadOnlyList<(string Source, bool Unplaced)> Sources, Task<IReadOnlyList<BlockEntry>[]> Keys)? early, Action<string> stepIs, CancellationToken cancellationToken)
     {
         stepIs($"waiting for the dedup lock of '{matcher.RecordType}'");
         var canonicals = staged?.ToDictionary(r => r.Id, r => r.Canonical) ?? new Dictionary<long, long>(ids.Length);
@@ -72,9 +95,15 @@ internal sealed class DedupMatching(string schema)
         var linkable = staged is null ? ids : staged.Where(r => !r.Inserted).Select(r => r.Id).ToArray();
         stepIs($"reading the links of {linkable.Length} records");
         var (rejected, settled) = linkable.Length == 0 ? ([], []) : await LinkStateAsync(conn, tx, linkable, cancellationToken).ConfigureAwait(false);
-        var open = ids.Where(id => !settled.Contains(id)).ToArray();
+        _sources[matcher.RecordType] = sources;
+        var earlyKeys = early is { } e && e.Sources.SequenceEqual(sources) ? await e.Keys.ConfigureAwait(false) : null;
+        var open = Enumerable.Range(0, ids.Length).Where(i => !settled.Contains(ids[i])).ToArray();
         var probes = new (long Record, MatchProfile Profile, IReadOnlyList<BlockEntry> Keys)[open.Length];
-        Parallel.For(0, open.Length, i => probes[i] = (open[i], profiles[open[i]], DedupBlocksSql.ProbeEntries(matcher, profiles[open[i]], sources)));
+        Parallel.For(0, open.Length, i =>
+        {
+            var id = ids[open[i]];
+            probes[i] = (id, profiles[id], earlyKeys?[open[i]] ?? DedupBlocksSql.ProbeEntries(matcher, profiles[id], sources));
+        });
 
         stepIs($"the candidate query ({probes.Length} records, {probes.Sum(p => p.Keys.Count)} block keys probed in dedup_blocks)");
         var (byRecord, cut) = await DedupBlocksSql.CandidatesAsync(conn, tx, _schema, matcher, probes, cancellationToken).ConfigureAwait(false);

@@ -120,6 +120,9 @@ public sealed class PostgresDedupStore
                 var tx = await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
                 await using (tx.ConfigureAwait(false))
                 {
+                    // The probe keys are computed on other cores while the records are written.
+                    var early = _matching.StartProbeKeys(matcher, matchable);
+
                     // Matched in this transaction: staged as matched (a failure rolls both back), no second write of each record.
                     var staged = await DedupBlocksSql.StageAsync(conn, tx, _schema, matcher, matchable, matched: true, cancellationToken).ConfigureAwait(false);
                     var ids = staged.Select(s => s.Id).ToArray();
@@ -129,7 +132,7 @@ public sealed class PostgresDedupStore
                         known[ids[i]] = matchable[i];
                     }
 
-                    result = await _matching.MatchAsync(conn, tx, matcher, policy, ids, known, runId, staged, s => step = s, cancellationToken).ConfigureAwait(false);
+                    result = await _matching.MatchAsync(conn, tx, matcher, policy, ids, known, runId, staged, early, s => step = s, cancellationToken).ConfigureAwait(false);
                     step = "committing";
                     if (dryRun)
                     {
@@ -260,7 +263,7 @@ public sealed class PostgresDedupStore
                             return total;
                         }
 
-                        var r = await _matching.MatchAsync(conn, tx, matcher, policy, [.. ids], profiles, runId, staged: null, s => step = s, cancellationToken).ConfigureAwait(false);
+                        var r = await _matching.MatchAsync(conn, tx, matcher, policy, [.. ids], profiles, runId, staged: null, early: null, s => step = s, cancellationToken).ConfigureAwait(false);
                         await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
                         total = total.Add(r);
                     }

@@ -195,15 +195,36 @@ public sealed class MatchBlocking
         }
     }
 
-    private List<string> Prefixes(string text) =>
-        text.Split(' ', StringSplitOptions.RemoveEmptyEntries)
-            .Distinct(StringComparer.Ordinal)
-            .OrderByDescending(w => w.Length)
-            .ThenBy(w => w, StringComparer.Ordinal)
-            .Take(_maxTokens)
-            .Select(w => w.Length <= _prefix ? w : w[.._prefix])
-            .Distinct(StringComparer.Ordinal)
-            .ToList();
+    private List<string> Prefixes(string text)
+    {
+        // The longest distinct words (ties in ordinal order), at most MaxTokens, each cut to the prefix length.
+        var words = text.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        Array.Sort(words, static (a, b) => a.Length != b.Length ? b.Length.CompareTo(a.Length) : string.CompareOrdinal(a, b));
+        var result = new List<string>(Math.Min(words.Length, _maxTokens));
+        string? previous = null;
+        var taken = 0;
+        foreach (var w in words)
+        {
+            if (string.Equals(w, previous, StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            if (taken++ == _maxTokens)
+            {
+                break;
+            }
+
+            previous = w;
+            var prefix = w.Length <= _prefix ? w : w[.._prefix];
+            if (!result.Contains(prefix, StringComparer.Ordinal))
+            {
+                result.Add(prefix);
+            }
+        }
+
+        return result;
+    }
 
     /// <summary>The combinations of the record's cell, bucket and exact values (one when filing), or null when it lacks one.</summary>
     private List<string>? Dimensions(MatchProfile profile, bool probe)

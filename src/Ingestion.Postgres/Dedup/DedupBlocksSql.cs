@@ -204,26 +204,28 @@ internal static class DedupBlocksSql
         var byRecord = new Dictionary<long, List<DedupRow>>();
         var decoded = new Dictionary<long, DedupRow>();
         long cut = 0;
-        var rows = new List<(long Key, long Owner, BlockPlace Place)>();
+        var total = probes.Sum(p => p.Keys.Count);
+        if (total == 0)
+        {
+            return (byRecord, cut);
+        }
+
+        var keys = new long[total];
+        var owners = new long[total];
+        var places = new BlockPlace[total];
+        var n = 0;
         foreach (var (record, profile, entries) in probes)
         {
             var place = BlockPlace.Of(matcher, profile);
             foreach (var e in entries)
             {
-                rows.Add((e.Key, record, e.Placed ? place : default));
+                (keys[n], owners[n], places[n]) = (e.Key, record, e.Placed ? place : default);
+                n++;
             }
         }
 
-        if (rows.Count == 0)
-        {
-            return (byRecord, cut);
-        }
-
         // In key order, consecutive probes descend to neighbouring pages of the index (40% less time than in record order).
-        rows.Sort((a, b) => a.Key.CompareTo(b.Key));
-        var owners = rows.Select(r => r.Owner).ToArray();
-        var keys = rows.Select(r => r.Key).ToArray();
-        var places = rows.Select(r => r.Place).ToArray();
+        SortByKey(keys, owners, places);
 
         var cmd = new NpgsqlCommand($"""
             SELECT p.i, r.id, r.canonical_id, r.source, r.source_id, r.profile::text
@@ -337,6 +339,25 @@ internal static class DedupBlocksSql
         return result;
     }
 
+    /// <summary>Sorts three parallel columns by the first.</summary>
+    private static void SortByKey(long[] keys, long[] owners, BlockPlace[] places)
+    {
+        var order = new int[keys.Length];
+        for (var i = 0; i < order.Length; i++)
+        {
+            order[i] = i;
+        }
+
+        var sorted = (long[])keys.Clone();
+        Array.Sort(sorted, order);
+        var o = (long[])owners.Clone();
+        var p = (BlockPlace[])places.Clone();
+        for (var i = 0; i < order.Length; i++)
+        {
+            (keys[i], owners[i], places[i]) = (sorted[i], o[order[i]], p[order[i]]);
+        }
+    }
+
     private static NpgsqlParameter Column<T>(IEnumerable<T?> values, NpgsqlDbType type)
         where T : struct =>
         new() { Value = values.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | type };
@@ -344,23 +365,29 @@ internal static class DedupBlocksSql
     /// <summary>Writes the block entries of records by binary COPY (the entries of placed keys carry the record's place and time).</summary>
     private static async Task InsertBlocksAsync(NpgsqlConnection conn, string schema, RecordMatcher matcher, long[] ids, IReadOnlyList<MatchProfile> profiles, IReadOnlyList<BlockEntry>[] entries, CancellationToken cancellationToken)
     {
-        // In key order: consecutive entries go to neighbouring pages of the index.
-        var rows = new List<(long Key, long Id, BlockPlace Place)>();
+        var total = entries.Sum(e => e.Count);
+        var keys = new long[total];
+        var owners = new long[total];
+        var places = new BlockPlace[total];
+        var n = 0;
         for (var i = 0; i < ids.Length; i++)
         {
             var place = BlockPlace.Of(matcher, profiles[i]);
             foreach (var e in entries[i])
             {
-                rows.Add((e.Key, ids[i], e.Placed ? place : default));
+                (keys[n], owners[n], places[n]) = (e.Key, ids[i], e.Placed ? place : default);
+                n++;
             }
         }
 
-        rows.Sort((a, b) => a.Key.CompareTo(b.Key));
+        // In key order: consecutive entries go to neighbouring pages of the index.
+        SortByKey(keys, owners, places);
         var writer = await conn.BeginBinaryImportAsync($"COPY {schema}.dedup_blocks (key, record_id, x, y, z, t) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false);
         await using (writer.ConfigureAwait(false))
         {
-            foreach (var (key, id, p) in rows)
+            for (var i = 0; i < total; i++)
             {
+                var (key, id, p) = (keys[i], owners[i], places[i]);
                 await writer.StartRowAsync(cancellationToken).ConfigureAwait(false);
                 await writer.WriteAsync(key, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
                 await writer.WriteAsync(id, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);

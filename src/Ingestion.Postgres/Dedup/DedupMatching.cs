@@ -57,7 +57,7 @@ internal sealed class DedupMatching(string schema)
             lockCmd.Parameters.Add(new NpgsqlParameter { Value = matcher.RecordType });
             var read = new NpgsqlBatchCommand($"SELECT id, canonical_id FROM {_schema}.dedup_records WHERE id = ANY($1)");
             read.Parameters.Add(new NpgsqlParameter { Value = ids });
-            var src = new NpgsqlBatchCommand($"SELECT source, unplaced FROM {_schema}.dedup_sources WHERE record_type = $1");
+            var src = new NpgsqlBatchCommand($"SELECT source, unplaced FROM {_schema}.dedup_sources WHERE record_type = $1 ORDER BY source");
             src.Parameters.Add(new NpgsqlParameter { Value = matcher.RecordType });
             // The candidate query's plan is a few index probes per record: compiling it (JIT, chosen for its row
             // estimate) costs more than it saves; its probe list must not spill to a temporary file.

@@ -164,6 +164,11 @@ public sealed partial class RecordMatcherBuilder<TRecord>
             problems.Add($"blocking: the word prefix length and the word count must be at least 1 (were {_blocking.TokenPrefixLength} and {_blocking.MaxTokens}).");
         }
 
+        if (_blocking.GeoCellScale < 1 || _blocking.TimeBucketScale < 1)
+        {
+            problems.Add($"blocking: the cell and bucket scales must be at least 1 (were {_blocking.GeoCellScale} and {_blocking.TimeBucketScale}).");
+        }
+
         if (problems.Count > 0)
         {
             throw new ArgumentException($"Matcher '{_recordType}' is invalid: {string.Join(" ", problems)}");
@@ -174,7 +179,7 @@ public sealed partial class RecordMatcherBuilder<TRecord>
             _fields[i].Ordinal = i;
         }
 
-        var blocking = new MatchBlockingOptions { TokenPrefixLength = _blocking.TokenPrefixLength, MaxTokens = _blocking.MaxTokens };
+        var blocking = new MatchBlockingOptions { TokenPrefixLength = _blocking.TokenPrefixLength, MaxTokens = _blocking.MaxTokens, GeoCellScale = _blocking.GeoCellScale, TimeBucketScale = _blocking.TimeBucketScale };
         return new RecordMatcher<TRecord>(_recordType, _fields.ToArray(), _link, _review, _normalizer, blocking);
     }
 

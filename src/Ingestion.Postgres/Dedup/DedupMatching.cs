@@ -14,16 +14,42 @@ namespace Ingestion.Postgres.Dedup;
 internal sealed class DedupMatching(string schema)
 {
     private readonly string _schema = schema;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyList<(string Source, bool Unplaced)>> _sources = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Starts computing the probe keys of records on the thread pool with the sources the last matching of the type read
+    /// (while the caller stages the records); <see cref="MatchAsync"/> uses them if the sources are still the same.
+    /// </summary>
+    /// <returns>The sources assumed and the keys of each record, in order; null before the type's first matching.</returns>
+    internal (IReadOnlyList<(string Source, bool Unplaced)> Sources, Task<IReadOnlyList<BlockEntry>[]> Keys)? StartProbeKeys(RecordMatcher matcher, IReadOnlyList<MatchProfile> profiles)
+    {
+        if (!_sources.TryGetValue(matcher.RecordType, out var sources))
+        {
+            return null;
+        }
+
+        return (sources, Task.Run(() =>
+        {
+            var keys = new IReadOnlyList<BlockEntry>[profiles.Count];
+            Parallel.For(0, profiles.Count, i => keys[i] = DedupBlocksSql.ProbeEntries(matcher, profiles[i], sources));
+            return keys;
+        }));
+    }
 
     /// <summary>
     /// Matches staged records (locked per record type, so two sources matching at once see each other's links): their
     /// candidates come from one blocking query for the whole chunk, each is scored on all fields, the best decides.
+    /// Records staged pending are marked matched at the end. Records staged as matched in the same transaction
+    /// (<c>staged</c>) need no second write, their canonical records come from the staging (their rows stay
+    /// locked by it), and the new ones among them have no links to read. Probe keys started by
+    /// <see cref="StartProbeKeys"/> for the records (<c>early</c>, in the order of <c>ids</c>) are used when the sources
+    /// have not changed since.
     /// </summary>
-    internal async Task<DedupBatchResult> MatchAsync(NpgsqlConnection conn, NpgsqlTransaction tx, RecordMatcher matcher, DedupPolicy policy, long[] ids, IReadOnlyDictionary<long, MatchProfile> profiles, Guid? runId, Action<string> stepIs, CancellationToken cancellationToken)
+    internal async Task<DedupBatchResult> MatchAsync(NpgsqlConnection conn, NpgsqlTransaction tx, RecordMatcher matcher, DedupPolicy policy, long[] ids, IReadOnlyDictionary<long, MatchProfile> profiles, Guid? runId, IReadOnlyList<StagedRecord>? staged, (IReadOnlyList<(string Source, bool Unplaced)> Sources, Task<IReadOnlyList<BlockEntry>[]> Keys)? early, Action<string> stepIs, CancellationToken cancellationToken)
     {
         stepIs($"waiting for the dedup lock of '{matcher.RecordType}'");
-        var canonicals = new Dictionary<long, long>(ids.Length);
-        var sources = new List<string>();
+        var canonicals = staged?.ToDictionary(r => r.Id, r => r.Canonical) ?? new Dictionary<long, long>(ids.Length);
+        var sources = new List<(string Source, bool Unplaced)>();
         var lockAndRead = new NpgsqlBatch(conn, tx);
         await using (lockAndRead.ConfigureAwait(false))
         {
@@ -31,74 +57,77 @@ internal sealed class DedupMatching(string schema)
             lockCmd.Parameters.Add(new NpgsqlParameter { Value = matcher.RecordType });
             var read = new NpgsqlBatchCommand($"SELECT id, canonical_id FROM {_schema}.dedup_records WHERE id = ANY($1)");
             read.Parameters.Add(new NpgsqlParameter { Value = ids });
-            var src = new NpgsqlBatchCommand($"SELECT source FROM {_schema}.dedup_sources WHERE record_type = $1");
+            var src = new NpgsqlBatchCommand($"SELECT source, unplaced FROM {_schema}.dedup_sources WHERE record_type = $1 ORDER BY source");
             src.Parameters.Add(new NpgsqlParameter { Value = matcher.RecordType });
+            // The candidate query's plan is a few index probes per record: compiling it (JIT, chosen for its row
+            // estimate) costs more than it saves; its probe list must not spill to a temporary file.
+            lockAndRead.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL jit = off"));
+            lockAndRead.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL work_mem = '32MB'"));
             lockAndRead.BatchCommands.Add(lockCmd);
-            lockAndRead.BatchCommands.Add(read);
+            if (staged is null)
+            {
+                lockAndRead.BatchCommands.Add(read);
+            }
+
             lockAndRead.BatchCommands.Add(src);
             var reader = await lockAndRead.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
                 await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
-                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                if (staged is null)
                 {
-                    canonicals[reader.GetInt64(0)] = reader.GetInt64(1);
+                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                    {
+                        canonicals[reader.GetInt64(0)] = reader.GetInt64(1);
+                    }
+
+                    await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
                 }
 
-                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
                 while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                 {
-                    sources.Add(reader.GetString(0));
+                    sources.Add((reader.GetString(0), reader.GetBoolean(1)));
                 }
             }
         }
 
-        stepIs($"reading the links of {ids.Length} records");
-        var (rejected, settled) = await LinkStateAsync(conn, tx, ids, cancellationToken).ConfigureAwait(false);
-        var probes = new Dictionary<long, IReadOnlyList<long>>(ids.Length);
-        var distinct = new HashSet<long>();
-        foreach (var id in ids)
+        // A record whose row the staging just inserted has no links yet: only the others' links are read.
+        var linkable = staged is null ? ids : staged.Where(r => !r.Inserted).Select(r => r.Id).ToArray();
+        stepIs($"reading the links of {linkable.Length} records");
+        var (rejected, settled) = linkable.Length == 0 ? ([], []) : await LinkStateAsync(conn, tx, linkable, cancellationToken).ConfigureAwait(false);
+        _sources[matcher.RecordType] = sources;
+        var earlyKeys = early is { } e && e.Sources.SequenceEqual(sources) ? await e.Keys.ConfigureAwait(false) : null;
+        var open = Enumerable.Range(0, ids.Length).Where(i => !settled.Contains(ids[i])).ToArray();
+        var probes = new (long Record, MatchProfile Profile, IReadOnlyList<BlockEntry> Keys)[open.Length];
+        Parallel.For(0, open.Length, i =>
         {
-            if (!settled.Contains(id))
-            {
-                var keys = matcher.Blocking.ProbeKeys(profiles[id], sources);
-                probes[id] = keys;
-                distinct.UnionWith(keys);
-            }
-        }
+            var id = ids[open[i]];
+            probes[i] = (id, profiles[id], earlyKeys?[open[i]] ?? DedupBlocksSql.ProbeEntries(matcher, profiles[id], sources));
+        });
 
-        stepIs($"the candidate query ({probes.Count} records, {distinct.Count} block keys probed in dedup_blocks)");
-        var (byKey, cut) = await DedupBlocksSql.CandidatesAsync(conn, tx, _schema, matcher, [.. distinct], cancellationToken).ConfigureAwait(false);
+        stepIs($"the candidate query ({probes.Length} records, {probes.Sum(p => p.Keys.Count)} block keys probed in dedup_blocks)");
+        var (byRecord, cut) = await DedupBlocksSql.CandidatesAsync(conn, tx, _schema, matcher, probes, cancellationToken).ConfigureAwait(false);
 
         var links = new List<(long Record, long Target, double Score, string Reason, string Status, long OldCanonical, long NewCanonical)>();
         long compared = 0;
         var seen = new HashSet<long>();
-        foreach (var (id, keys) in probes)
+        foreach (var (id, profile, _) in probes)
         {
-            var profile = profiles[id];
             var canonical = canonicals[id];
             seen.Clear();
             (long Target, long Canonical, MatchScore Score)? best = null;
-            foreach (var key in keys)
+            foreach (var c in byRecord.TryGetValue(id, out var list) ? list : [])
             {
-                if (!byKey.TryGetValue(key, out var list))
+                if (!seen.Add(c.Id) || rejected.Contains((id, c.Id)) || rejected.Contains((c.Id, id)))
                 {
                     continue;
                 }
 
-                foreach (var c in list)
+                compared++;
+                var score = matcher.Score(profile, c.Profile);
+                if (score.Decision != MatchDecision.None && (best is null || score.Total > best.Value.Score.Total || (score.Total == best.Value.Score.Total && c.Id < best.Value.Target)))
                 {
-                    if (!seen.Add(c.Id) || rejected.Contains((id, c.Id)) || rejected.Contains((c.Id, id)))
-                    {
-                        continue;
-                    }
-
-                    compared++;
-                    var score = matcher.Score(profile, c.Profile);
-                    if (score.Decision != MatchDecision.None && (best is null || score.Total > best.Value.Score.Total || (score.Total == best.Value.Score.Total && c.Id < best.Value.Target)))
-                    {
-                        best = (c.Id, c.Canonical, score);
-                    }
+                    best = (c.Id, c.Canonical, score);
                 }
             }
 
@@ -122,12 +151,15 @@ internal sealed class DedupMatching(string schema)
             (merged, conflicts) = await MergeAsync(conn, tx, matcher, policy, linked.Select(l => l.NewCanonical).Distinct().ToArray(), cancellationToken).ConfigureAwait(false);
         }
 
-        stepIs($"marking {ids.Length} records matched");
-        var done = new NpgsqlCommand($"UPDATE {_schema}.dedup_records SET matched = true WHERE id = ANY($1) AND NOT matched", conn, tx);
-        await using (done.ConfigureAwait(false))
+        if (staged is null)
         {
-            done.Parameters.AddWithValue(ids);
-            await done.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            stepIs($"marking {ids.Length} records matched");
+            var done = new NpgsqlCommand($"UPDATE {_schema}.dedup_records SET matched = true WHERE id = ANY($1) AND NOT matched", conn, tx);
+            await using (done.ConfigureAwait(false))
+            {
+                done.Parameters.AddWithValue(ids);
+                await done.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
         }
 
         return new DedupBatchResult { Linked = linked.Count, ForReview = review, Compared = compared, Merged = merged, Conflicts = conflicts, CutBlocks = cut };

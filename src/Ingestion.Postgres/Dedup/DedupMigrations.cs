@@ -118,6 +118,32 @@ public static class DedupMigrations
         INSERT INTO {schema}.dedup_sources SELECT DISTINCT record_type, source FROM {schema}.dedup_records;
         """);
 
+    /// <summary>
+    /// Version 3: coarse blocks checked on the exact place and time. <c>dedup_blocks</c> loses its primary key and gains
+    /// the point of a record as a unit vector (<c>x</c>, <c>y</c>, <c>z</c>) and its time (<c>t</c>, epoch seconds), in a
+    /// btree on <c>key</c> that includes them, so the candidate query reads a block from the index alone and keeps only
+    /// the entries within the maximum distance and the tolerance (the cells and buckets are wider than the distance:
+    /// fewer keys probed per record). The keys change with the wider cells: every record is given its new keys on first
+    /// use. The unused index on <c>(record_type, match_time)</c> is dropped (one index less to write per record).
+    /// <c>dedup_sources.unplaced</c>: whether a source has records filed without a place (no point, no date), which only
+    /// the keys of their whole name find; the records of other sources probe those keys only for such sources (true for
+    /// the sources known before, and for sources of rows indexed from a table).
+    /// </summary>
+    public static PostgresMigration V3 { get; } = new(Component, 3, "dedup_blocks with place and time, wider cells", """
+        DROP TABLE {schema}.dedup_blocks;
+        CREATE TABLE {schema}.dedup_blocks (
+            key bigint NOT NULL,
+            record_id bigint NOT NULL,
+            x real,
+            y real,
+            z real,
+            t double precision);
+        CREATE INDEX dedup_blocks_key ON {schema}.dedup_blocks (key) INCLUDE (record_id, x, y, z, t);
+        DROP INDEX IF EXISTS {schema}.dedup_records_time;
+        UPDATE {schema}.dedup_records SET block_keys = NULL WHERE block_keys IS NOT NULL;
+        ALTER TABLE {schema}.dedup_sources ADD COLUMN unplaced boolean NOT NULL DEFAULT true;
+        """);
+
     /// <summary>Every migration of the component, in order.</summary>
-    public static IReadOnlyList<PostgresMigration> All { get; } = [V1, V2];
+    public static IReadOnlyList<PostgresMigration> All { get; } = [V1, V2, V3];
 }

@@ -77,6 +77,7 @@ public static class DedupServiceCollectionExtensions
         builder.UsePostgres();
         builder.Services.AddPostgresMigration(DedupMigrations.V1);
         builder.Services.AddPostgresMigration(DedupMigrations.V2);
+        builder.Services.AddPostgresMigration(DedupMigrations.V3);
         builder.Services.TryAddSingleton<PostgresDedupStore>();
         builder.Services.TryAddSingleton<RecordLinkReview>();
         builder.Services.AddSingleton(new DedupRegistration(typeof(TRecord), matcher, policy, sources.ToArray(), (source, id, record) => matcher.Profile(source, id, (TRecord)record)));

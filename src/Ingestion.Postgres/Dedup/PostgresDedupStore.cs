@@ -65,12 +65,13 @@ public sealed record DedupBatchResult
 public sealed class PostgresDedupStore
 {
     private const int PendingChunk = 10_000;
+    private const long AnalyzeFloor = 20_000;
     private readonly IngestionDatabase _database;
     private readonly string _schema;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, string), bool> _knownSources = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _blocked = new(StringComparer.Ordinal);
     private long _staged;
-    private long _nextAnalyze = 20_000;
+    private long _nextAnalyze = -1;
     private readonly DedupMatching _matching;
 
     /// <summary>Creates the store.</summary>
@@ -110,6 +111,7 @@ public sealed class PostgresDedupStore
 
         await PrepareAsync(matcher, matchable, cancellationToken).ConfigureAwait(false);
         var step = $"staging {matchable.Count} records";
+        DedupBatchResult result;
         try
         {
             var conn = await _database.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
@@ -118,14 +120,20 @@ public sealed class PostgresDedupStore
                 var tx = await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
                 await using (tx.ConfigureAwait(false))
                 {
-                    var ids = await DedupBlocksSql.StageAsync(conn, tx, _schema, matcher, matchable, cancellationToken).ConfigureAwait(false);
+                    // The probe keys are computed on other cores while the records are written.
+                    var early = _matching.StartProbeKeys(matcher, matchable);
+
+                    // Matched in this transaction: staged as matched (a failure rolls both back), no second write of each record.
+                    var staged = await DedupBlocksSql.StageAsync(conn, tx, _schema, matcher, matchable, matched: true, cancellationToken).ConfigureAwait(false);
+                    var ids = staged.Select(s => s.Id).ToArray();
                     var known = new Dictionary<long, MatchProfile>(ids.Length);
                     for (var i = 0; i < ids.Length; i++)
                     {
                         known[ids[i]] = matchable[i];
                     }
 
-                    var result = await _matching.MatchAsync(conn, tx, matcher, policy, ids, known, runId, s => step = s, cancellationToken).ConfigureAwait(false);
+                    result = await _matching.MatchAsync(conn, tx, matcher, policy, ids, known, runId, staged, early, s => step = s, cancellationToken).ConfigureAwait(false);
+                    step = "committing";
                     if (dryRun)
                     {
                         await tx.RollbackAsync(cancellationToken).ConfigureAwait(false);
@@ -133,10 +141,7 @@ public sealed class PostgresDedupStore
                     else
                     {
                         await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-                        await AnalyzeWhenGrownAsync(matchable.Count, cancellationToken).ConfigureAwait(false);
                     }
-
-                    return result with { Unmatchable = unmatchable };
                 }
             }
         }
@@ -144,6 +149,14 @@ public sealed class PostgresDedupStore
         {
             throw DedupTimeouts.Describe(e, matcher.RecordType, step);
         }
+
+        // On a connection of its own once the batch's is back in the pool (a pool of one connection is enough).
+        if (!dryRun)
+        {
+            await AnalyzeWhenGrownAsync(matchable.Count, cancellationToken).ConfigureAwait(false);
+        }
+
+        return result with { Unmatchable = unmatchable };
     }
 
     /// <summary>
@@ -176,7 +189,7 @@ public sealed class PostgresDedupStore
                 var tx = await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
                 await using (tx.ConfigureAwait(false))
                 {
-                    await DedupBlocksSql.StageAsync(conn, tx, _schema, matcher, matchable, cancellationToken).ConfigureAwait(false);
+                    await DedupBlocksSql.StageAsync(conn, tx, _schema, matcher, matchable, matched: false, cancellationToken).ConfigureAwait(false);
                     await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
                 }
             }
@@ -250,7 +263,7 @@ public sealed class PostgresDedupStore
                             return total;
                         }
 
-                        var r = await _matching.MatchAsync(conn, tx, matcher, policy, [.. ids], profiles, runId, s => step = s, cancellationToken).ConfigureAwait(false);
+                        var r = await _matching.MatchAsync(conn, tx, matcher, policy, [.. ids], profiles, runId, staged: null, early: null, s => step = s, cancellationToken).ConfigureAwait(false);
                         await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
                         total = total.Add(r);
                     }
@@ -298,7 +311,7 @@ public sealed class PostgresDedupStore
         {
             if (fresh.Length > 0)
             {
-                var cmd = new NpgsqlCommand($"INSERT INTO {_schema}.dedup_sources SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING", conn);
+                var cmd = new NpgsqlCommand($"INSERT INTO {_schema}.dedup_sources (record_type, source, unplaced) SELECT $1, unnest($2::text[]), false ON CONFLICT DO NOTHING", conn);
                 await using (cmd.ConfigureAwait(false))
                 {
                     cmd.Parameters.AddWithValue(matcher.RecordType);
@@ -324,9 +337,19 @@ public sealed class PostgresDedupStore
         }
     }
 
-    /// <summary>Refreshes the planner's statistics of the dedup tables each time the records this store staged double (from 20,000).</summary>
+    /// <summary>
+    /// Refreshes the planner's statistics of the dedup tables when the records this store staged reach the size the
+    /// records table had when the store first staged (at least 20,000), then each time they double again: a first load
+    /// is analyzed at 20,000, 40,000, 80,000... records; 100,000 records matched against a million analyze nothing.
+    /// </summary>
     private async Task AnalyzeWhenGrownAsync(long staged, CancellationToken cancellationToken)
     {
+        if (Interlocked.Read(ref _nextAnalyze) < 0)
+        {
+            var size = await RecordsEstimateAsync(cancellationToken).ConfigureAwait(false);
+            Interlocked.CompareExchange(ref _nextAnalyze, Math.Max(AnalyzeFloor, size), -1);
+        }
+
         var total = Interlocked.Add(ref _staged, staged);
         var next = Interlocked.Read(ref _nextAnalyze);
         if (total < next || Interlocked.CompareExchange(ref _nextAnalyze, next * 2, next) != next)
@@ -338,6 +361,16 @@ public sealed class PostgresDedupStore
         await using (conn.ConfigureAwait(false))
         {
             await AnalyzeAsync(conn, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The planner's estimate of the rows of <c>dedup_records</c> (0 before its first analyze).</summary>
+    private async Task<long> RecordsEstimateAsync(CancellationToken cancellationToken)
+    {
+        var cmd = _database.DataSource.CreateCommand($"SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = '{_schema}.dedup_records'::regclass");
+        await using (cmd.ConfigureAwait(false))
+        {
+            return (long)(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
         }
     }
 

@@ -99,8 +99,48 @@ public class MatchBlockingTests
             Assert.True(Meet(m, P(m, "b", "Fete de la Musique", at, T0 + shift, "fr"), stored), $"{shift} apart");
         }
 
-        Assert.False(Meet(m, P(m, "b", "Fete de la Musique", at, T0.AddHours(5), "FR"), stored));
+        // With a geo field the bucket is 16 times longer (64 h): 5 h apart still meet (the store checks the exact time
+        // on the block entry), a week apart do not.
+        Assert.True(Meet(m, P(m, "b", "Fete de la Musique", at, T0.AddHours(5), "FR"), stored));
+        Assert.False(Meet(m, P(m, "b", "Fete de la Musique", at, T0.AddDays(7), "FR"), stored));
         Assert.False(Meet(m, P(m, "b", "Fete de la Musique", at, T0, "BE"), stored));
+    }
+
+    [Fact]
+    public void Without_a_geo_field_the_time_bucket_is_twice_the_tolerance_and_a_record_probes_the_neighbour_its_tolerance_reaches()
+    {
+        var m = RecordMatcher.For<Place>("events").Text("name", p => p.Name, weight: 0.7, required: true)
+            .DateTime("when", p => p.When, TimeSpan.FromHours(2), weight: 0.3, required: true).Build();
+        var stored = P(m, "a", "Fête de la musique", null, T0);
+        var random = new Random(5);
+        for (var i = 0; i < 2_000; i++)
+        {
+            var shift = TimeSpan.FromSeconds((random.NextDouble() * 4 * 3600) - (2 * 3600));
+            Assert.True(Meet(m, P(m, "b", "Fete de la Musique", null, T0 + shift), stored), $"{shift} apart");
+        }
+
+        Assert.False(Meet(m, P(m, "b", "Fete de la Musique", null, T0.AddHours(5)), stored));
+        // Two words, each in its bucket and the nearer one (19:00 is 3 h into a 16:00-20:00 bucket), and the whole name.
+        Assert.Equal(5, m.Blocking.ProbeKeys(P(m, "b", "Fete Musique", null, T0), ["a"]).Count);
+    }
+
+    [Fact]
+    public void Wide_cells_make_most_records_probe_one_cell_per_word_and_only_text_keys_with_a_place_are_placed()
+    {
+        var m = Matcher();
+        var random = new Random(8);
+        var cells = 0;
+        for (var i = 0; i < 2_000; i++)
+        {
+            cells += m.Blocking.ProbeCells(new GeoPoint((random.NextDouble() * 360) - 180, (random.NextDouble() * 120) - 60)).Count;
+        }
+
+        Assert.InRange(cells / 2_000.0, 1, 2);
+        var located = P(m, "a", "Saint-Jean-sur-Richelieu", new GeoPoint(-73.25, 45.3));
+        Assert.Single(m.Blocking.FileEntries(located), e => !e.Placed);
+        Assert.Equal(4, m.Blocking.FileEntries(located).Count);
+        Assert.DoesNotContain(m.Blocking.FileEntries(P(m, "a", "Saint-Jean-sur-Richelieu", null)), e => e.Placed);
+        Assert.Throws<ArgumentException>(() => RecordMatcher.For<Place>("x").Text("n", x => x.Name, 1).Blocking(o => o.GeoCellScale = 0).Build());
     }
 
     [Fact]

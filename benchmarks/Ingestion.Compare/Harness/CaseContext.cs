@@ -41,7 +41,7 @@ public sealed class CaseContext
         }
     };
 
-    /// <summary>The sink settings of every "ours" case: the <c>--fillfactor</c> of created tables when given, <c>--arrival-order</c>, <c>--key-first</c> and <c>--sync-commits</c>.</summary>
+    /// <summary>The sink settings of every "ours" case: the <c>--fillfactor</c> of created tables when given, <c>--arrival-order</c>, <c>--key-first</c> and <c>--async-commits</c>.</summary>
     /// <param name="options">The sink options.</param>
     public void BenchSinkOptions(Ingestion.Postgres.Sinks.PostgresSinkOptions options)
     {
@@ -53,7 +53,7 @@ public sealed class CaseContext
 
         options.SendRowsInKeyOrder = !Options.ArrivalOrder;
         options.BuildKeyIndexAfterFirstLoad = !Options.KeyFirst;
-        options.AsynchronousBatchCommits = !Options.SyncCommits;
+        options.AsynchronousBatchCommits = Options.AsyncCommits;
     }
 
     /// <summary>Whether this is an untimed warm-up pass (cases may skip notes or checks that only matter for the real pass).</summary>

@@ -20,8 +20,8 @@ public sealed class CompareOptions
                            (PostgresSinkOptions.SendRowsInKeyOrder = false), to measure what the order buys
           --key-first      tables our sink creates get their primary key before the first load instead of
                            after it (PostgresSinkOptions.BuildKeyIndexAfterFirstLoad = false)
-          --sync-commits   our batch transactions wait for the disk at each commit
-                           (PostgresSinkOptions.AsynchronousBatchCommits = false), to measure what it costs
+          --async-commits  our batch transactions commit without waiting for the disk
+                           (PostgresSinkOptions.AsynchronousBatchCommits = true), to measure what it buys
           --connection CS  the PostgreSQL server (default: env INGESTION_TEST_PG, then INGESTION_PG);
                            a throwaway database is created on it and dropped at the end
           --list           print the case names and exit
@@ -54,8 +54,8 @@ public sealed class CompareOptions
     /// <summary>Whether tables our sink creates get their primary key before the first load (<c>--key-first</c>) instead of after it.</summary>
     public bool KeyFirst { get; private set; }
 
-    /// <summary>Whether our batch transactions wait for the disk at each commit (<c>--sync-commits</c>).</summary>
-    public bool SyncCommits { get; private set; }
+    /// <summary>Whether our batch transactions commit without waiting for the disk (<c>--async-commits</c>).</summary>
+    public bool AsyncCommits { get; private set; }
 
     /// <summary>The server connection string, when given on the command line.</summary>
     public string? Connection { get; private set; }
@@ -80,7 +80,7 @@ public sealed class CompareOptions
         FillFactor = FillFactor,
         ArrivalOrder = ArrivalOrder,
         KeyFirst = KeyFirst,
-        SyncCommits = SyncCommits,
+        AsyncCommits = AsyncCommits,
     };
 
     /// <summary>Parses the command line.</summary>
@@ -129,8 +129,8 @@ public sealed class CompareOptions
                 case "--arrival-order":
                     o.ArrivalOrder = true;
                     break;
-                case "--sync-commits":
-                    o.SyncCommits = true;
+                case "--async-commits":
+                    o.AsyncCommits = true;
                     break;
                 case "--cases":
                     var names = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

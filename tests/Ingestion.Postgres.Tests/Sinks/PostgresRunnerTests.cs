@@ -123,11 +123,12 @@ public class PostgresRunnerTests(PostgresDatabase db) : IClassFixture<PostgresDa
     [Theory]
     [InlineData(true, "off,off,off,off,on")]
     [InlineData(false, "on,on,on,on,on")]
-    public async Task Batch_transactions_commit_asynchronously_unless_told_not_to(bool asynchronous, string expected)
+    [InlineData(null, "on,on,on,on,on")]
+    public async Task Batch_transactions_commit_asynchronously_when_asked_and_synchronously_by_default(bool? asynchronous, string expected)
     {
         // A deferred constraint trigger on the job row fires at each batch's commit and notes the setting then in force:
         // four batch transactions (three of rows, then the last checkpoint), then the job's completion by the job store.
-        var source = $"runner-sync-{asynchronous}".ToLowerInvariant();
+        var source = $"runner-sync-{asynchronous?.ToString() ?? "default"}".ToLowerInvariant();
         await db.ExecuteAsync("""
             CREATE TABLE IF NOT EXISTS commit_settings (id bigserial PRIMARY KEY, source text, setting text);
             CREATE OR REPLACE FUNCTION note_commit_setting() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -137,7 +138,7 @@ public class PostgresRunnerTests(PostgresDatabase db) : IClassFixture<PostgresDa
             END $$;
             """);
         await using var sp = Services(db, b => b
-            .ConfigurePostgresSink(o => o.AsynchronousBatchCommits = asynchronous)
+            .ConfigurePostgresSink(o => o.AsynchronousBatchCommits = asynchronous ?? o.AsynchronousBatchCommits)
             .AddSource(source, _ => new RowSource((c, ct) => RowSource.Rows(c, 1, 30, every: 10, ct: ct)), o =>
             {
                 o.Table = source.Replace('-', '_');

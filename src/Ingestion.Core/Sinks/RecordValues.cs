@@ -11,6 +11,9 @@ namespace Ingestion.Sinks;
 public sealed class RecordValues<TRecord>
     where TRecord : class
 {
+    /// <summary>Each property's boxing getter, compiled once per process (see the sink's field accessors).</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<System.Reflection.PropertyInfo, Func<TRecord, object?>> Getters = new();
+
     private readonly Func<TRecord, object?>?[]? _getters;
 
     /// <summary>Builds the readers for a typed schema, or for dynamic records when <paramref name="schema"/> is <see langword="null"/>.</summary>
@@ -34,13 +37,15 @@ public sealed class RecordValues<TRecord>
         }
 
         _getters = new Func<TRecord, object?>?[schema.Columns.Count];
-        var p = Expression.Parameter(typeof(TRecord), "r");
         foreach (var c in schema.Columns)
         {
             if (c.Property is { } prop)
             {
-                var body = Expression.Convert(Expression.Property(p, prop), typeof(object));
-                _getters[c.Ordinal] = Expression.Lambda<Func<TRecord, object?>>(body, p).Compile();
+                _getters[c.Ordinal] = Getters.GetOrAdd(prop, static prop =>
+                {
+                    var p = Expression.Parameter(typeof(TRecord), "r");
+                    return Expression.Lambda<Func<TRecord, object?>>(Expression.Convert(Expression.Property(p, prop), typeof(object)), p).Compile();
+                });
             }
         }
 

@@ -49,8 +49,6 @@ internal abstract class FieldAccessor<TRecord>
     public static FieldAccessor<TRecord> ForProperty(ColumnSchema schema, PgColumn column)
     {
         var property = schema.Property ?? throw new ArgumentException($"Column '{schema.Name}' has no property.", nameof(schema));
-        var p = Expression.Parameter(typeof(TRecord), "r");
-        var body = Expression.Property(p, property);
         var type = property.PropertyType;
         Type accessorType;
         if (Nullable.GetUnderlyingType(type) is { } underlying)
@@ -66,8 +64,19 @@ internal abstract class FieldAccessor<TRecord>
             accessorType = typeof(RefAccessor<,>).MakeGenericType(typeof(TRecord), type);
         }
 
-        var getter = Expression.Lambda(typeof(Func<,>).MakeGenericType(typeof(TRecord), type), body, p).Compile();
-        return (FieldAccessor<TRecord>)Activator.CreateInstance(accessorType, schema, column, getter)!;
+        return (FieldAccessor<TRecord>)Activator.CreateInstance(accessorType, schema, column, Getters.GetOrAdd(property, Compile))!;
+    }
+
+    /// <summary>
+    /// The compiled getter of each property, compiled once per process: a getter compiled per run is a dynamic method
+    /// per column per run, which the runtime then finalizes again at every collection until it can free it.
+    /// </summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<PropertyInfo, Delegate> Getters = new();
+
+    private static Delegate Compile(PropertyInfo property)
+    {
+        var p = Expression.Parameter(typeof(TRecord), "r");
+        return Expression.Lambda(typeof(Func<,>).MakeGenericType(typeof(TRecord), property.PropertyType), Expression.Property(p, property), p).Compile();
     }
 
     protected static string? Raw<T>(T value) => value switch

@@ -1,0 +1,189 @@
+using System.Runtime.InteropServices;
+
+namespace Ingestion.Postgres.Sinks;
+
+/// <summary>
+/// The database-free part of writing a batch: each value checked (a bad one becomes a rejected record), keys and rows
+/// hashed, the last record of each key kept, and the rows put in key order; runs ahead on the runner's reading thread
+/// when it can.
+/// </summary>
+internal sealed partial class PostgresSinkWriter<TRecord>
+{
+    public object? PrepareBatch(IReadOnlyList<TRecord> records, long firstRecordNumber)
+    {
+        ArgumentNullException.ThrowIfNull(records);
+
+        // Only with the mapping already in use: finding a new one needs the connection, which the write holds.
+        var mapping = Volatile.Read(ref _lastMapping);
+        if (records.Count == 0 || mapping is null || _completed)
+        {
+            return null;
+        }
+
+        var schema = SchemaOf(records[0]);
+        return ReferenceEquals(schema, mapping.Schema) || SameColumns(schema, mapping.Schema)
+            ? Prepare(mapping, records, firstRecordNumber, throwOnProblem: false)
+            : null;
+    }
+
+    /// <summary>
+    /// The database-free part of writing a batch: checks every value (bad ones become rejected records), hashes keys
+    /// and rows, and keeps the last record of each key. Touches no mutable state of the writer, so it may run on the
+    /// runner's reading thread while the previous batch is written. A problem that must fail the batch (mixed schemas,
+    /// a 64-bit key-hash collision) throws when <paramref name="throwOnProblem"/> is set, else gives null.
+    /// </summary>
+    private PreparedRows? Prepare(TableMapping<TRecord> mapping, IReadOnlyList<TRecord> records, long firstRecordNumber, bool throwOnProblem)
+    {
+        string PositionOf(int index) => $"record {firstRecordNumber + index}";
+        var rejected = new List<RejectedRecord>();
+        var valid = new bool[records.Count];
+        var keyHashes = new ulong[records.Count];
+        var rowHashes = new ulong[records.Count];
+        for (var i = 0; i < records.Count; i++)
+        {
+            var record = records[i];
+            if (!ReferenceEquals(SchemaOf(record), mapping.Schema) && !SameColumns(SchemaOf(record), mapping.Schema))
+            {
+                return throwOnProblem
+                    ? throw new IngestionException($"Source '{Source}': {PositionOf(i)} has a different schema than the first record of its batch; records of one batch must share a schema.") { SourceName = Source, Position = PositionOf(i) }
+                    : null;
+            }
+
+            if (Check(mapping, record, PositionOf(i)) is { } reject)
+            {
+                rejected.Add(reject);
+                continue;
+            }
+
+            valid[i] = true;
+            var kh = new RowHasher(KeySeed);
+            foreach (var f in mapping.KeyFields)
+            {
+                f.HashValue(record, ref kh);
+            }
+
+            keyHashes[i] = KeyHashIndex.NonZero(kh.Finish());
+            if (mapping.HasHash)
+            {
+                var rh = new RowHasher(RowSeed);
+                foreach (var f in mapping.ValueFields)
+                {
+                    f.Hash(record, ref rh);
+                }
+
+                rowHashes[i] = KeyHashIndex.NonZero(rh.Finish());
+            }
+        }
+
+        var winners = new List<int>(records.Count);
+        long duplicates = 0;
+
+        // One key map serves every batch (at 10,000 rows it is a 240 KB large-object allocation, which would
+        // otherwise be made and dropped per batch); a concurrent Prepare (rare: a schema change while the next
+        // batch is prepared) takes a fresh one.
+        var lastOfKey = Interlocked.Exchange(ref _keyScratch, null) ?? new Dictionary<ulong, int>(records.Count);
+        lastOfKey.Clear();
+        try
+        {
+            for (var i = 0; i < records.Count; i++)
+            {
+                if (!valid[i])
+                {
+                    continue;
+                }
+
+                if (lastOfKey.TryGetValue(keyHashes[i], out var previous))
+                {
+                    if (!mapping.KeyFields.All(f => f.ValueEquals(records[previous], records[i])))
+                    {
+                        return throwOnProblem
+                            ? throw new IngestionException($"Source '{Source}': {PositionOf(previous)} and {PositionOf(i)} have different keys with the same 64-bit key hash; split the batch differently (BatchSize) to write them.") { SourceName = Source, Position = PositionOf(i) }
+                            : null;
+                    }
+
+                    valid[previous] = false;
+                    duplicates++;
+                }
+
+                lastOfKey[keyHashes[i]] = i;
+            }
+
+            for (var i = 0; i < records.Count; i++)
+            {
+                if (valid[i])
+                {
+                    winners.Add(i);
+                }
+            }
+
+            // Sorted here, ahead of the write, while batches send most of their rows (a first load); once a batch sent
+            // few (a re-run of unchanged rows), the write sorts only the rows it sends.
+            var sorted = _sortAhead && SortInKeyOrder(mapping, records, winners);
+            return new PreparedRows(mapping, records, rejected, keyHashes, rowHashes, winners, duplicates, sorted);
+        }
+        finally
+        {
+            lastOfKey.Clear();
+            _keyScratch = lastOfKey;
+        }
+    }
+
+    /// <summary>
+    /// Orders <paramref name="rows"/> by key when <see cref="PostgresSinkOptions.SendRowsInKeyOrder"/> asks for it (rows of
+    /// a batch have distinct keys, so the order changes no result); returns whether they are now in key order.
+    /// </summary>
+    private bool SortInKeyOrder(TableMapping<TRecord> mapping, IReadOnlyList<TRecord> records, List<int> rows)
+    {
+        if (!_options.SendRowsInKeyOrder || Mode == WriteMode.Append || mapping.KeyFields.Length == 0)
+        {
+            return false;
+        }
+
+        if (rows.Count > 1)
+        {
+            mapping.KeyFields[0].SortRows(records, CollectionsMarshal.AsSpan(rows), mapping.KeyFields, 1);
+        }
+
+        return true;
+    }
+
+    private RejectedRecord? Check(TableMapping<TRecord> mapping, TRecord record, string position)
+    {
+        foreach (var f in mapping.Fields)
+        {
+            if (f.IsNull(record))
+            {
+                if (mapping.KeyFields.Contains(f))
+                {
+                    return new RejectedRecord(position, f.Column.Name, $"Key column '{f.Column.Name}' is null.");
+                }
+
+                if (f.Column.NotNull)
+                {
+                    return new RejectedRecord(position, f.Column.Name, $"Column '{f.Column.Name}' is null, but it is NOT NULL in table {mapping.DisplayName}.");
+                }
+
+                continue;
+            }
+
+            if (f.Validate(record, out var raw) is { } reason)
+            {
+                return new RejectedRecord(position, f.Column.Name, reason, raw);
+            }
+        }
+
+        return null;
+    }
+
+    private RecordSchema SchemaOf(TRecord record) => _run.Schema ?? ((DynamicRecord)(object)record).Schema;
+
+    private static bool SameColumns(RecordSchema a, RecordSchema b) =>
+        a.Columns.Count == b.Columns.Count
+        && a.Columns.Zip(b.Columns).All(p => p.First.Name == p.Second.Name && p.First.Type == p.Second.Type && p.First.IsKey == p.Second.IsKey && p.First.IsSourceName == p.Second.IsSourceName);
+
+    /// <summary>A batch checked, hashed and deduplicated for one mapping.</summary>
+    private sealed record PreparedRows(TableMapping<TRecord>? Mapping, IReadOnlyList<TRecord>? Records, List<RejectedRecord> Rejected, ulong[] KeyHashes, ulong[] RowHashes, List<int> Winners, long Duplicates, bool Sorted)
+    {
+        public static PreparedRows Empty { get; } = new(null, null, [], [], [], [], 0, false);
+    }
+}

@@ -57,6 +57,13 @@ internal sealed record PendingKey(IReadOnlyList<string> Columns, bool MayHoldRep
         }
     }
 
+    /// <summary>The statement that builds the primary key on <paramref name="target"/>.</summary>
+    /// <param name="target">The quoted table.</param>
+    /// <param name="fillFactor">The fill factor of the key's index (<see cref="PostgresSinkOptions.CreatedTableFillFactor"/>).</param>
+    /// <returns>The statement.</returns>
+    public string AddPrimaryKey(string target, int fillFactor) =>
+        $"ALTER TABLE {target} ADD PRIMARY KEY ({string.Join(", ", Columns.Select(c => PgIdentifier.Quote(c)))}) WITH (fillfactor = {fillFactor.ToString(System.Globalization.CultureInfo.InvariantCulture)})";
+
     /// <summary>The statement that writes this pending key on <paramref name="target"/>'s hash column.</summary>
     /// <param name="target">The quoted table.</param>
     /// <returns>The statement.</returns>

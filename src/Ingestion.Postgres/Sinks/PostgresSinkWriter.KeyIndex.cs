@@ -42,8 +42,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
                 var (target, display) = TableMapping<TRecord>.ResolveTarget(_run, _defaultTargetSchema);
                 if (await PendingKey.ReadAsync(_conn, _tx, target, cancellationToken).ConfigureAwait(false) is { } pendingKey)
                 {
-                    var sql = $"ALTER TABLE {target} ADD PRIMARY KEY ({string.Join(", ", pendingKey.Columns.Select(k => PgIdentifier.Quote(k)))}) WITH (fillfactor = {_options.CreatedTableFillFactor.ToString(CultureInfo.InvariantCulture)})";
-                    await BuildKeyAsync(target, display, pendingKey, sql, onSideConnection: _tx is not null, batchCounts: null, cancellationToken).ConfigureAwait(false);
+                    await BuildKeyAsync(target, display, pendingKey, onSideConnection: _tx is not null, batchCounts: null, cancellationToken).ConfigureAwait(false);
                 }
             }
         }
@@ -68,17 +67,18 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     {
         var keyNames = mapping.KeyFields.Select(k => k.Column.Name).ToList();
         var pendingKey = new PendingKey(keyNames, mapping.MayHoldRepeats);
-        await BuildKeyAsync(mapping.Target, mapping.DisplayName, pendingKey, mapping.AddPrimaryKey(_options.CreatedTableFillFactor), onSideConnection, batchCounts, cancellationToken).ConfigureAwait(false);
+        await BuildKeyAsync(mapping.Target, mapping.DisplayName, pendingKey, onSideConnection, batchCounts, cancellationToken).ConfigureAwait(false);
         foreach (var m in _mappings.Values.Where(m => m.Target == mapping.Target))
         {
             m.KeyIndexPending = false;
         }
     }
 
-    /// <summary>Builds a table's primary key with <paramref name="addPrimaryKey"/> unless a unique index on the key exists (see <see cref="BuildKeyIndexAsync"/>).</summary>
-    private async Task BuildKeyAsync(string target, string display, PendingKey pendingKey, string addPrimaryKey, bool onSideConnection, Counts? batchCounts, CancellationToken cancellationToken)
+    /// <summary>Builds a table's primary key on <paramref name="pendingKey"/>'s columns unless a unique index on them exists (see <see cref="BuildKeyIndexAsync"/>).</summary>
+    private async Task BuildKeyAsync(string target, string display, PendingKey pendingKey, bool onSideConnection, Counts? batchCounts, CancellationToken cancellationToken)
     {
         var keyNames = pendingKey.Columns;
+        var addPrimaryKey = pendingKey.AddPrimaryKey(target, _options.CreatedTableFillFactor);
         var started = Stopwatch.GetTimestamp();
         var side = onSideConnection ? (NpgsqlConnection)((ICloneable)_conn).Clone() : null;
         var conn = side ?? _conn;
@@ -129,21 +129,12 @@ internal sealed partial class PostgresSinkWriter<TRecord>
                         var (asUpdated, asUnchanged) = await pendingKey.ResolveRepeatsAsync(conn, tx, target, cancellationToken).ConfigureAwait(false);
                         LogRepeatsResolved(_logger, Source, display, asUpdated + asUnchanged);
                         await TableMapping<TRecord>.ExecuteAsync(conn, tx, addPrimaryKey, cancellationToken).ConfigureAwait(false);
-                        if (!_copiedForgottenKeys)
+
+                        // Repeats an earlier run copied (and stopped before building the key) were counted by its job:
+                        // only this run's own copies are recounted.
+                        if (_copiedForgottenKeys)
                         {
-                            // The repeats were copied by an earlier run that stopped before building the key: its
-                            // job counted them; this run has nothing to recount.
-                        }
-                        else if (batchCounts is not null)
-                        {
-                            batchCounts.Created -= asUpdated + asUnchanged;
-                            batchCounts.Updated += asUpdated;
-                            batchCounts.Unchanged += asUnchanged;
-                        }
-                        else
-                        {
-                            _recountedAsUpdated += asUpdated;
-                            _recountedAsUnchanged += asUnchanged;
+                            (batchCounts ?? _recounted).Recount(asUpdated, asUnchanged);
                         }
                     }
 

@@ -169,9 +169,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
                 throw await MergeViolationAsync(mapping, batch, uncertain, rowHashes, e, cancellationToken).ConfigureAwait(false);
             }
 
-            counts.Updated += updated;
-            counts.Created += created;
-            counts.Unchanged += uncertain.Count - updated - created;
+            counts.AddMerged(uncertain.Count, created, updated);
         }
 
         indexUpdates.AddRange(fresh);
@@ -214,9 +212,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             throw await MergeViolationAsync(mapping, batch, rows, null, e, cancellationToken).ConfigureAwait(false);
         }
 
-        counts.Created += created;
-        counts.Updated += updated;
-        counts.Unchanged += rows.Count - created - updated;
+        counts.AddMerged(rows.Count, created, updated);
     }
 
     private async Task StageAsync(TableMapping<TRecord> mapping, SinkBatch<TRecord> batch, List<int> rows, ulong[]? rowHashes, CancellationToken cancellationToken)

@@ -42,9 +42,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             throw await MergeViolationAsync(mapping, batch, winners, hashes, e, cancellationToken).ConfigureAwait(false);
         }
 
-        counts.Created += created;
-        counts.Updated += updated;
-        counts.Unchanged += winners.Count - created - updated;
+        counts.AddMerged(winners.Count, created, updated);
         indexUpdates.AddRange(winners);
     }
 

@@ -17,58 +17,32 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
     where TRecord : class
 {
     private const ulong KeySeed = 0x243f6a8885a308d3UL;
-
     private const ulong RowSeed = 0x13198a2e03707344UL;
-
     private const string NewRowsSavepoint = "ingestion_new_rows";
-
     private const string MergeSavepoint = "ingestion_merge";
-
     private const string MergePartSavepoint = "ingestion_merge_part";
 
     private readonly NpgsqlConnection _conn;
-
     private readonly SinkRun _run;
-
     private readonly string _storeSchema;
-
     private readonly string _defaultTargetSchema;
-
     private readonly PostgresSinkOptions _options;
-
     private readonly ILogger _logger;
-
     private readonly bool _deferred;
-
     private readonly Dictionary<RecordSchema, TableMapping<TRecord>> _mappings = new(ReferenceEqualityComparer.Instance);
-
     private readonly HashSet<string> _tempTablesInTx = new(StringComparer.Ordinal);
-
+    private readonly Counts _recounted = new();
     private NpgsqlTransaction? _tx;
-
     private TableMapping<TRecord>? _indexedMapping;
-
     private TableMapping<TRecord>? _lastMapping;
-
     private KeyHashIndex? _index;
-
     private Dictionary<ulong, int>? _keyScratch;
-
     private bool _indexComplete;
-
     private bool _changedRows;
-
     private bool _completed;
-
     private bool _copiedForgottenKeys;
-
     private bool _commitsToFlush;
-
     private volatile bool _sortAhead = true;
-
-    private long _recountedAsUpdated;
-
-    private long _recountedAsUnchanged;
 
     public PostgresSinkWriter(NpgsqlConnection conn, SinkRun run, string storeSchema, string defaultTargetSchema, PostgresSinkOptions options, ILogger logger)
     {
@@ -255,7 +229,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         // What the run committed is durable before it reports its end (a source may acknowledge upstream after that).
         await FlushCommitsAsync(cancellationToken).ConfigureAwait(false);
 
-        return new SinkCompletion { Deleted = deleted, RecountedAsUpdated = _recountedAsUpdated, RecountedAsUnchanged = _recountedAsUnchanged };
+        return new SinkCompletion { Deleted = deleted, RecountedAsUpdated = _recounted.Updated, RecountedAsUnchanged = _recounted.Unchanged };
     }
 
     public async ValueTask DisposeAsync()
@@ -426,5 +400,21 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         public long Updated { get; set; }
 
         public long Unchanged { get; set; }
+
+        /// <summary>Adds a merge of <paramref name="rows"/> rows that created and updated the given numbers: the rest were unchanged.</summary>
+        public void AddMerged(long rows, long created, long updated)
+        {
+            Created += created;
+            Updated += updated;
+            Unchanged += rows - created - updated;
+        }
+
+        /// <summary>Moves rows counted created to updated or unchanged (later versions of keys copied twice).</summary>
+        public void Recount(long asUpdated, long asUnchanged)
+        {
+            Created -= asUpdated + asUnchanged;
+            Updated += asUpdated;
+            Unchanged += asUnchanged;
+        }
     }
 }

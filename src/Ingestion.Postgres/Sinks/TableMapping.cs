@@ -45,7 +45,7 @@ internal sealed class TableMapping<TRecord>
     /// <summary>
     /// The table is one the sink made (it has the hash column) but its key index is not built yet: a first Merge load
     /// that builds it at the end (<see cref="PostgresSinkOptions.BuildKeyIndexAfterFirstLoad"/>), or one interrupted
-    /// before that. The writer builds it (<see cref="AddPrimaryKey"/>) before it needs the server to look a key up.
+    /// before that. The writer builds it (<see cref="PendingKey.AddPrimaryKey"/>) before it needs the server to look a key up.
     /// </summary>
     public bool KeyIndexPending { get; set; }
 
@@ -57,14 +57,6 @@ internal sealed class TableMapping<TRecord>
     /// its key index remembers (see <see cref="PendingKey.MayHoldRepeats"/>). Building the key then keeps the newest row.
     /// </summary>
     public bool MayHoldRepeats { get; set; }
-
-    /// <summary>
-    /// Builds the table's primary key on the key columns: one sorted index build over the rows already there, its
-    /// pages filled to <paramref name="fillFactor"/> percent.
-    /// </summary>
-    /// <param name="fillFactor">The fill factor of the index's leaf pages (10-100).</param>
-    /// <returns>The statement.</returns>
-    public string AddPrimaryKey(int fillFactor) => $"ALTER TABLE {Target} ADD PRIMARY KEY ({KeyList}) WITH (fillfactor = {fillFactor.ToString(CultureInfo.InvariantCulture)})";
 
     /// <summary>The key column names, for messages.</summary>
     public string KeyNames => string.Join(", ", KeyFields.Select(f => f.Column.Name));

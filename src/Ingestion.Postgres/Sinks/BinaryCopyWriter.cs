@@ -130,6 +130,14 @@ internal sealed class BinaryCopyWriter : IDisposable
         WriteInt32(days);
     }
 
+    /// <summary>The value <see cref="WriteDate"/> wrote as <paramref name="days"/> (a <c>date</c>'s wire form): the inverse, infinities included.</summary>
+    /// <param name="days">Days since 2000-01-01, or <see cref="int.MaxValue"/>/<see cref="int.MinValue"/> for the infinities.</param>
+    /// <returns>The date.</returns>
+    public static DateOnly ReadDate(int days) =>
+        days == int.MaxValue ? DateOnly.MaxValue
+        : days == int.MinValue ? DateOnly.MinValue
+        : DateOnly.FromDayNumber(days + PgEpochDayNumber);
+
     /// <summary>A <c>uuid</c> (16 bytes in RFC 4122 order).</summary>
     public void WriteUuid(Guid value)
     {

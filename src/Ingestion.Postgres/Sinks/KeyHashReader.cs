@@ -9,16 +9,15 @@ namespace Ingestion.Postgres.Sinks;
 /// <summary>
 /// Reads a table's keys (and row hashes) from a binary <c>COPY ... TO STDOUT</c> as raw bytes and hashes each key
 /// straight from its wire form, without the driver's per-row and per-value reading: loading the key index is the
-/// largest part of a re-run that writes little. Each value is hashed exactly as <see cref="ValueCodec.Hash{T}"/> hashes
-/// the record's value (text as UTF-16, integers sign-extended, a uuid in .NET's layout), which tests check against the
-/// driver's reading of the same rows. Key columns of other types are read through the driver
-/// (<see cref="ValueCodec.ReadAndHash"/>).
+/// largest part of a re-run that writes little. Each value is decoded to the .NET value a record would hold and hashed by
+/// <see cref="ValueCodec.Hash{T}"/>, as the record's key is (text decoded into a reused buffer and hashed as the same
+/// UTF-16 code units, never a string); tests check the hashes against the .NET values inserted. Key columns of other
+/// types are read through the driver (<see cref="ValueCodec.ReadAndHash"/>).
 /// </summary>
 internal sealed class KeyHashReader : IDisposable
 {
     private const int InitialSize = 256 * 1024;
     private const int HeaderSize = 19;
-    private const int PgEpochDayNumber = 730119;
 
     private readonly PgColumn[] _keys;
     private readonly bool _hasHash;
@@ -198,26 +197,25 @@ internal sealed class KeyHashReader : IDisposable
                 }
 
                 var chars = Encoding.UTF8.GetChars(value, _chars);
-                hasher.Add(MemoryMarshal.AsBytes(_chars.AsSpan(0, chars)));
+                hasher.Add(_chars.AsSpan(0, chars));
                 break;
             case PgKind.Int16:
-                hasher.Add((ulong)BinaryPrimitives.ReadInt16BigEndian(value));
+                ValueCodec.Hash(ref hasher, BinaryPrimitives.ReadInt16BigEndian(value));
                 break;
             case PgKind.Int32:
-                hasher.Add((ulong)BinaryPrimitives.ReadInt32BigEndian(value));
+                ValueCodec.Hash(ref hasher, BinaryPrimitives.ReadInt32BigEndian(value));
                 break;
             case PgKind.Int64:
-                hasher.Add((ulong)BinaryPrimitives.ReadInt64BigEndian(value));
+                ValueCodec.Hash(ref hasher, BinaryPrimitives.ReadInt64BigEndian(value));
                 break;
             case PgKind.Boolean:
-                hasher.Add(value[0] != 0 ? 1UL : 2UL);
+                ValueCodec.Hash(ref hasher, value[0] != 0);
                 break;
             case PgKind.Uuid:
-                var g = new Guid(value, bigEndian: true);
-                hasher.Add(MemoryMarshal.AsBytes(new ReadOnlySpan<Guid>(in g)));
+                ValueCodec.Hash(ref hasher, new Guid(value, bigEndian: true));
                 break;
             case PgKind.Date:
-                hasher.Add((ulong)(BinaryPrimitives.ReadInt32BigEndian(value) + PgEpochDayNumber));
+                ValueCodec.Hash(ref hasher, BinaryCopyWriter.ReadDate(BinaryPrimitives.ReadInt32BigEndian(value)));
                 break;
             default:
                 throw new NotSupportedException($"Column '{column.Name}' ({column.SqlType}) is not read by {nameof(KeyHashReader)}.");

@@ -55,7 +55,10 @@ internal struct RowHasher
         }
     }
 
-    public void Add(string value) => Add(MemoryMarshal.AsBytes(value.AsSpan()));
+    public void Add(string value) => Add(value.AsSpan());
+
+    /// <summary>Adds text as its UTF-16 code units, as <see cref="Add(string)"/> does for a string holding the same characters.</summary>
+    public void Add(ReadOnlySpan<char> value) => Add(MemoryMarshal.AsBytes(value));
 
     public readonly ulong Finish()
     {

@@ -62,7 +62,11 @@ public interface IWorkQueueStore
     /// <param name="items">The claims.</param>
     /// <param name="lease">The new lease, from now.</param>
     /// <param name="cancellationToken">Cancels the call.</param>
-    /// <returns>How many leases were renewed (fewer when some were already rescued).</returns>
+    /// <returns>
+    /// How many of the claims this worker still holds (fewer when some were already rescued). A store may skip a
+    /// claim that another statement of this worker is completing or failing at that moment, rather than wait on it,
+    /// and count it as held: its lease is renewed by the next call if it is still there.
+    /// </returns>
     Task<int> ExtendLeaseAsync(string queue, string owner, IReadOnlyCollection<WorkItemHandle> items, TimeSpan lease, CancellationToken cancellationToken);
 
     /// <summary>Makes items whose lease expired ready again (their worker died), or dead when they reached <paramref name="maxAttempts"/>.</summary>

@@ -215,7 +215,19 @@ public sealed partial class WorkQueueWorker : IHostedService, IAsyncDisposable
                 {
                     var complete = Drain(_completed);
                     var want = HighWater - active;
-                    var result = await _store.ClaimAsync(new ClaimRequest(_queue, _owner, want, _options.Lease) { Complete = complete }, io).ConfigureAwait(false);
+                    ClaimResult result;
+                    try
+                    {
+                        result = await _store.ClaimAsync(new ClaimRequest(_queue, _owner, want, _options.Lease) { Complete = complete }, io).ConfigureAwait(false);
+                    }
+                    catch
+                    {
+                        // The completions rode on the failed claim: keep them for the next one. Dropped here,
+                        // their items would stay held (and their leases renewed) without ever being completed.
+                        Requeue(complete);
+                        throw;
+                    }
+
                     Forget(complete);
                     Interlocked.Exchange(ref _firstUnflushedTicks, 0);
                     foreach (var item in result.Items)
@@ -420,12 +432,21 @@ public sealed partial class WorkQueueWorker : IHostedService, IAsyncDisposable
         }
         catch
         {
-            foreach (var h in complete)
-            {
-                _completed.Enqueue(h);
-            }
-
+            Requeue(complete);
             throw;
+        }
+    }
+
+    private void Requeue(List<WorkItemHandle> completions)
+    {
+        foreach (var h in completions)
+        {
+            _completed.Enqueue(h);
+        }
+
+        if (completions.Count > 0)
+        {
+            Interlocked.CompareExchange(ref _firstUnflushedTicks, _time.GetTimestamp(), 0);
         }
     }
 

@@ -167,15 +167,38 @@ public sealed partial class PostgresWorkQueue
 
         var queueId = await QueueIdAsync(queue, cancellationToken).ConfigureAwait(false);
         var (keys, attempts) = Split(items);
+        // The heartbeat runs beside the worker's own claims, completions and failures, which lock the same rows in
+        // another order: waiting on those locks deadlocked, and when the claim was the victim its completions failed.
+        // So a row locked at this moment is skipped (it is being completed, failed or released; a row being rescued
+        // has lost its lease anyway) and still counted as held: the next beat renews it if it is still there.
         var sql = $"""
-            UPDATE {_q}.queue_items i SET lease_until = now() + $5 * interval '1 millisecond'
-            FROM unnest($3::text[], $4::int[]) AS r(key, attempt)
-            WHERE i.queue_id = $1 AND i.key = r.key AND i.attempts = r.attempt AND i.lease_owner = $2 AND i.state = {Running}
+            WITH mine AS (
+                SELECT i.ctid FROM {_q}.queue_items i
+                JOIN unnest($3::text[], $4::int[]) AS r(key, attempt) ON i.key = r.key AND i.attempts = r.attempt
+                WHERE i.queue_id = $1 AND i.lease_owner = $2 AND i.state = {Running}),
+            free AS (
+                SELECT i.ctid FROM {_q}.queue_items i
+                WHERE i.ctid = ANY (ARRAY(SELECT ctid FROM mine)) AND i.lease_owner = $2 AND i.state = {Running}
+                FOR UPDATE SKIP LOCKED),
+            renewed AS (
+                UPDATE {_q}.queue_items i SET lease_until = now() + $5 * interval '1 millisecond'
+                WHERE i.ctid = ANY (ARRAY(SELECT ctid FROM free))
+                RETURNING 1)
+            SELECT (SELECT count(*) FROM mine)::int, (SELECT count(*) FROM renewed)::int
             """;
         var conn = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (conn.ConfigureAwait(false))
         {
-            return await ExecAsync(conn, null, sql, cancellationToken, queueId, owner, keys, attempts, lease.TotalMilliseconds).ConfigureAwait(false);
+            var cmd = Command(conn, null, sql, queueId, owner, keys, attempts, lease.TotalMilliseconds);
+            await using (cmd.ConfigureAwait(false))
+            {
+                var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                await using (reader.ConfigureAwait(false))
+                {
+                    await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                    return reader.GetInt32(0);
+                }
+            }
         }
     }
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text;
 using Ingestion.TestSupport;
 
@@ -25,7 +26,7 @@ public class MultiProcessQueueTests(PostgresDatabase db, Xunit.Abstractions.ITes
         try
         {
             await q.Store.EnqueueManyAsync("docs", QueueTestStore.Items(Enumerable.Range(0, Items).Select(i => $"bucket/doc-{i:D5}.xml")), CancellationToken.None);
-            await WorkQueueWorkerTests.WaitUntilAsync(async () => await q.CountAsync("queue_done") == Items, 120);
+            await WaitOrDescribeAsync(q, table, workers, async () => await q.CountAsync("queue_done") == Items);
             output.WriteLine($"all done after {clock.Elapsed.TotalSeconds:0.0} s; processing took {await q.Db.ScalarAsync<double>($"SELECT extract(epoch FROM max(at) - min(at)) FROM {table}"):0.0} s");
             foreach (var w in workers)
             {
@@ -63,7 +64,7 @@ public class MultiProcessQueueTests(PostgresDatabase db, Xunit.Abstractions.ITes
         try
         {
             await q.Store.EnqueueManyAsync("docs", QueueTestStore.Items(Enumerable.Range(0, Items).Select(i => $"bucket/doc-{i:D5}.xml")), CancellationToken.None);
-            await WorkQueueWorkerTests.WaitUntilAsync(async () => await q.Db.ScalarAsync<long>($"SELECT count(*) FROM {table} WHERE worker = 'w0'") >= 1_000, 120);
+            await WaitOrDescribeAsync(q, table, workers, async () => await q.Db.ScalarAsync<long>($"SELECT count(*) FROM {table} WHERE worker = 'w0'") >= 1_000);
 
             // SIGKILL: no shutdown, no release, no final completion.
             workers[0].Process.Kill();
@@ -75,7 +76,7 @@ public class MultiProcessQueueTests(PostgresDatabase db, Xunit.Abstractions.ITes
             held = [.. (await ReadKeysAsync("SELECT key FROM held"))];
             Assert.NotEmpty(held);
 
-            await WorkQueueWorkerTests.WaitUntilAsync(async () => await q.CountAsync("queue_done") == Items, 120);
+            await WaitOrDescribeAsync(q, table, workers, async () => await q.CountAsync("queue_done") == Items);
         }
         finally
         {
@@ -100,6 +101,40 @@ public class MultiProcessQueueTests(PostgresDatabase db, Xunit.Abstractions.ITes
         // that processing started only after the killed worker's lease on it had expired.
         Assert.Equal((long)held.Count, await q.Db.ScalarAsync<long>($"SELECT count(*) FROM \"{q.Schema}\".queue_done d JOIN held h USING (key) WHERE d.attempts >= 2"));
         Assert.Equal(0L, await q.Db.ScalarAsync<long>($"SELECT count(*) FROM {table} r JOIN held h USING (key) WHERE r.worker <> 'w0' AND (r.at < h.lease_until OR r.attempt < 2)"));
+    }
+
+    /// <summary>
+    /// Waits up to 120 s for the condition; when it does not hold, fails with what the queue and each worker
+    /// were doing (items by state and owner, leases, processing per worker, each worker's exit and errors).
+    /// </summary>
+    private async Task WaitOrDescribeAsync(QueueTestStore q, string table, List<WorkerProcess> workers, Func<Task<bool>> condition)
+    {
+        try
+        {
+            await WorkQueueWorkerTests.WaitUntilAsync(condition, 120);
+        }
+        catch (TimeoutException e)
+        {
+            var state = new StringBuilder();
+            state.AppendLine(CultureInfo.InvariantCulture, $"done: {await q.CountAsync("queue_done")} of {Items}; server now {await q.Db.ScalarAsync<DateTime>("SELECT now()"):O}");
+            foreach (var line in await ReadKeysAsync($"SELECT concat_ws(' ', 'state', state, 'owner', coalesce(lease_owner, '-'), 'items', count(*), 'attempts', min(attempts), '-', max(attempts), 'lease until', min(lease_until), '-', max(lease_until), 'run after', min(run_after), 'error', min(last_error)) FROM \"{q.Schema}\".queue_items GROUP BY state, lease_owner"))
+            {
+                state.AppendLine(line);
+            }
+
+            foreach (var line in await ReadKeysAsync($"SELECT concat_ws(' ', 'worker', worker, 'processed', count(*), 'last at', max(at)) FROM {table} GROUP BY worker"))
+            {
+                state.AppendLine(line);
+            }
+
+            foreach (var w in workers)
+            {
+                state.AppendLine(CultureInfo.InvariantCulture, $"process {w.Process.Id}: {(w.Process.HasExited ? $"exited {w.Process.ExitCode}" : "running")}; output: {w.Errors}");
+            }
+
+            output.WriteLine(state.ToString());
+            throw new TimeoutException($"{e.Message}{Environment.NewLine}{state}", e);
+        }
     }
 
     private async Task<List<string>> ReadKeysAsync(string sql)
@@ -172,6 +207,14 @@ public class MultiProcessQueueTests(PostgresDatabase db, Xunit.Abstractions.ITes
                 if (e.Data == "ready")
                 {
                     w._ready.TrySetResult();
+                }
+                else if (e.Data is not null)
+                {
+                    // The worker logs its warnings (a failed claim, lost leases) to standard output.
+                    lock (w._stderr)
+                    {
+                        w._stderr.AppendLine(e.Data);
+                    }
                 }
             };
             w.Process.ErrorDataReceived += (_, e) =>

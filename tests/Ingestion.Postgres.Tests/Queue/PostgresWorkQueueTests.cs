@@ -187,6 +187,33 @@ public class PostgresWorkQueueTests(PostgresDatabase db) : IClassFixture<Postgre
     }
 
     [Fact]
+    public async Task The_heartbeat_never_waits_on_a_claim_another_statement_has_locked()
+    {
+        // The worker's own completion locks rows the heartbeat renews; waiting on each other's locks, the two
+        // deadlocked and the claim could be the victim. The heartbeat skips a locked row and counts it as held.
+        await using var q = await QueueTestStore.CreateAsync(db);
+        await q.Store.EnqueueManyAsync("beat", QueueTestStore.Items(["a", "b", "c"]), None);
+        var claim = await q.Store.ClaimAsync(new ClaimRequest("beat", "w1", 3, TimeSpan.FromSeconds(30)), None);
+        Assert.Equal(3, claim.Items.Count);
+        await using var conn = await q.Database.DataSource.OpenConnectionAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+        await using (var lockB = new Npgsql.NpgsqlCommand($"SELECT 1 FROM \"{q.Schema}\".queue_items WHERE key = 'b' FOR UPDATE", conn, tx))
+        {
+            await lockB.ExecuteScalarAsync();
+        }
+
+        using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        Assert.Equal(3, await q.Store.ExtendLeaseAsync("beat", "w1", claim.Items.Select(i => i.Handle).ToList(), TimeSpan.FromHours(1), wait.Token));
+        Assert.Equal("a,c", await db.ScalarAsync<string>($"SELECT string_agg(key, ',' ORDER BY key) FROM \"{q.Schema}\".queue_items WHERE lease_until > now() + interval '30 minutes'"));
+        await tx.RollbackAsync();
+
+        // Free again, b is renewed; a claim another worker took is not counted.
+        Assert.Equal(2, await q.Store.ExtendLeaseAsync("beat", "w1", claim.Items.Take(2).Select(i => i.Handle).ToList(), TimeSpan.FromHours(1), None));
+        Assert.Equal("a,b,c", await db.ScalarAsync<string>($"SELECT string_agg(key, ',' ORDER BY key) FROM \"{q.Schema}\".queue_items WHERE lease_until > now() + interval '30 minutes'"));
+        Assert.Equal(0, await q.Store.ExtendLeaseAsync("beat", "w2", claim.Items.Select(i => i.Handle).ToList(), TimeSpan.FromHours(1), None));
+    }
+
+    [Fact]
     public async Task A_claim_archives_a_completion_whose_key_is_already_done()
     {
         // The race the claim's plain archive INSERT leaves to its fallback: a key re-enqueued while its earlier

@@ -22,6 +22,9 @@ public sealed class CompareOptions
                            after it (PostgresSinkOptions.BuildKeyIndexAfterFirstLoad = false)
           --async-commits  our batch transactions commit without waiting for the disk
                            (PostgresSinkOptions.AsynchronousBatchCommits = true), to measure what it buys
+          --key-index-max-rows N
+                           keys our sink remembers per table (PostgresSinkOptions.KeyIndexMaxRows; default
+                           the library's), to measure what remembering keys costs a first load
           --connection CS  the PostgreSQL server (default: env INGESTION_TEST_PG, then INGESTION_PG);
                            a throwaway database is created on it and dropped at the end
           --list           print the case names and exit
@@ -57,6 +60,9 @@ public sealed class CompareOptions
     /// <summary>Whether our batch transactions commit without waiting for the disk (<c>--async-commits</c>).</summary>
     public bool AsyncCommits { get; private set; }
 
+    /// <summary>The <c>--key-index-max-rows</c> value of our sink, when given.</summary>
+    public int? KeyIndexMaxRows { get; private set; }
+
     /// <summary>The server connection string, when given on the command line.</summary>
     public string? Connection { get; private set; }
 
@@ -81,6 +87,7 @@ public sealed class CompareOptions
         ArrivalOrder = ArrivalOrder,
         KeyFirst = KeyFirst,
         AsyncCommits = AsyncCommits,
+        KeyIndexMaxRows = KeyIndexMaxRows,
     };
 
     /// <summary>Parses the command line.</summary>
@@ -128,6 +135,10 @@ public sealed class CompareOptions
                     break;
                 case "--arrival-order":
                     o.ArrivalOrder = true;
+                    break;
+                case "--key-index-max-rows":
+                    var keys = PositiveCount(arg, Value());
+                    o.KeyIndexMaxRows = keys <= int.MaxValue ? (int)keys : throw new ArgumentException($"--key-index-max-rows is too large (was {keys}).");
                     break;
                 case "--async-commits":
                     o.AsyncCommits = true;

@@ -57,8 +57,14 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         var fresh = new List<int>();
         var uncertain = new List<int>();
         var forgotten = false;
-        foreach (var i in winners)
+        for (var w = 0; w < winners.Count; w++)
         {
+            if (w + PrefetchDistance < winners.Count)
+            {
+                index.Prefetch(keyHashes[winners[w + PrefetchDistance]]);
+            }
+
+            var i = winners[w];
             if (index.TryGetValue(keyHashes[i], out var stored))
             {
                 // A table without the hash column (one the library did not create) keeps no row hash: its stored

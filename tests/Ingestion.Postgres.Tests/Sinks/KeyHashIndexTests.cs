@@ -35,10 +35,15 @@ public class KeyHashIndexTests
         for (var i = 0; i < 10_000; i++)
         {
             var other = KeyHashIndex.NonZero((ulong)random.NextInt64());
+
+            // A prefetch is a hint only: any key, known or not, leaves the index as it was.
+            index.Prefetch(other);
+            index.Prefetch(ulong.MaxValue - (ulong)i);
             Assert.Equal(expected.ContainsKey(other), index.TryGetValue(other, out _));
         }
 
         Assert.False(index.Overflowed);
+        Assert.Equal(expected.Count, index.Count);
     }
 
     [Fact]

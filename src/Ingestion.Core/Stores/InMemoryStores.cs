@@ -52,7 +52,7 @@ public sealed class InMemoryImportJobStore : IImportJobStore
             var dead = sourceName is null ? (job.HeartbeatAt ?? job.StartedAt) < now - staleAfter : job.SourceName == sourceName && job.Id != exceptRunId;
             if (job.Status is null && dead)
             {
-                var done = job with { Status = IngestionStatus.Abandoned, FinishedAt = job.HeartbeatAt ?? job.StartedAt, Error = AbandonedError(job) };
+                var done = job with { Status = IngestionStatus.Abandoned, FinishedAt = job.HeartbeatAt ?? job.StartedAt, Error = AbandonedJob.Error(job.Host, job.HeartbeatAt ?? job.StartedAt) };
                 if (_jobs.TryUpdate(job.Id, done, job))
                 {
                     closed.Add(done);
@@ -73,12 +73,6 @@ public sealed class InMemoryImportJobStore : IImportJobStore
 
         return ValueTask.CompletedTask;
     }
-
-    /// <summary>The error text of a job closed as abandoned.</summary>
-    /// <param name="job">The job.</param>
-    /// <returns>The text, naming its host and when it was last alive.</returns>
-    internal static string AbandonedError(ImportJob job) =>
-        $"Abandoned: the run on host \"{job.Host}\" stopped without closing its job (last alive {(job.HeartbeatAt ?? job.StartedAt).UtcDateTime:yyyy-MM-dd HH:mm:ss}Z); the counts are those of its committed batches.";
 
     /// <inheritdoc />
     public ValueTask<IReadOnlyList<ImportJob>> ListRecentAsync(int count, string? sourceName, CancellationToken cancellationToken)

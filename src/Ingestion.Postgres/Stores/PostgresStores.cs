@@ -55,8 +55,7 @@ public sealed partial class PostgresImportJobStore : IImportJobStore
         var cmd = _database.DataSource.CreateCommand(
             $"""
             UPDATE {Schema}.import_jobs j SET status = 'Abandoned', finished_at = COALESCE(j.heartbeat_at, j.started_at),
-                error = 'Abandoned: the run on host "' || j.host || '" stopped without closing its job (last alive '
-                    || to_char(COALESCE(j.heartbeat_at, j.started_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || 'Z); the counts are those of its committed batches.'
+                error = format($4, j.host, to_char(COALESCE(j.heartbeat_at, j.started_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || 'Z')
             WHERE j.status = 'Running' AND j.id <> COALESCE($2, '00000000-0000-0000-0000-000000000000'::uuid)
               AND (($1::text IS NOT NULL AND j.source = $1)
                 OR ($1::text IS NULL AND COALESCE(j.heartbeat_at, j.started_at) < now() - $3::interval
@@ -69,6 +68,7 @@ public sealed partial class PostgresImportJobStore : IImportJobStore
             cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)sourceName ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text });
             cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)exceptRunId ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Uuid });
             cmd.Parameters.Add(new NpgsqlParameter<TimeSpan> { TypedValue = staleAfter, NpgsqlDbType = NpgsqlDbType.Interval });
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = AbandonedJob.ErrorTemplate, NpgsqlDbType = NpgsqlDbType.Text });
             return await ReadJobsAsync(cmd, cancellationToken).ConfigureAwait(false);
         }
     }

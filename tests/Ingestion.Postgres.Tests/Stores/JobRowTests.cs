@@ -79,6 +79,9 @@ public class JobRowTests(PostgresDatabase db) : IClassFixture<PostgresDatabase>
         Assert.Equal(new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero), old.FinishedAt);
         Assert.Contains("dead-host:42", old.Error);
         Assert.Contains("last alive 2026-01-02 03:04:05Z", old.Error);
+
+        // The sentence filled in on the server is the one the in-process store writes.
+        Assert.Equal(AbandonedJob.Error("dead-host:42", new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero)), old.Error);
     }
 
     [Fact]

@@ -118,6 +118,61 @@ internal sealed class KeyHashIndex
         return true;
     }
 
+    /// <summary>
+    /// Sets keys that arrive one at a time (a table's export), each held back <see cref="Delay"/> keys after it was
+    /// announced (<see cref="Prefetch"/>), so that its slot is in cache when it is set. Keys are set in arrival order.
+    /// </summary>
+    internal sealed class StreamingSetter(KeyHashIndex index)
+    {
+        /// <summary>How many keys are held back.</summary>
+        public const int Delay = 8;
+
+        private readonly ulong[] _keys = new ulong[Delay];
+        private readonly ulong[] _rowHashes = new ulong[Delay];
+        private int _count;
+        private int _next;
+
+        /// <summary>Announces a key and sets the one announced <see cref="Delay"/> keys before it.</summary>
+        /// <returns><see langword="false"/> when the index is full (see <see cref="KeyHashIndex.Set"/>).</returns>
+        public bool Add(ulong key, ulong rowHash)
+        {
+            index.Prefetch(key);
+            var ok = true;
+            if (_count == Delay)
+            {
+                ok = index.Set(_keys[_next], _rowHashes[_next]);
+            }
+            else
+            {
+                _count++;
+            }
+
+            _keys[_next] = key;
+            _rowHashes[_next] = rowHash;
+            _next = (_next + 1) % Delay;
+            return ok;
+        }
+
+        /// <summary>Sets the keys still held back.</summary>
+        /// <returns><see langword="false"/> when the index is full.</returns>
+        public bool Flush()
+        {
+            var first = (_next - _count + Delay) % Delay;
+            for (var n = 0; n < _count; n++)
+            {
+                var i = (first + n) % Delay;
+                if (!index.Set(_keys[i], _rowHashes[i]))
+                {
+                    _count = 0;
+                    return false;
+                }
+            }
+
+            _count = 0;
+            return true;
+        }
+    }
+
     private static ulong Mix(ulong x)
     {
         x ^= x >> 31;

@@ -81,6 +81,7 @@ internal sealed class KeyHashReader : IDisposable
         }
 
         _start += Math.Max(0, extension);
+        var setter = new KeyHashIndex.StreamingSetter(index);
         while (true)
         {
             // A whole row in the buffer (its length is known only by walking its fields), else read more.
@@ -95,12 +96,12 @@ internal sealed class KeyHashReader : IDisposable
 
             if (length == 2 && BinaryPrimitives.ReadInt16BigEndian(_buffer.AsSpan(_start)) == -1)
             {
-                return true; // the trailer
+                return setter.Flush(); // the trailer
             }
 
             var (key, rowHash) = HashRow(_buffer.AsSpan(_start, length));
             _start += length;
-            if (!index.Set(key, rowHash))
+            if (!setter.Add(key, rowHash))
             {
                 return false;
             }

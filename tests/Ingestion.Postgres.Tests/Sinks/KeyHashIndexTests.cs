@@ -66,6 +66,43 @@ public class KeyHashIndexTests
     }
 
     [Fact]
+    public void A_streaming_setter_sets_every_key_in_arrival_order_once_flushed_and_stops_when_the_index_is_full()
+    {
+        var index = new KeyHashIndex(1_000);
+        var setter = new KeyHashIndex.StreamingSetter(index);
+        for (ulong k = 1; k <= 20; k++)
+        {
+            Assert.True(setter.Add(k, k * 10));
+        }
+
+        // The same key again, then again within the held-back window: the last one wins, as in arrival order.
+        Assert.True(setter.Add(3, 1));
+        Assert.True(setter.Add(3, 2));
+        Assert.True(index.Count < 20, "keys are held back until flushed");
+        Assert.True(setter.Flush());
+        Assert.Equal(20, index.Count);
+        Assert.True(index.TryGetValue(3, out var three));
+        Assert.Equal(2UL, three);
+        Assert.True(index.TryGetValue(20, out var twenty));
+        Assert.Equal(200UL, twenty);
+        Assert.True(setter.Flush());
+
+        var small = new KeyHashIndex(5);
+        var full = new KeyHashIndex.StreamingSetter(small);
+        var added = 0;
+        while (full.Add((ulong)added + 1, 1))
+        {
+            added++;
+        }
+
+        // Refused by the index, a key past its cap surfaces once its held-back turn comes.
+        Assert.Equal(5 + KeyHashIndex.StreamingSetter.Delay, added);
+        Assert.True(small.Overflowed);
+        Assert.Equal(5, small.Count);
+        Assert.False(full.Flush());
+    }
+
+    [Fact]
     public void Its_slots_grow_with_its_rows_at_most_about_twice_over()
     {
         var small = new KeyHashIndex(3_000_000);

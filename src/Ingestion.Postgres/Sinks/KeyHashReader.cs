@@ -42,7 +42,10 @@ internal sealed class KeyHashReader : IDisposable
 
     /// <summary>
     /// Runs <paramref name="copySql"/> (the key columns, then the row hash when <paramref name="hasHash"/>) and sets
-    /// each row's key hash in <paramref name="index"/>; stops early, returning <see langword="false"/>, when the index is full.
+    /// each row's key hash in <paramref name="index"/>; returns <see langword="false"/> when the index filled up. The
+    /// export is read to its end, never cancelled: a cancel that reaches the server after the export ended aborts the
+    /// connection's next statement (its transaction then refuses every later command), so the query limits itself
+    /// (see <see cref="TableMapping{TRecord}.ExportKeyHashes"/>).
     /// </summary>
     public static async Task<bool> LoadAsync(NpgsqlConnection connection, string copySql, PgColumn[] keys, bool hasHash, ulong seed, KeyHashIndex index, CancellationToken cancellationToken)
     {
@@ -50,13 +53,7 @@ internal sealed class KeyHashReader : IDisposable
         var stream = await connection.BeginRawBinaryCopyAsync(copySql, cancellationToken).ConfigureAwait(false);
         await using (stream.ConfigureAwait(false))
         {
-            var complete = await reader.ReadAllAsync(stream, index, cancellationToken).ConfigureAwait(false);
-            if (!complete)
-            {
-                await stream.CancelAsync().ConfigureAwait(false);
-            }
-
-            return complete;
+            return await reader.ReadAllAsync(stream, index, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -82,6 +79,7 @@ internal sealed class KeyHashReader : IDisposable
 
         _start += Math.Max(0, extension);
         var setter = new KeyHashIndex.StreamingSetter(index);
+        var full = false;
         while (true)
         {
             // A whole row in the buffer (its length is known only by walking its fields), else read more.
@@ -96,15 +94,13 @@ internal sealed class KeyHashReader : IDisposable
 
             if (length == 2 && BinaryPrimitives.ReadInt16BigEndian(_buffer.AsSpan(_start)) == -1)
             {
-                return setter.Flush(); // the trailer
+                return !full && setter.Flush(); // the trailer
             }
 
             var (key, rowHash) = HashRow(_buffer.AsSpan(_start, length));
             _start += length;
-            if (!setter.Add(key, rowHash))
-            {
-                return false;
-            }
+            // Once the index is full the rest is only read (the export's LIMIT leaves little of it).
+            full = full || !setter.Add(key, rowHash);
 
             if ((index.Count & 0xFFFF) == 0)
             {

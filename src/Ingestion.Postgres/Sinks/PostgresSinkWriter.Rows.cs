@@ -312,11 +312,11 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         var keyColumns = mapping.KeyFields.Select(k => k.Column).ToArray();
         if (_options.KeyIndexMaxRows > 0 && KeyHashReader.CanRead(keyColumns))
         {
-            complete = await KeyHashReader.LoadAsync(_conn, mapping.ExportKeyHashes, keyColumns, mapping.HasHash, KeySeed, index, cancellationToken).ConfigureAwait(false);
+            complete = await KeyHashReader.LoadAsync(_conn, mapping.ExportKeyHashes(_options.KeyIndexMaxRows), keyColumns, mapping.HasHash, KeySeed, index, cancellationToken).ConfigureAwait(false);
         }
         else if (_options.KeyIndexMaxRows > 0)
         {
-            var exporter = await _conn.BeginBinaryExportAsync(mapping.ExportKeyHashes, cancellationToken).ConfigureAwait(false);
+            var exporter = await _conn.BeginBinaryExportAsync(mapping.ExportKeyHashes(_options.KeyIndexMaxRows), cancellationToken).ConfigureAwait(false);
             await using (exporter.ConfigureAwait(false))
             {
                 while (await exporter.StartRowAsync(cancellationToken).ConfigureAwait(false) != -1)
@@ -329,12 +329,8 @@ internal sealed partial class PostgresSinkWriter<TRecord>
 
                     // A table without the hash column gives its keys alone: their rows are compared on the server.
                     var rowHash = !mapping.HasHash || exporter.IsNull ? KeyHashIndex.UnknownRowHash : unchecked((ulong)exporter.Read<long>(NpgsqlDbType.Bigint));
-                    if (!index.Set(KeyHashIndex.NonZero(kh.Finish()), rowHash))
-                    {
-                        complete = false;
-                        await exporter.CancelAsync().ConfigureAwait(false);
-                        break;
-                    }
+                    // Full: the export's LIMIT leaves at most this row, read to the end rather than cancelled.
+                    complete &= index.Set(KeyHashIndex.NonZero(kh.Finish()), rowHash);
                 }
             }
         }

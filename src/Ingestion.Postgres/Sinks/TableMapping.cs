@@ -86,8 +86,12 @@ internal sealed class TableMapping<TRecord>
 
     public string CopyIntoSeen => $"COPY {SeenName} ({KeyList}) FROM STDIN (FORMAT BINARY)";
 
-    /// <summary>Exports this source's keys with their row hashes (a table without the hash column: the keys alone).</summary>
-    public string ExportKeyHashes => $"COPY (SELECT {KeyList}{(HasHash ? ", " + QuotedHash : string.Empty)} FROM {Target}{(SourceFilter.Length == 0 ? string.Empty : " WHERE " + SourceFilter)}) TO STDOUT (FORMAT BINARY)";
+    /// <summary>
+    /// Exports this source's keys with their row hashes (a table without the hash column: the keys alone), at most one
+    /// row past <paramref name="maxRows"/>: a reader that fills its index reads the export to its end instead of
+    /// cancelling it (a cancel that reaches the server after the export ended would abort the next statement).
+    /// </summary>
+    public string ExportKeyHashes(int maxRows) => $"COPY (SELECT {KeyList}{(HasHash ? ", " + QuotedHash : string.Empty)} FROM {Target}{(SourceFilter.Length == 0 ? string.Empty : " WHERE " + SourceFilter)} LIMIT {((long)maxRows + 1).ToString(System.Globalization.CultureInfo.InvariantCulture)}) TO STDOUT (FORMAT BINARY)";
 
     /// <summary>Updates the staged rows whose hash differs; affected rows = updated.</summary>
     public string UpdateFromStage

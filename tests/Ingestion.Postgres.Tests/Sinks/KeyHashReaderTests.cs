@@ -74,7 +74,7 @@ public class KeyHashReaderTests(PostgresDatabase db) : IClassFixture<PostgresDat
     }
 
     [Fact]
-    public async Task A_full_index_stops_the_export_and_the_connection_stays_usable()
+    public async Task A_full_index_makes_the_load_incomplete_and_the_connection_stays_usable()
     {
         await FillAsync("khr_full", Rows(5_000));
         await using var conn = new NpgsqlConnection(db.ConnectionString);
@@ -86,6 +86,32 @@ public class KeyHashReaderTests(PostgresDatabase db) : IClassFixture<PostgresDat
         Assert.Equal(10, index.Count);
         await using var cmd = new NpgsqlCommand("SELECT count(*) FROM khr_full", conn);
         Assert.Equal(5_000L, await cmd.ExecuteScalarAsync());
+    }
+
+    [Theory]
+    [InlineData(200_000, 10)] // full early, while the server still sends: a cancel would fail the COPY
+    [InlineData(5_000, 4_997)] // full on one of the last keys, set after the export's end
+    public async Task An_index_that_fills_up_inside_a_transaction_leaves_the_transaction_usable(int rows, int cap)
+    {
+        // The writer loads its index inside the batch's transaction. Cancelling the export there failed it (57014), or
+        // the next statement when the cancel came late, and the transaction refused every later command (25P02).
+        var table = $"khr_tx_{rows}";
+        await FillAsync(table, Rows(rows));
+        await using var conn = new NpgsqlConnection(db.ConnectionString);
+        await conn.OpenAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+        var index = new KeyHashIndex(cap);
+        var complete = await KeyHashReader.LoadAsync(conn, $"COPY (SELECT i4, h FROM {table}) TO STDOUT (FORMAT BINARY)", [Column("i4", PgKind.Int32)], true, Seed, index, default);
+
+        Assert.False(complete);
+        Assert.Equal(cap, index.Count);
+        for (var i = 0; i < 3; i++)
+        {
+            await using var cmd = new NpgsqlCommand($"SELECT count(*) FROM {table}, pg_sleep(0.1)", conn, tx);
+            Assert.Equal((long)rows, await cmd.ExecuteScalarAsync());
+        }
+
+        await tx.CommitAsync();
     }
 
     private static ulong Expected(HashAction add)

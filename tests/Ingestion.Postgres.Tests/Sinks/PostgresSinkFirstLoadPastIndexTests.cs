@@ -56,6 +56,32 @@ public class PostgresSinkFirstLoadPastIndexTests(PostgresDatabase db) : IClassFi
     }
 
     [Fact]
+    public async Task A_run_over_a_table_larger_than_its_key_index_writes_with_exact_counts()
+    {
+        // 100,000 rows, a 100-key index: loading the index stops remembering long before the export ends. It used to
+        // cancel the export inside the batch's transaction, which then refused every command (25P02).
+        await using (var load = new SinkHarness(db))
+        {
+            await using var w = await load.OpenAsync<Row>(Run<Row>("past-index-large", o => o.Table = "past_index_large"));
+            for (var b = 0; b < 10; b++)
+            {
+                await w.WriteBatchAsync(load.Batch<Row>([.. Enumerable.Range(b * 10_000, 10_000).Select(i => R($"k{i:D6}", i))]), default);
+            }
+
+            await w.CompleteAsync(default);
+        }
+
+        await using var h = new SinkHarness(db, o => o.KeyIndexMaxRows = 100);
+        await using var rerun = await h.OpenAsync<Row>(Run<Row>("past-index-large", o => o.Table = "past_index_large"));
+        var r = await rerun.WriteBatchAsync(h.Batch<Row>([R("k000001", 1), R("k050000", -1), R("new", 7)]), default);
+        await rerun.CompleteAsync(default);
+
+        Assert.Equal((1L, 1L, 1L), (r.Created, r.Updated, r.Unchanged));
+        Assert.Equal(100_001L, await db.ScalarAsync<long>("SELECT count(*) FROM past_index_large"));
+        Assert.Equal("-1", await db.ScalarAsync<string>("SELECT value::text FROM past_index_large WHERE id = 'k050000'"));
+    }
+
+    [Fact]
     public async Task Without_copies_past_the_index_a_key_stored_twice_still_fails_the_key_build_naming_it()
     {
         await using var h = new SinkHarness(db, o => o.KeyIndexMaxRows = 100);

@@ -25,6 +25,12 @@ internal sealed class KeyHashIndex
     /// <summary>The number of shards (a power of two).</summary>
     internal const int ShardCount = 512;
 
+    /// <summary>
+    /// How many keys ahead a loop over many keys announces them (<see cref="Prefetch"/>): enough for the memory reads of
+    /// the next keys to be under way while one is looked up or set.
+    /// </summary>
+    internal const int PrefetchDistance = 8;
+
     private const int ShardBits = 9;
 
     private readonly int _maxCount;
@@ -119,26 +125,24 @@ internal sealed class KeyHashIndex
     }
 
     /// <summary>
-    /// Sets keys that arrive one at a time (a table's export), each held back <see cref="Delay"/> keys after it was
-    /// announced (<see cref="Prefetch"/>), so that its slot is in cache when it is set. Keys are set in arrival order.
+    /// Sets keys that arrive one at a time (a table's export, a committed batch), each held back
+    /// <see cref="PrefetchDistance"/> keys after it was announced (<see cref="Prefetch"/>), so that its slot is in cache
+    /// when it is set. Keys are set in arrival order.
     /// </summary>
     internal sealed class StreamingSetter(KeyHashIndex index)
     {
-        /// <summary>How many keys are held back.</summary>
-        public const int Delay = 8;
-
-        private readonly ulong[] _keys = new ulong[Delay];
-        private readonly ulong[] _rowHashes = new ulong[Delay];
+        private readonly ulong[] _keys = new ulong[PrefetchDistance];
+        private readonly ulong[] _rowHashes = new ulong[PrefetchDistance];
         private int _count;
         private int _next;
 
-        /// <summary>Announces a key and sets the one announced <see cref="Delay"/> keys before it.</summary>
+        /// <summary>Announces a key and sets the one announced <see cref="PrefetchDistance"/> keys before it.</summary>
         /// <returns><see langword="false"/> when the index is full (see <see cref="KeyHashIndex.Set"/>).</returns>
         public bool Add(ulong key, ulong rowHash)
         {
             index.Prefetch(key);
             var ok = true;
-            if (_count == Delay)
+            if (_count == PrefetchDistance)
             {
                 ok = index.Set(_keys[_next], _rowHashes[_next]);
             }
@@ -149,7 +153,7 @@ internal sealed class KeyHashIndex
 
             _keys[_next] = key;
             _rowHashes[_next] = rowHash;
-            _next = (_next + 1) % Delay;
+            _next = (_next + 1) % PrefetchDistance;
             return ok;
         }
 
@@ -157,10 +161,10 @@ internal sealed class KeyHashIndex
         /// <returns><see langword="false"/> when the index is full.</returns>
         public bool Flush()
         {
-            var first = (_next - _count + Delay) % Delay;
+            var first = (_next - _count + PrefetchDistance) % PrefetchDistance;
             for (var n = 0; n < _count; n++)
             {
-                var i = (first + n) % Delay;
+                var i = (first + n) % PrefetchDistance;
                 if (!index.Set(_keys[i], _rowHashes[i]))
                 {
                     _count = 0;

@@ -59,9 +59,9 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         var forgotten = false;
         for (var w = 0; w < winners.Count; w++)
         {
-            if (w + PrefetchDistance < winners.Count)
+            if (w + KeyHashIndex.PrefetchDistance < winners.Count)
             {
-                index.Prefetch(keyHashes[winners[w + PrefetchDistance]]);
+                index.Prefetch(keyHashes[winners[w + KeyHashIndex.PrefetchDistance]]);
             }
 
             var i = winners[w];

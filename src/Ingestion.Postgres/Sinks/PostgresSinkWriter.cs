@@ -22,10 +22,6 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
     private const string MergeSavepoint = "ingestion_merge";
     private const string MergePartSavepoint = "ingestion_merge_part";
 
-    // How many rows ahead a loop over a batch announces its keys to the key index (KeyHashIndex.Prefetch): enough for
-    // the memory reads of the next keys to be under way while one is looked up.
-    private const int PrefetchDistance = 8;
-
     private readonly NpgsqlConnection _conn;
     private readonly SinkRun _run;
     private readonly string _storeSchema;
@@ -169,15 +165,13 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         // 3. The batch is committed (or part of the open run transaction): remember the rows' hashes.
         if (_index is not null && mapping is not null && ReferenceEquals(mapping, _indexedMapping))
         {
-            for (var u = 0; u < indexUpdates.Count; u++)
+            var setter = new KeyHashIndex.StreamingSetter(_index);
+            foreach (var i in indexUpdates)
             {
-                if (u + PrefetchDistance < indexUpdates.Count)
-                {
-                    _index.Prefetch(keyHashes[indexUpdates[u + PrefetchDistance]]);
-                }
-
-                _index.Set(keyHashes[indexUpdates[u]], rowHashes[indexUpdates[u]]);
+                setter.Add(keyHashes[i], rowHashes[i]);
             }
+
+            setter.Flush();
         }
 
         if (counts.Created + counts.Updated > 0)

@@ -96,7 +96,7 @@ public class KeyHashIndexTests
         }
 
         // Refused by the index, a key past its cap surfaces once its held-back turn comes.
-        Assert.Equal(5 + KeyHashIndex.StreamingSetter.Delay, added);
+        Assert.Equal(5 + KeyHashIndex.PrefetchDistance, added);
         Assert.True(small.Overflowed);
         Assert.Equal(5, small.Count);
         Assert.False(full.Flush());

@@ -180,25 +180,17 @@ public sealed partial class PostgresWorkQueue
                 SELECT i.ctid FROM {_q}.queue_items i
                 WHERE i.ctid = ANY (ARRAY(SELECT ctid FROM mine)) AND i.lease_owner = $2 AND i.state = {Running}
                 FOR UPDATE SKIP LOCKED),
-            renewed AS (
+            renew AS (
                 UPDATE {_q}.queue_items i SET lease_until = now() + $5 * interval '1 millisecond'
                 WHERE i.ctid = ANY (ARRAY(SELECT ctid FROM free))
                 RETURNING 1)
-            SELECT (SELECT count(*) FROM mine)::int, (SELECT count(*) FROM renewed)::int
+            SELECT count(*)::int FROM mine
             """;
         var conn = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using (conn.ConfigureAwait(false))
         {
-            var cmd = Command(conn, null, sql, queueId, owner, keys, attempts, lease.TotalMilliseconds);
-            await using (cmd.ConfigureAwait(false))
-            {
-                var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                await using (reader.ConfigureAwait(false))
-                {
-                    await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-                    return reader.GetInt32(0);
-                }
-            }
+            // The update runs whether or not the query reads it (a data-modifying WITH always runs to completion).
+            return await ScalarAsync<int>(conn, null, sql, cancellationToken, queueId, owner, keys, attempts, lease.TotalMilliseconds).ConfigureAwait(false);
         }
     }
 

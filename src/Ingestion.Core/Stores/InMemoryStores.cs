@@ -49,10 +49,11 @@ public sealed class InMemoryImportJobStore : IImportJobStore
         var closed = new List<ImportJob>();
         foreach (var job in _jobs.Values)
         {
-            var dead = sourceName is null ? (job.HeartbeatAt ?? job.StartedAt) < now - staleAfter : job.SourceName == sourceName && job.Id != exceptRunId;
+            var lastAlive = job.HeartbeatAt ?? job.StartedAt;
+            var dead = sourceName is null ? lastAlive < now - staleAfter : job.SourceName == sourceName && job.Id != exceptRunId;
             if (job.Status is null && dead)
             {
-                var done = job with { Status = IngestionStatus.Abandoned, FinishedAt = job.HeartbeatAt ?? job.StartedAt, Error = AbandonedJob.Error(job.Host, job.HeartbeatAt ?? job.StartedAt) };
+                var done = job with { Status = IngestionStatus.Abandoned, FinishedAt = lastAlive, Error = AbandonedJob.Error(job.Host, lastAlive) };
                 if (_jobs.TryUpdate(job.Id, done, job))
                 {
                     closed.Add(done);

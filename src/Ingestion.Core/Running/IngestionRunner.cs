@@ -333,10 +333,17 @@ public sealed class IngestionRunner : IIngestionRunner
         };
 
         var writer = await _sink.OpenAsync<TRecord>(sinkRun, cancellationToken).ConfigureAwait(false);
+        var sinkWriter = writer;
         writer = await Sync.SinkHooks.WrapAsync(writer, sinkRun, _services.GetServices<Sync.ISinkHook>(), cancellationToken).ConfigureAwait(false);
+
+        // Batch by batch, with no hook working beside the sink, a batch that writes nothing may wait for the next commit.
+        var perBatch = run.Options.Transaction == TransactionScope.PerBatch && !run.Request.DryRun && run.Options.WriteMode != WriteMode.Replace;
+        var mayDeferCommit = perBatch && ReferenceEquals(writer, sinkWriter);
         writer = _tracking.Wrap(writer, run.SourceName);
         await using (writer.ConfigureAwait(false))
         {
+            // Counts of this attempt not yet committed: all of them in a run-long transaction, else the batches whose
+            // commit the sink deferred (they commit with the next batch it commits, or at completion).
             var attempt = new AttemptCounts();
             var state = saved;
             var buffer = new List<TRecord>(Math.Min(run.Options.BatchSize, 100_000));
@@ -369,9 +376,9 @@ public sealed class IngestionRunner : IIngestionRunner
                     Linked = written.Linked,
                     ForReview = written.ForReview,
                 };
-                if (run.Options.Transaction == TransactionScope.PerBatch && !run.Request.DryRun && run.Options.WriteMode != WriteMode.Replace)
+                if (perBatch && !written.CommitDeferred)
                 {
-                    run.Commit(counts);
+                    run.Commit(attempt.Take() + counts);
                 }
                 else
                 {
@@ -443,6 +450,7 @@ public sealed class IngestionRunner : IIngestionRunner
                     State = checkpoint is null ? null : state,
                     RejectBudget = budgetLeft,
                     Prepared = prepared,
+                    MayDeferCommit = mayDeferCommit,
                 };
                 run.Position = batch.PositionOf(0);
                 inFlight = new InFlightBatch(Task.Run(async () => await writer.WriteBatchAsync(batch, cancellationToken).ConfigureAwait(false), CancellationToken.None), batch.PositionOf(0), read, rejects.Count);
@@ -610,6 +618,14 @@ public sealed class IngestionRunner : IIngestionRunner
         public long Rejected => Counts.Rejected;
 
         public void Add(IngestionCounts counts) => Counts += counts;
+
+        /// <summary>Returns the counts and starts again from zero.</summary>
+        public IngestionCounts Take()
+        {
+            var counts = Counts;
+            Counts = default;
+            return counts;
+        }
     }
 
     private sealed class RunState(string sourceName, Guid runId, RunRequest request, SourceOptions options, ILogger logger, Stopwatch stopwatch, IReadOnlyList<IIngestionObserver> observers, IRunLock runLock)

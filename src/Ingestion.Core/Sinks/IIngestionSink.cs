@@ -138,6 +138,15 @@ public sealed class SinkBatch<TRecord>
     /// </summary>
     public object? Prepared { get; init; }
 
+    /// <summary>
+    /// Whether the sink may leave this batch uncommitted when it writes nothing for it (every row already stored
+    /// unchanged, nothing rejected): the batch's counts and <see cref="State"/> are then recorded with the next batch
+    /// the sink commits, or when the run completes, and the sink says so in <see cref="SinkBatchResult.CommitDeferred"/>.
+    /// The runner allows it for runs that commit batch by batch with no sink hook attached; a failure before that later
+    /// commit loses nothing but the deferred checkpoint, so a retried attempt reads those records again.
+    /// </summary>
+    public bool MayDeferCommit { get; init; }
+
     /// <summary>The position string of a record of this batch, given its index in <see cref="Records"/>.</summary>
     /// <param name="index">The index in the batch.</param>
     /// <returns>The position, e.g. <c>record 10042</c>.</returns>
@@ -167,6 +176,12 @@ public sealed record SinkBatchResult
 
     /// <summary>Possible duplicates of the batch's records left for review (cross-source dedup).</summary>
     public long ForReview { get; init; }
+
+    /// <summary>
+    /// Whether the sink left the batch uncommitted (it wrote nothing; see <see cref="SinkBatch{TRecord}.MayDeferCommit"/>):
+    /// its counts and checkpoint become durable with the next batch the sink commits, or when the run completes.
+    /// </summary>
+    public bool CommitDeferred { get; init; }
 }
 
 /// <summary>What completing a run changed.</summary>

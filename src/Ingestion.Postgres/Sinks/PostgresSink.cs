@@ -39,6 +39,7 @@ public sealed class PostgresSink : IIngestionSink
     private readonly IngestionDatabase _database;
     private readonly PostgresSinkOptions _options;
     private readonly ILoggerFactory _loggerFactory;
+    private readonly TimeProvider _time;
 
     /// <inheritdoc />
     public string? DescribeTarget(string sourceName, SourceOptions options)
@@ -51,8 +52,9 @@ public sealed class PostgresSink : IIngestionSink
     /// <param name="database">The library's database.</param>
     /// <param name="options">The sink's settings.</param>
     /// <param name="loggerFactory">Loggers, or <see langword="null"/>.</param>
+    /// <param name="timeProvider">The clock of <see cref="PostgresSinkOptions.QuietBatchCommitInterval"/>, or <see langword="null"/> for the system's.</param>
     /// <exception cref="OptionsValidationException">The settings are invalid.</exception>
-    public PostgresSink(IngestionDatabase database, IOptions<PostgresSinkOptions> options, ILoggerFactory? loggerFactory = null)
+    public PostgresSink(IngestionDatabase database, IOptions<PostgresSinkOptions> options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
     {
         ArgumentNullException.ThrowIfNull(database);
         ArgumentNullException.ThrowIfNull(options);
@@ -64,6 +66,7 @@ public sealed class PostgresSink : IIngestionSink
         _database = database;
         _options = options.Value;
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        _time = timeProvider ?? TimeProvider.System;
     }
 
     /// <inheritdoc />
@@ -94,6 +97,6 @@ public sealed class PostgresSink : IIngestionSink
             throw;
         }
 
-        return new PostgresSinkWriter<TRecord>(conn, run, _database.Schema, _database.Options.DefaultTargetSchema, _options, _loggerFactory.CreateLogger("Ingestion.Postgres.Sink"));
+        return new PostgresSinkWriter<TRecord>(conn, run, _database.Schema, _database.Options.DefaultTargetSchema, _options, _loggerFactory.CreateLogger("Ingestion.Postgres.Sink"), _time);
     }
 }

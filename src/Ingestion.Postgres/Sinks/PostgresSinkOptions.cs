@@ -1,3 +1,5 @@
+using Ingestion.Sinks;
+
 namespace Ingestion.Postgres.Sinks;
 
 /// <summary>Settings of the PostgreSQL sink, bound from <c>Ingestion:Postgres:Sink</c>.</summary>
@@ -62,6 +64,17 @@ public sealed class PostgresSinkOptions
     /// </summary>
     public bool AsynchronousBatchCommits { get; set; }
 
+    /// <summary>
+    /// How long batches that write nothing may wait for a commit (default 2 seconds; zero commits every batch). A batch
+    /// writes nothing when every row is stored unchanged and nothing is rejected, as in a re-run of data that did not
+    /// change. Such a batch then skips its own transaction: its counts and its checkpoint are committed with the next
+    /// batch that writes, when the last commit is this old, or when the run completes. A crash meanwhile loses only
+    /// that checkpoint: the next run reads those unchanged records again, and the job row's counts stay those of what
+    /// committed. The runner allows it only for runs committing batch by batch with no sink hook attached
+    /// (<see cref="SinkBatch{TRecord}.MayDeferCommit"/>).
+    /// </summary>
+    public TimeSpan QuietBatchCommitInterval { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>The most characters of a rejected record's raw value that are stored.</summary>
     public int MaxRejectedValueLength { get; set; } = 1000;
 
@@ -82,6 +95,11 @@ public sealed class PostgresSinkOptions
         if (CreatedTableFillFactor is < 10 or > 100)
         {
             errors.Add($"{prefix}:CreatedTableFillFactor must be between 10 and 100 (was {CreatedTableFillFactor}).");
+        }
+
+        if (QuietBatchCommitInterval < TimeSpan.Zero)
+        {
+            errors.Add($"{prefix}:QuietBatchCommitInterval must not be negative (was {QuietBatchCommitInterval}).");
         }
 
         if (MaxRejectedValueLength < 16)

@@ -47,7 +47,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     /// (a takeover then waits for this commit, and a token already taken fails the batch, which rolls back), and adds
     /// the batch's counts to its job row with a heartbeat.
     /// </summary>
-    private async Task FenceAndRecordBatchAsync(SinkBatch<TRecord> batch, Counts counts, long duplicates, int sinkRejected, CancellationToken cancellationToken)
+    private async Task FenceAndRecordBatchAsync(JobIncrement increment, CancellationToken cancellationToken)
     {
         var schema = PgIdentifier.Quote(_storeSchema);
         const string progress = "read = read + $2, created = created + $3, updated = updated + $4, unchanged = unchanged + $5, duplicates = duplicates + $6, rejected = rejected + $7, heartbeat_at = now()";
@@ -69,7 +69,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         await using (cmd.ConfigureAwait(false))
         {
             cmd.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = _run.RunId, NpgsqlDbType = NpgsqlDbType.Uuid });
-            foreach (var n in new long[] { batch.Records.Count + batch.Rejected.Count, counts.Created, counts.Updated, counts.Unchanged, duplicates, batch.Rejected.Count + sinkRejected })
+            foreach (var n in new long[] { increment.Read, increment.Created, increment.Updated, increment.Unchanged, increment.Duplicates, increment.Rejected })
             {
                 cmd.Parameters.Add(new NpgsqlParameter<long> { TypedValue = n, NpgsqlDbType = NpgsqlDbType.Bigint });
             }
@@ -86,6 +86,57 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             var holder = await PostgresRunLockProvider.ReadHolderAsync(cmd, fenced.SourceName, cancellationToken).ConfigureAwait(false);
             PostgresRunLockProvider.ThrowIfNotHeld(fenced, fenced.FencingToken.Value, holder);
         }
+    }
+
+    /// <summary>
+    /// Commits what batches that wrote nothing left for later (see <see cref="PostgresSinkOptions.QuietBatchCommitInterval"/>):
+    /// their counts into the job row and their last checkpoint, fenced, in one transaction.
+    /// </summary>
+    private async Task CommitDeferredAsync(CancellationToken cancellationToken)
+    {
+        if (!_hasDeferred)
+        {
+            return;
+        }
+
+        _tx ??= await BeginFencedAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_deferredState is { } state)
+            {
+                await StoreSql.SaveStateAsync(_conn, _tx, PgIdentifier.Quote(_storeSchema), Source, state, cancellationToken).ConfigureAwait(false);
+            }
+
+            await FenceAndRecordBatchAsync(_deferredCounts, cancellationToken).ConfigureAwait(false);
+            await _tx.CommitAsync(cancellationToken).ConfigureAwait(false);
+            await EndTransactionAsync().ConfigureAwait(false);
+        }
+        catch
+        {
+            await RollbackQuietlyAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        ClearDeferred();
+    }
+
+    /// <summary>Whether a batch that wrote nothing must commit all the same: the last commit is <see cref="PostgresSinkOptions.QuietBatchCommitInterval"/> old.</summary>
+    private bool QuietCommitDue() =>
+        _options.QuietBatchCommitInterval <= TimeSpan.Zero || _time.GetElapsedTime(_lastCommit) >= _options.QuietBatchCommitInterval;
+
+    private void ClearDeferred()
+    {
+        _hasDeferred = false;
+        _deferredCounts = default;
+        _deferredState = null;
+        _lastCommit = _time.GetTimestamp();
+    }
+
+    /// <summary>What one transaction adds to its job row.</summary>
+    private readonly record struct JobIncrement(long Read, long Created, long Updated, long Unchanged, long Duplicates, long Rejected)
+    {
+        public static JobIncrement operator +(JobIncrement a, JobIncrement b) =>
+            new(a.Read + b.Read, a.Created + b.Created, a.Updated + b.Updated, a.Unchanged + b.Unchanged, a.Duplicates + b.Duplicates, a.Rejected + b.Rejected);
     }
 
     /// <summary>

@@ -10,7 +10,8 @@ namespace Ingestion.Postgres.Sinks;
 /// </summary>
 internal sealed partial class PostgresSinkWriter<TRecord>
 {
-    private async Task WriteRowsAsync(TableMapping<TRecord> mapping, SinkBatch<TRecord> batch, List<int> winners, bool sorted, ulong[] keyHashes, ulong[] rowHashes, Counts counts, List<int> indexUpdates, CancellationToken cancellationToken)
+    /// <summary>Writes the batch's winning rows; returns whether anything was sent to the server for them (not when every row is stored unchanged).</summary>
+    private async Task<bool> WriteRowsAsync(TableMapping<TRecord> mapping, SinkBatch<TRecord> batch, List<int> winners, bool sorted, ulong[] keyHashes, ulong[] rowHashes, Counts counts, List<int> indexUpdates, CancellationToken cancellationToken)
     {
         if (!sorted && (Mode == WriteMode.Replace || _run.Verify))
         {
@@ -43,13 +44,13 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             }
 
             indexUpdates.AddRange(winners);
-            return;
+            return true;
         }
 
         if (_run.Verify) // hardening: a verifying refresh compares stored values, see PostgresSinkWriter.Verify.cs
         {
             await VerifyRowsAsync(mapping, batch, winners, rowHashes, counts, indexUpdates, cancellationToken).ConfigureAwait(false);
-            return;
+            return true;
         }
 
         await EnsureIndexAsync(mapping, cancellationToken).ConfigureAwait(false);
@@ -94,6 +95,11 @@ internal sealed partial class PostgresSinkWriter<TRecord>
 
         // Sorted ahead only while batches send most of their rows: the next batch learns which it is.
         _sortAhead = (fresh.Count + uncertain.Count) * 2 >= winners.Count;
+        if (fresh.Count == 0 && uncertain.Count == 0)
+        {
+            // Every row is stored unchanged: nothing to send (a replace has sent the keys it saw).
+            return Mode == WriteMode.Replace;
+        }
         if (!sorted)
         {
             SortInKeyOrder(mapping, batch.Records, fresh);
@@ -180,6 +186,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
 
         indexUpdates.AddRange(fresh);
         indexUpdates.AddRange(uncertain);
+        return true;
     }
 
     /// <summary>

@@ -43,9 +43,16 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
     private bool _copiedForgottenKeys;
     private bool _commitsToFlush;
     private volatile bool _sortAhead = true;
+    private readonly TimeProvider _time;
+    private long _lastCommit;
+    private bool _hasDeferred;
+    private JobIncrement _deferredCounts;
+    private SourceState? _deferredState;
 
-    public PostgresSinkWriter(NpgsqlConnection conn, SinkRun run, string storeSchema, string defaultTargetSchema, PostgresSinkOptions options, ILogger logger)
+    public PostgresSinkWriter(NpgsqlConnection conn, SinkRun run, string storeSchema, string defaultTargetSchema, PostgresSinkOptions options, ILogger logger, TimeProvider time)
     {
+        _time = time;
+        _lastCommit = time.GetTimestamp();
         _conn = conn;
         _run = run;
         _storeSchema = storeSchema;
@@ -106,8 +113,16 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             };
         }
 
+        if (!_deferred && mapping is not null && winners.Count > 0 && Mode == WriteMode.Merge && !_run.Verify)
+        {
+            // The key index is read before the batch's transaction begins (a read needs none): a batch that turns out
+            // to write nothing then leaves no transaction open on the server.
+            await EnsureIndexAsync(mapping, cancellationToken).ConfigureAwait(false);
+        }
+
         Counts counts;
         List<int> indexUpdates;
+        var commitDeferred = false;
         while (true)
         {
             _tx ??= await BeginFencedAsync(cancellationToken).ConfigureAwait(false);
@@ -115,23 +130,35 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             indexUpdates = [];
             try
             {
-                if (mapping is not null && winners.Count > 0)
+                var sent = mapping is not null && winners.Count > 0
+                    && await WriteRowsAsync(mapping, batch, winners, rows.Sorted, keyHashes, rowHashes, counts, indexUpdates, cancellationToken).ConfigureAwait(false);
+                var increment = new JobIncrement(batch.Records.Count + batch.Rejected.Count, counts.Created, counts.Updated, counts.Unchanged, duplicates, batch.Rejected.Count + rejected.Count);
+                if (!_deferred && !sent && rejected.Count == 0 && batch.Rejected.Count == 0 && batch.MayDeferCommit && !QuietCommitDue())
                 {
-                    await WriteRowsAsync(mapping, batch, winners, rows.Sorted, keyHashes, rowHashes, counts, indexUpdates, cancellationToken).ConfigureAwait(false);
+                    // Nothing written: the batch's counts and checkpoint wait for the next commit (the transaction,
+                    // never begun on the server, stays open for it). See PostgresSinkOptions.QuietBatchCommitInterval.
+                    _deferredCounts += increment;
+                    _deferredState = batch.State ?? _deferredState;
+                    _hasDeferred = true;
+                    commitDeferred = true;
+                    break;
                 }
 
                 var allRejects = rejected.Count == 0 ? batch.Rejected : [.. batch.Rejected, .. rejected.Select(_run.RedactRejected)]; // hardening: the run's secrets masked
                 await StoreSql.InsertRejectedAsync(_conn, _tx, PgIdentifier.Quote(_storeSchema), _run.RunId, Source, allRejects, _options.MaxRejectedValueLength, cancellationToken).ConfigureAwait(false);
-                if (batch.State is { } state)
+                if ((batch.State ?? _deferredState) is { } state)
                 {
                     await StoreSql.SaveStateAsync(_conn, _tx, PgIdentifier.Quote(_storeSchema), Source, state, cancellationToken).ConfigureAwait(false);
                 }
 
                 if (!_deferred)
                 {
-                    await FenceAndRecordBatchAsync(batch, counts, duplicates, rejected.Count, cancellationToken).ConfigureAwait(false);
+                    // Batches deferred before this one commit with it: their counts, and their checkpoint unless this
+                    // batch has a later one.
+                    await FenceAndRecordBatchAsync(_deferredCounts + increment, cancellationToken).ConfigureAwait(false);
                     await _tx.CommitAsync(cancellationToken).ConfigureAwait(false);
                     await EndTransactionAsync().ConfigureAwait(false);
+                    ClearDeferred();
                 }
 
                 break;
@@ -179,7 +206,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             _changedRows = true;
         }
 
-        return new SinkBatchResult { Created = counts.Created, Updated = counts.Updated, Unchanged = counts.Unchanged, Duplicates = duplicates, Rejected = rejected };
+        return new SinkBatchResult { Created = counts.Created, Updated = counts.Updated, Unchanged = counts.Unchanged, Duplicates = duplicates, Rejected = rejected, CommitDeferred = commitDeferred };
     }
 
     public async ValueTask<SinkCompletion> CompleteAsync(CancellationToken cancellationToken)
@@ -187,6 +214,9 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         cancellationToken.ThrowIfCancellationRequested();
         _completed = true;
         long deleted = 0;
+
+        // Batches that wrote nothing and waited for a later commit are recorded first, in their own fenced transaction.
+        await CommitDeferredAsync(cancellationToken).ConfigureAwait(false);
         // A first load that ran without its key index builds it now that the rows are in; every run checks its key.
         await EnsureKeysAsync(cancellationToken).ConfigureAwait(false);
 

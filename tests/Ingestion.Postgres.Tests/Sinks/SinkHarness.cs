@@ -24,13 +24,13 @@ internal sealed class SinkHarness : IAsyncDisposable
 {
     private long _position;
 
-    public SinkHarness(PostgresDatabase db, Action<PostgresSinkOptions>? configure = null, string? connectionString = null)
+    public SinkHarness(PostgresDatabase db, Action<PostgresSinkOptions>? configure = null, string? connectionString = null, TimeProvider? time = null)
     {
         var options = new PostgresIngestionOptions { ConnectionString = connectionString ?? db.ConnectionString };
         Database = new IngestionDatabase(Options.Create(options), StoreSql.Migrations);
         var sinkOptions = new PostgresSinkOptions();
         configure?.Invoke(sinkOptions);
-        Sink = new PostgresSink(Database, Options.Create(sinkOptions));
+        Sink = new PostgresSink(Database, Options.Create(sinkOptions), timeProvider: time);
     }
 
     public IngestionDatabase Database { get; }
@@ -58,10 +58,10 @@ internal sealed class SinkHarness : IAsyncDisposable
         return Sink.OpenAsync<T>(run, CancellationToken.None);
     }
 
-    public SinkBatch<T> Batch<T>(IReadOnlyList<T> records, long budget = 0, SourceState? state = null, IReadOnlyList<RejectedRecord>? rejected = null)
+    public SinkBatch<T> Batch<T>(IReadOnlyList<T> records, long budget = 0, SourceState? state = null, IReadOnlyList<RejectedRecord>? rejected = null, bool mayDeferCommit = false)
         where T : class
     {
-        var batch = new SinkBatch<T> { Records = records, FirstRecordNumber = _position + 1, RejectBudget = budget, State = state, Rejected = rejected ?? [] };
+        var batch = new SinkBatch<T> { Records = records, FirstRecordNumber = _position + 1, RejectBudget = budget, State = state, Rejected = rejected ?? [], MayDeferCommit = mayDeferCommit };
         _position += records.Count;
         return batch;
     }

@@ -39,40 +39,31 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         var valid = new bool[records.Count];
         var keyHashes = new ulong[records.Count];
         var rowHashes = new ulong[records.Count];
-        for (var i = 0; i < records.Count; i++)
+
+        // Records are checked and hashed each on its own. Once batches send few of their rows (a re-run of unchanged
+        // rows), the write is short and leaves a core idle, so two threads share this part.
+        int mismatch;
+        if (!_sendsMost && records.Count >= ParallelPrepareMinRecords && Environment.ProcessorCount > 1)
         {
-            var record = records[i];
-            if (!ReferenceEquals(SchemaOf(record), mapping.Schema) && !SameColumns(SchemaOf(record), mapping.Schema))
-            {
-                return throwOnProblem
-                    ? throw new IngestionException($"Source '{Source}': {PositionOf(i)} has a different schema than the first record of its batch; records of one batch must share a schema.") { SourceName = Source, Position = PositionOf(i) }
-                    : null;
-            }
+            var half = records.Count / 2;
+            var secondRejected = new List<RejectedRecord>();
+            int first = -1, second = -1;
+            Parallel.Invoke(
+                () => first = CheckAndHash(mapping, records, 0, half, firstRecordNumber, valid, keyHashes, rowHashes, rejected),
+                () => second = CheckAndHash(mapping, records, half, records.Count, firstRecordNumber, valid, keyHashes, rowHashes, secondRejected));
+            rejected.AddRange(secondRejected);
+            mismatch = first >= 0 ? first : second;
+        }
+        else
+        {
+            mismatch = CheckAndHash(mapping, records, 0, records.Count, firstRecordNumber, valid, keyHashes, rowHashes, rejected);
+        }
 
-            if (Check(mapping, record, PositionOf(i)) is { } reject)
-            {
-                rejected.Add(reject);
-                continue;
-            }
-
-            valid[i] = true;
-            var kh = new RowHasher(KeySeed);
-            foreach (var f in mapping.KeyFields)
-            {
-                f.HashValue(record, ref kh);
-            }
-
-            keyHashes[i] = KeyHashIndex.NonZero(kh.Finish());
-            if (mapping.HasHash)
-            {
-                var rh = new RowHasher(RowSeed);
-                foreach (var f in mapping.ValueFields)
-                {
-                    f.Hash(record, ref rh);
-                }
-
-                rowHashes[i] = KeyHashIndex.NonZero(rh.Finish());
-            }
+        if (mismatch >= 0)
+        {
+            return throwOnProblem
+                ? throw new IngestionException($"Source '{Source}': {PositionOf(mismatch)} has a different schema than the first record of its batch; records of one batch must share a schema.") { SourceName = Source, Position = PositionOf(mismatch) }
+                : null;
         }
 
         var winners = new List<int>(records.Count);
@@ -118,7 +109,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
 
             // Sorted here, ahead of the write, while batches send most of their rows (a first load); once a batch sent
             // few (a re-run of unchanged rows), the write sorts only the rows it sends.
-            var sorted = _sortAhead && SortInKeyOrder(mapping, records, winners);
+            var sorted = _sendsMost && SortInKeyOrder(mapping, records, winners);
             return new PreparedRows(mapping, records, rejected, keyHashes, rowHashes, winners, duplicates, sorted);
         }
         finally
@@ -126,6 +117,50 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             lastOfKey.Clear();
             _keyScratch = lastOfKey;
         }
+    }
+
+    /// <summary>
+    /// Checks and hashes records <paramref name="from"/> to <paramref name="to"/> (exclusive) into the arrays, adding
+    /// the rejected ones to <paramref name="rejected"/> in order; returns the index of the first record whose schema
+    /// is not the mapping's (where it stopped), or -1. Touches only those records and slots, so ranges may run at once.
+    /// </summary>
+    private int CheckAndHash(TableMapping<TRecord> mapping, IReadOnlyList<TRecord> records, int from, int to, long firstRecordNumber, bool[] valid, ulong[] keyHashes, ulong[] rowHashes, List<RejectedRecord> rejected)
+    {
+        for (var i = from; i < to; i++)
+        {
+            var record = records[i];
+            if (!ReferenceEquals(SchemaOf(record), mapping.Schema) && !SameColumns(SchemaOf(record), mapping.Schema))
+            {
+                return i;
+            }
+
+            if (Check(mapping, record, $"record {firstRecordNumber + i}") is { } reject)
+            {
+                rejected.Add(reject);
+                continue;
+            }
+
+            valid[i] = true;
+            var kh = new RowHasher(KeySeed);
+            foreach (var f in mapping.KeyFields)
+            {
+                f.HashValue(record, ref kh);
+            }
+
+            keyHashes[i] = KeyHashIndex.NonZero(kh.Finish());
+            if (mapping.HasHash)
+            {
+                var rh = new RowHasher(RowSeed);
+                foreach (var f in mapping.ValueFields)
+                {
+                    f.Hash(record, ref rh);
+                }
+
+                rowHashes[i] = KeyHashIndex.NonZero(rh.Finish());
+            }
+        }
+
+        return -1;
     }
 
     /// <summary>

@@ -93,8 +93,8 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             }
         }
 
-        // Sorted ahead only while batches send most of their rows: the next batch learns which it is.
-        _sortAhead = (fresh.Count + uncertain.Count) * 2 >= winners.Count;
+        // Sorted ahead (and prepared on one thread) only while batches send most of their rows: the next batch learns which it is.
+        _sendsMost = (fresh.Count + uncertain.Count) * 2 >= winners.Count;
         if (fresh.Count == 0 && uncertain.Count == 0)
         {
             // Every row is stored unchanged: nothing to send (a replace has sent the keys it saw).

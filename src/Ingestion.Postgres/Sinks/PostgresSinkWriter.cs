@@ -42,7 +42,8 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
     private bool _completed;
     private bool _copiedForgottenKeys;
     private bool _commitsToFlush;
-    private volatile bool _sortAhead = true;
+    private const int ParallelPrepareMinRecords = 2048;
+    private volatile bool _sendsMost = true;
     private readonly TimeProvider _time;
     private long _lastCommit;
     private bool _hasDeferred;

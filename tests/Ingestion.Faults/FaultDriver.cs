@@ -28,6 +28,7 @@ internal static class FaultDriver
                 r.KeyIndexMaxRows = (int)(r.Rows / 3);
                 return KillAsync(r, random, Trigger.Random);
             }),
+            new("kill -9 during an unchanged re-run", r => KillDuringRereadAsync(r, random)),
             new("terminate the data connection", r => TerminateDataAsync(r)),
             new("terminate the lock connection, second host", r => TerminateLockAsync(r)),
             new("immediate server restart", r => RestartAsync(r, random)),
@@ -101,6 +102,28 @@ internal static class FaultDriver
         }
 
         return done;
+    }
+
+    /// <summary>
+    /// Loads the source, then kills hosts that read every row again: batches that write nothing defer their commit
+    /// (QuietBatchCommitInterval), so a kill lands between deferred batches; the final run resumes incrementally.
+    /// </summary>
+    private static async Task<int> KillDuringRereadAsync(Round round, Random random)
+    {
+        if (!await round.CompleteAsync())
+        {
+            return 0;
+        }
+
+        round.FullRefresh = true;
+        try
+        {
+            return await KillAsync(round, random, Trigger.Random);
+        }
+        finally
+        {
+            round.FullRefresh = false;
+        }
     }
 
     private static async Task<int> TerminateDataAsync(Round round)

@@ -79,7 +79,8 @@ internal static class FaultHost
             return 1;
         }
 
-        var result = await host.Services.GetRequiredService<IIngestionRunner>().RunAsync("faults", new RunRequest { Trigger = "faults" }, CancellationToken.None);
+        var mode = Environment.GetEnvironmentVariable("INGESTION_FAULTS_FULL_REFRESH") == "1" ? IngestionMode.FullRefresh : IngestionMode.Incremental;
+        var result = await host.Services.GetRequiredService<IIngestionRunner>().RunAsync("faults", new RunRequest { Trigger = "faults", Mode = mode }, CancellationToken.None);
         Console.WriteLine($"result: {result}");
         await host.StopAsync();
         return result.Status switch

@@ -35,6 +35,9 @@ internal sealed class Round : IAsyncDisposable
     /// </summary>
     public int? KeyIndexMaxRows { get; set; }
 
+    /// <summary>Whether hosts started now read every row again (a full refresh: the rows are already stored, unchanged).</summary>
+    public bool FullRefresh { get; set; }
+
     public string Canary { get; }
 
     public string HostConnection { get; }
@@ -79,6 +82,11 @@ internal sealed class Round : IAsyncDisposable
         if (KeyIndexMaxRows is { } max)
         {
             psi.ArgumentList.Add(max.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        if (FullRefresh)
+        {
+            psi.Environment["INGESTION_FAULTS_FULL_REFRESH"] = "1";
         }
 
         return new HostProcess(Process.Start(psi)!, name, Output);

@@ -21,7 +21,7 @@ namespace Ingestion.Running;
 /// failures from the last checkpoint (Polly, exponential backoff with jitter) within a per-run timeout,
 /// and closes the job with exact counts.
 /// </summary>
-public sealed class IngestionRunner : IIngestionRunner
+public sealed partial class IngestionRunner : IIngestionRunner
 {
     private static readonly MethodInfo RunTypedMethod = typeof(IngestionRunner).GetMethod(nameof(RunAttemptAsync), BindingFlags.NonPublic | BindingFlags.Instance)!;
 
@@ -543,51 +543,6 @@ public sealed class IngestionRunner : IIngestionRunner
         }
     }
 
-    /// <summary>Closes the jobs of this source left running by runs that are gone (this run holds the source's lock, so none is alive).</summary>
-    private async Task CloseAbandonedAsync(string sourceName, Guid runId, ILogger logger, CancellationToken cancellationToken)
-    {
-        try
-        {
-            foreach (var job in await _jobs.CloseAbandonedAsync(sourceName, runId, TimeSpan.Zero, cancellationToken).ConfigureAwait(false))
-            {
-                Log.JobAbandoned(logger, sourceName, job.Id, job.Host, job.HeartbeatAt ?? job.StartedAt, job.Counts.Read);
-            }
-        }
-        catch (Exception e) when (e is DbException or InvalidOperationException or TimeoutException)
-        {
-            Log.JobStoreFailed(logger, e, sourceName, runId);
-        }
-    }
-
-    /// <summary>Records that the run is alive every <see cref="IngestionOptions.HeartbeatInterval"/> until the run ends.</summary>
-    private async Task HeartbeatAsync(RunState run, CancellationToken cancellationToken)
-    {
-        if (_options.HeartbeatInterval <= TimeSpan.Zero)
-        {
-            return;
-        }
-
-        using var timer = new PeriodicTimer(_options.HeartbeatInterval, _time);
-        try
-        {
-            while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
-            {
-                try
-                {
-                    await _jobs.HeartbeatAsync(run.RunId, cancellationToken).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is DbException or InvalidOperationException or TimeoutException or IOException)
-                {
-                    Log.JobStoreFailed(run.Logger, e, run.SourceName, run.RunId);
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            // The run ended.
-        }
-    }
-
     private static IngestionError ToError(Exception e, string? position) => e switch
     {
         IngestionException ie => new IngestionError(e.GetType().Name, e.Message, ie.Position ?? position, ie.Field),
@@ -606,77 +561,6 @@ public sealed class IngestionRunner : IIngestionRunner
 #pragma warning restore CA1031
         {
             Log.ObserverFailed(_logger, e, observer.GetType().Name, sourceName);
-        }
-    }
-
-    private sealed record InFlightBatch(Task<SinkBatchResult> Write, string Position, int Read, int SourceRejects);
-
-    private sealed class AttemptCounts
-    {
-        public IngestionCounts Counts { get; private set; }
-
-        public long Rejected => Counts.Rejected;
-
-        public void Add(IngestionCounts counts) => Counts += counts;
-
-        /// <summary>Returns the counts and starts again from zero.</summary>
-        public IngestionCounts Take()
-        {
-            var counts = Counts;
-            Counts = default;
-            return counts;
-        }
-    }
-
-    private sealed class RunState(string sourceName, Guid runId, RunRequest request, SourceOptions options, ILogger logger, Stopwatch stopwatch, IReadOnlyList<IIngestionObserver> observers, IRunLock runLock)
-    {
-        public IRunLock Lock { get; } = runLock;
-
-        public string SourceName { get; } = sourceName;
-
-        public Guid RunId { get; } = runId;
-
-        public RunRequest Request { get; } = request;
-
-        public SourceOptions Options { get; } = options;
-
-        public ILogger Logger { get; } = logger;
-
-        /// <summary>The run's secrets, masked in its logs, error and rejected records.</summary>
-        public SecretMask Secrets { get; init; } = new();
-
-        public int Attempts { get; set; }
-
-        public IngestionCounts Committed { get; private set; }
-
-        public bool StoppedByCap { get; set; }
-
-        public bool NotModified { get; set; }
-
-        public string? Position { get; set; }
-
-        public ProgressHints Hints { get; } = new();
-
-        public void Commit(IngestionCounts counts) => Committed += counts;
-
-        public void ReportProgress(IngestionCounts uncommitted)
-        {
-            var total = Committed + uncommitted;
-            var progress = Hints.Apply(new IngestionProgress
-            {
-                SourceName = SourceName,
-                RunId = RunId,
-                RecordsRead = total.Read,
-                RecordsWritten = total.Created + total.Updated + total.Unchanged,
-                RecordsRejected = total.Rejected,
-                Elapsed = stopwatch.Elapsed,
-            });
-            Log.BatchWritten(Logger, SourceName, progress.RecordsWritten, progress.RecordsRead);
-            Request.Progress?.Report(progress);
-            foreach (var o in observers)
-            {
-                o.OnProgress(progress);
-            }
         }
     }
 }

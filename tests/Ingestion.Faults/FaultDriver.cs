@@ -105,8 +105,9 @@ internal static class FaultDriver
     }
 
     /// <summary>
-    /// Loads the source, then kills hosts that read every row again: batches that write nothing defer their commit
-    /// (QuietBatchCommitInterval), so a kill lands between deferred batches; the final run resumes incrementally.
+    /// Loads the source, then kills hosts that read every row again, 0-0.8 s after each starts reading the table's keys:
+    /// batches that write nothing defer their commit (QuietBatchCommitInterval), so a kill lands between deferred
+    /// batches; the final run resumes incrementally.
     /// </summary>
     private static async Task<int> KillDuringRereadAsync(Round round, Random random)
     {
@@ -118,7 +119,24 @@ internal static class FaultDriver
         round.FullRefresh = true;
         try
         {
-            return await KillAsync(round, random, Trigger.Random);
+            // Killed a moment after the host starts reading the table's keys (its first batch), while it re-reads.
+            var done = 0;
+            for (var i = 0; i < 3; i++)
+            {
+                var host = round.StartHost("host-u", keepAliveMs: 1000);
+                if (!await WaitOrExitAsync(host, round.WaitForQueryAsync("state = 'active' AND query ILIKE 'COPY (SELECT%'", host.Exited))
+                    || !await WaitOrExitAsync(host, Task.Delay(random.Next(0, 800))))
+                {
+                    break; // the re-run finished first
+                }
+
+                host.Kill();
+                await host.Exited;
+                done++;
+                await RoundChecks.CheckNotAheadAsync(round);
+            }
+
+            return done;
         }
         finally
         {

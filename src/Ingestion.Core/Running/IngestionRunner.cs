@@ -343,8 +343,9 @@ public sealed partial class IngestionRunner : IIngestionRunner
         await using (writer.ConfigureAwait(false))
         {
             // Counts of this attempt not yet committed: all of them in a run-long transaction, else the batches whose
-            // commit the sink deferred (they commit with the next batch it commits, or at completion).
+            // commit the sink deferred (they commit with the next batch it commits).
             var attempt = new AttemptCounts();
+            var commitDeferred = false;
             var state = saved;
             var buffer = new List<TRecord>(Math.Min(run.Options.BatchSize, 100_000));
             long recordNumber = 0;
@@ -376,6 +377,7 @@ public sealed partial class IngestionRunner : IIngestionRunner
                     Linked = written.Linked,
                     ForReview = written.ForReview,
                 };
+                commitDeferred = perBatch && written.CommitDeferred;
                 if (perBatch && !written.CommitDeferred)
                 {
                     run.Commit(attempt.Take() + counts);
@@ -456,11 +458,23 @@ public sealed partial class IngestionRunner : IIngestionRunner
                 inFlight = new InFlightBatch(Task.Run(async () => await writer.WriteBatchAsync(batch, cancellationToken).ConfigureAwait(false), CancellationToken.None), batch.PositionOf(0), read, rejects.Count);
             }
 
-            // The last batch: handed over, then waited for (its counts are in, its failure surfaces here).
+            // The last batch: handed over, then waited for (its counts are in, its failure surfaces here). Batches whose
+            // commit the sink deferred are committed then by an empty batch that may not defer, so that they are
+            // counted committed before the sink completes (a failure while completing retries from their checkpoint).
             async Task FlushAndDrainAsync()
             {
                 await FlushAsync().ConfigureAwait(false);
                 await DrainAsync().ConfigureAwait(false);
+                if (commitDeferred)
+                {
+                    var closing = new SinkBatch<TRecord> { Records = [], FirstRecordNumber = recordNumber + 1, MayDeferCommit = false };
+                    var written = await writer.WriteBatchAsync(closing, cancellationToken).ConfigureAwait(false);
+                    if (!written.CommitDeferred)
+                    {
+                        commitDeferred = false;
+                        run.Commit(attempt.Take());
+                    }
+                }
             }
 
             async Task FlushAfterSourceFailureAsync(Exception sourceError)

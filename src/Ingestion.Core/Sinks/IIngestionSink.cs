@@ -142,8 +142,10 @@ public sealed class SinkBatch<TRecord>
     /// Whether the sink may leave this batch uncommitted when it writes nothing for it (every row already stored
     /// unchanged, nothing rejected): the batch's counts and <see cref="State"/> are then recorded with the next batch
     /// the sink commits, or when the run completes, and the sink says so in <see cref="SinkBatchResult.CommitDeferred"/>.
-    /// The runner allows it for runs that commit batch by batch with no sink hook attached; a failure before that later
-    /// commit loses nothing but the deferred checkpoint, so a retried attempt reads those records again.
+    /// The runner allows it for runs that commit batch by batch with no sink hook attached, and ends such an attempt
+    /// with an empty batch that may not defer, so every batch is committed and counted before the sink completes. A
+    /// failure before that later commit loses nothing but the deferred checkpoint: a retried attempt reads those
+    /// records again.
     /// </summary>
     public bool MayDeferCommit { get; init; }
 

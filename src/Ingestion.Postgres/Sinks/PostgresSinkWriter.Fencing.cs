@@ -120,6 +120,19 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         ClearDeferred();
     }
 
+    /// <summary>
+    /// Ends the transaction that batches which wrote nothing left open for the next commit (it holds nothing of theirs:
+    /// their counts and checkpoint are kept here until then), so that work outside a batch does not run inside it.
+    /// </summary>
+    private async Task EndQuietTransactionAsync()
+    {
+        if (!_deferred && _tx is not null)
+        {
+            // Disposing rolls it back; nothing was written in it, so the key index stays true.
+            await EndTransactionAsync().ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Whether a batch that wrote nothing must commit all the same: the last commit is <see cref="PostgresSinkOptions.QuietBatchCommitInterval"/> old.</summary>
     private bool QuietCommitDue() =>
         _options.QuietBatchCommitInterval <= TimeSpan.Zero || _time.GetElapsedTime(_lastCommit) >= _options.QuietBatchCommitInterval;

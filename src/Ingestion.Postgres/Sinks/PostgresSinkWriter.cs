@@ -118,6 +118,11 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         {
             // The key index is read before the batch's transaction begins (a read needs none): a batch that turns out
             // to write nothing then leaves no transaction open on the server.
+            if (!ReferenceEquals(_indexedMapping, mapping))
+            {
+                await EndQuietTransactionAsync().ConfigureAwait(false);
+            }
+
             await EnsureIndexAsync(mapping, cancellationToken).ConfigureAwait(false);
         }
 
@@ -286,6 +291,9 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             return same;
         }
 
+        // A table created or altered for a new schema commits on its own between batches, never inside the transaction
+        // a batch that wrote nothing left for the next commit (a later rollback would undo it under a mapping that stays).
+        await EndQuietTransactionAsync().ConfigureAwait(false);
         try
         {
             mapping = await TableMapping<TRecord>.PrepareAsync(_conn, _tx, _run, schema, _defaultTargetSchema, _options, _mappings.Count + 1, CanDeferKeyIndex, cancellationToken).ConfigureAwait(false);

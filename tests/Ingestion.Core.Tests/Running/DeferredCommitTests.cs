@@ -62,9 +62,35 @@ public class DeferredCommitTests
 
         var result = await sp.GetRequiredService<IIngestionRunner>().RunAsync("items", new RunRequest { Progress = new SyncProgress(progress.Add) }, CancellationToken.None);
 
-        // Batches 1, 2, 4 and 5 were deferred, batch 3 committed; the completion committed the rest.
+        // Batches 1, 2, 4 and 5 were deferred, batch 3 committed them and itself; an empty batch that may not defer
+        // committed the last two before the sink completed.
         Assert.Equal((45L, 45L), (result.Counts.Read, result.Counts.Unchanged));
         Assert.Equal([10L, 20L, 30L, 40L, 45L], progress.Select(p => p.RecordsRead));
+        Assert.Equal([true, true, true, true, true, false], sink.MayDefer);
+        Assert.Equal([10, 10, 10, 10, 5, 0], sink.Sizes);
+    }
+
+    [Fact]
+    public async Task Deferred_batches_of_an_attempt_that_fails_in_the_sink_are_not_counted_and_the_retry_counts_each_record_once()
+    {
+        var sink = new DeferringSink { FailOnWrite = 3 };
+        var services = new ServiceCollection();
+        services.AddSingleton<IIngestionSink>(sink);
+        services.AddIngestion().AddSource("items", _ => new ScriptedSource((_, ct) => ScriptedSource.Items(30, ct: ct)), o =>
+        {
+            o.BatchSize = 10;
+            o.MaxRetryAttempts = 1;
+            o.RetryDelay = TimeSpan.FromMilliseconds(10);
+        });
+        await using var sp = services.BuildServiceProvider();
+
+        var result = await sp.GetRequiredService<IIngestionRunner>().RunAsync("items", null, CancellationToken.None);
+
+        // Attempt 1 deferred batches 1 and 2, then its third write failed: nothing of it was committed, and the second
+        // attempt read all 30 records again.
+        Assert.Equal(IngestionStatus.Succeeded, result.Status);
+        Assert.Equal(2, result.Attempts);
+        Assert.Equal((30L, 30L), (result.Counts.Read, result.Counts.Unchanged));
     }
 
     private sealed class SyncProgress(Action<IngestionProgress> report) : IProgress<IngestionProgress>
@@ -77,6 +103,11 @@ public class DeferredCommitTests
     {
         public List<bool> MayDefer { get; } = [];
 
+        public List<int> Sizes { get; } = [];
+
+        /// <summary>The write (counted over every writer) that fails once with a transient error, or 0.</summary>
+        public int FailOnWrite { get; init; }
+
         public ValueTask<ISinkWriter<TRecord>> OpenAsync<TRecord>(SinkRun run, CancellationToken cancellationToken)
             where TRecord : class => ValueTask.FromResult<ISinkWriter<TRecord>>(new Writer<TRecord>(this));
 
@@ -86,6 +117,12 @@ public class DeferredCommitTests
             public ValueTask<SinkBatchResult> WriteBatchAsync(SinkBatch<TRecord> batch, CancellationToken cancellationToken)
             {
                 sink.MayDefer.Add(batch.MayDeferCommit);
+                sink.Sizes.Add(batch.Records.Count);
+                if (sink.MayDefer.Count == sink.FailOnWrite)
+                {
+                    throw new TransientIngestionException("the sink's connection dropped");
+                }
+
                 return ValueTask.FromResult(new SinkBatchResult { Unchanged = batch.Records.Count, CommitDeferred = batch.MayDeferCommit && sink.MayDefer.Count != 3 });
             }
 

@@ -123,15 +123,16 @@ public class PostgresSinkQuietBatchTests(PostgresDatabase db) : IClassFixture<Po
     }
 
     [Fact]
-    public async Task A_retried_attempt_reads_the_deferred_batches_again_and_the_run_counts_them_once()
+    public async Task A_source_failure_commits_the_deferred_batches_with_their_checkpoint_and_the_retry_resumes_after_them()
     {
         var reads = 0;
         async IAsyncEnumerable<Row> Read(IngestionContext context, [EnumeratorCancellation] CancellationToken ct)
         {
-            // Every attempt reads rows 1-50 whatever the cursor; the first attempt of the second run fails at row 36,
-            // after three batches that wrote nothing (and a fourth, flushed by the failure).
+            // Resumes after its cursor; the first attempt of the second run fails at row 36, after three batches that
+            // wrote nothing (and a fourth, flushed by the failure).
             var call = Interlocked.Increment(ref reads);
-            await foreach (var row in RowSource.Rows(context, 1, 50, ct: ct))
+            var from = int.TryParse(context.State.Cursor, out var cursor) ? cursor + 1 : 1;
+            await foreach (var row in RowSource.Rows(context, from, 50, ct: ct))
             {
                 if (call == 2 && row.Id == "k0036")
                 {
@@ -152,16 +153,81 @@ public class PostgresSinkQuietBatchTests(PostgresDatabase db) : IClassFixture<Po
         }));
         var runner = sp.GetRequiredService<IIngestionRunner>();
         Assert.Equal(IngestionStatus.Succeeded, (await runner.RunAsync("quiet-retry", null, default)).Status);
+        await db.ExecuteAsync("DELETE FROM ingestion.source_state WHERE source = 'quiet-retry'");
 
         var again = await runner.RunAsync("quiet-retry", null, default);
 
+        // Rows 1-35 were committed (and counted) by the flush after the failure; the retry read rows 36-50.
         Assert.Equal(IngestionStatus.Succeeded, again.Status);
         Assert.Equal(2, again.Attempts);
         Assert.Equal((50L, 0L, 50L), (again.Counts.Read, again.Counts.Created, again.Counts.Unchanged));
+        Assert.Equal(3, reads);
         Assert.Equal(
             "Succeeded 50 50 @50",
             await db.ScalarAsync<string>($"SELECT status || ' ' || read || ' ' || unchanged FROM ingestion.import_jobs WHERE id = '{again.RunId}'")
             + " @" + await db.ScalarAsync<string>("SELECT cursor FROM ingestion.source_state WHERE source = 'quiet-retry'"));
+    }
+
+    [Fact]
+    public async Task Deferred_batches_are_committed_and_counted_before_the_sink_completes_so_a_failure_there_keeps_them()
+    {
+        var changed = false;
+        IAsyncEnumerable<Row> Read(IngestionContext context, CancellationToken ct) => RowSource.Rows(context, 1, 30, offset: changed ? 1000 : 0, ct: ct);
+        IAsyncEnumerable<Row> Second(IngestionContext context, CancellationToken ct) => ChangeFirst(RowSource.Rows(context, 1, 30, ct: ct));
+        static async IAsyncEnumerable<Row> ChangeFirst(IAsyncEnumerable<Row> rows)
+        {
+            await foreach (var row in rows)
+            {
+                yield return row.Id == "k0001" ? R(row.Id, -1) : row;
+            }
+        }
+
+        var second = false;
+        await using var sp = PostgresRunnerTests.Services(db, b => b.AddSource("quiet-complete", _ => new RowSource((c, ct) => second ? Second(c, ct) : Read(c, ct)), o =>
+        {
+            o.Table = "quiet_complete";
+            o.CreateTable = true;
+            o.BatchSize = 10;
+            o.MaxRetryAttempts = 0;
+            o.RefreshMaterializedViews.Add("quiet_complete_no_such_view");
+        }));
+        var runner = sp.GetRequiredService<IIngestionRunner>();
+        Assert.Equal(IngestionStatus.Failed, (await runner.RunAsync("quiet-complete", new RunRequest { Mode = IngestionMode.FullRefresh }, default)).Status);
+        second = true;
+
+        // The first batch writes (one changed row), the other two write nothing and are deferred; completing then
+        // fails (the view to refresh does not exist) after every batch committed.
+        var result = await runner.RunAsync("quiet-complete", new RunRequest { Mode = IngestionMode.FullRefresh }, default);
+
+        Assert.Equal(IngestionStatus.Failed, result.Status);
+        Assert.Contains("is not a materialized view; the rows are committed", result.Error!.Message, StringComparison.Ordinal);
+        Assert.Equal((30L, 1L, 29L), (result.Counts.Read, result.Counts.Updated, result.Counts.Unchanged));
+        Assert.Equal("30 @30", await db.ScalarAsync<string>($"SELECT read::text FROM ingestion.import_jobs WHERE id = '{result.RunId}'")
+            + " @" + await db.ScalarAsync<string>("SELECT cursor FROM ingestion.source_state WHERE source = 'quiet-complete'"));
+    }
+
+    [Fact]
+    public async Task A_column_added_after_a_deferred_batch_is_committed_on_its_own_even_when_its_batch_fails()
+    {
+        var narrow = RecordSchema.Create([new ColumnSchema("id", ColumnType.Text), new ColumnSchema("reading", ColumnType.Float64)], ["id"]);
+        var wide = RecordSchema.Create([new ColumnSchema("id", ColumnType.Text), new ColumnSchema("reading", ColumnType.Float64), new ColumnSchema("unit", ColumnType.Text)], ["id"]);
+        await using var h = new SinkHarness(db);
+        var run = Run<DynamicRecord>("quiet-evolve", o =>
+        {
+            o.Table = "quiet_evolve";
+            o.KeyColumns.Add("id");
+            o.SchemaEvolution = SchemaEvolution.Evolve;
+        });
+        await using var w = await h.OpenAsync<DynamicRecord>(run);
+        await w.WriteBatchAsync(h.Batch<DynamicRecord>([new DynamicRecord(narrow, ["a", 1.0])], mayDeferCommit: true), default);
+        await db.ExecuteAsync("ALTER TABLE quiet_evolve ADD CONSTRAINT quiet_evolve_positive CHECK (reading >= 0)");
+        Assert.True((await w.WriteBatchAsync(h.Batch<DynamicRecord>([new DynamicRecord(narrow, ["a", 1.0])], mayDeferCommit: true), default)).CommitDeferred);
+
+        // A new column, and a row the table's CHECK refuses: the batch fails, the column it added stays.
+        await Assert.ThrowsAsync<IngestionException>(async () => await w.WriteBatchAsync(h.Batch<DynamicRecord>([new DynamicRecord(wide, ["a", -1.0, "kPa"])], mayDeferCommit: true), default));
+
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM information_schema.columns WHERE table_name = 'quiet_evolve' AND column_name = 'unit'"));
+        Assert.Equal(1.0, await db.ScalarAsync<double>("SELECT reading FROM quiet_evolve WHERE id = 'a'"));
     }
 
     [Fact]

@@ -34,7 +34,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     /// </summary>
     private PreparedRows? Prepare(TableMapping<TRecord> mapping, IReadOnlyList<TRecord> records, long firstRecordNumber, bool throwOnProblem)
     {
-        string PositionOf(int index) => $"record {firstRecordNumber + index}";
+        string PositionOf(int index) => RecordPosition(firstRecordNumber + index);
         var rejected = new List<RejectedRecord>();
         var valid = new bool[records.Count];
         var keyHashes = new ulong[records.Count];
@@ -134,7 +134,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
                 return i;
             }
 
-            if (Check(mapping, record, $"record {firstRecordNumber + i}") is { } reject)
+            if (Check(mapping, record, firstRecordNumber + i) is { } reject)
             {
                 rejected.Add(reject);
                 continue;
@@ -182,7 +182,11 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         return true;
     }
 
-    private RejectedRecord? Check(TableMapping<TRecord> mapping, TRecord record, string position)
+    /// <summary>The position of the record numbered <paramref name="recordNumber"/> in the run (as <see cref="Ingestion.Sinks.SinkBatch{TRecord}.PositionOf(int)"/> writes it).</summary>
+    private static string RecordPosition(long recordNumber) => $"record {recordNumber}";
+
+    /// <summary>Checks every value of a record; the position is written only for a record that is rejected.</summary>
+    private RejectedRecord? Check(TableMapping<TRecord> mapping, TRecord record, long recordNumber)
     {
         foreach (var f in mapping.Fields)
         {
@@ -190,12 +194,12 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             {
                 if (mapping.KeyFields.Contains(f))
                 {
-                    return new RejectedRecord(position, f.Column.Name, $"Key column '{f.Column.Name}' is null.");
+                    return new RejectedRecord(RecordPosition(recordNumber), f.Column.Name, $"Key column '{f.Column.Name}' is null.");
                 }
 
                 if (f.Column.NotNull)
                 {
-                    return new RejectedRecord(position, f.Column.Name, $"Column '{f.Column.Name}' is null, but it is NOT NULL in table {mapping.DisplayName}.");
+                    return new RejectedRecord(RecordPosition(recordNumber), f.Column.Name, $"Column '{f.Column.Name}' is null, but it is NOT NULL in table {mapping.DisplayName}.");
                 }
 
                 continue;
@@ -203,7 +207,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
 
             if (f.Validate(record, out var raw) is { } reason)
             {
-                return new RejectedRecord(position, f.Column.Name, reason, raw);
+                return new RejectedRecord(RecordPosition(recordNumber), f.Column.Name, reason, raw);
             }
         }
 

@@ -94,7 +94,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     /// </summary>
     private async Task CommitDeferredAsync(CancellationToken cancellationToken)
     {
-        if (!_hasDeferred)
+        if (!HasDeferred)
         {
             return;
         }
@@ -102,22 +102,38 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         _tx ??= await BeginFencedAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (_deferredState is { } state)
-            {
-                await StoreSql.SaveStateAsync(_conn, _tx, PgIdentifier.Quote(_storeSchema), Source, state, cancellationToken).ConfigureAwait(false);
-            }
-
-            await FenceAndRecordBatchAsync(_deferredCounts, cancellationToken).ConfigureAwait(false);
-            await _tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-            await EndTransactionAsync().ConfigureAwait(false);
+            await SaveStateAndCommitAsync(null, default, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
             await RollbackQuietlyAsync().ConfigureAwait(false);
             throw;
         }
+    }
 
-        ClearDeferred();
+    /// <summary>
+    /// The end of every batch transaction: saves the checkpoint (<paramref name="state"/>, else the last one a deferred
+    /// batch left) and, unless the run is one transaction, proves the run lock, adds <paramref name="increment"/> and the
+    /// deferred batches' counts to the job row, and commits.
+    /// </summary>
+    private async Task SaveStateAndCommitAsync(SourceState? state, JobIncrement increment, CancellationToken cancellationToken)
+    {
+        if ((state ?? _deferredState) is { } saved)
+        {
+            await StoreSql.SaveStateAsync(_conn, _tx, PgIdentifier.Quote(_storeSchema), Source, saved, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (_deferred)
+        {
+            return; // a run-long transaction commits at completion
+        }
+
+        await FenceAndRecordBatchAsync(_deferredCounts + increment, cancellationToken).ConfigureAwait(false);
+        await _tx!.CommitAsync(cancellationToken).ConfigureAwait(false);
+        await EndTransactionAsync().ConfigureAwait(false);
+        _deferredCounts = default;
+        _deferredState = null;
+        _lastCommit = _time.GetTimestamp();
     }
 
     /// <summary>
@@ -137,13 +153,8 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     private bool QuietCommitDue() =>
         _options.QuietBatchCommitInterval <= TimeSpan.Zero || _time.GetElapsedTime(_lastCommit) >= _options.QuietBatchCommitInterval;
 
-    private void ClearDeferred()
-    {
-        _hasDeferred = false;
-        _deferredCounts = default;
-        _deferredState = null;
-        _lastCommit = _time.GetTimestamp();
-    }
+    /// <summary>Whether batches that wrote nothing wait for a commit (their counts or checkpoint).</summary>
+    private bool HasDeferred => _deferredCounts != default || _deferredState is not null;
 
     /// <summary>What one transaction adds to its job row.</summary>
     private readonly record struct JobIncrement(long Read, long Created, long Updated, long Unchanged, long Duplicates, long Rejected)

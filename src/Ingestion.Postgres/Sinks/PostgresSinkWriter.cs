@@ -21,6 +21,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
     private const string NewRowsSavepoint = "ingestion_new_rows";
     private const string MergeSavepoint = "ingestion_merge";
     private const string MergePartSavepoint = "ingestion_merge_part";
+    private const int ParallelPrepareMinRecords = 2048;
 
     private readonly NpgsqlConnection _conn;
     private readonly SinkRun _run;
@@ -28,6 +29,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
     private readonly string _defaultTargetSchema;
     private readonly PostgresSinkOptions _options;
     private readonly ILogger _logger;
+    private readonly TimeProvider _time;
     private readonly bool _deferred;
     private readonly Dictionary<RecordSchema, TableMapping<TRecord>> _mappings = new(ReferenceEqualityComparer.Instance);
     private readonly HashSet<string> _tempTablesInTx = new(StringComparer.Ordinal);
@@ -42,11 +44,8 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
     private bool _completed;
     private bool _copiedForgottenKeys;
     private bool _commitsToFlush;
-    private const int ParallelPrepareMinRecords = 2048;
     private volatile bool _sendsMost = true;
-    private readonly TimeProvider _time;
     private long _lastCommit;
-    private bool _hasDeferred;
     private JobIncrement _deferredCounts;
     private SourceState? _deferredState;
 
@@ -145,28 +144,15 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
                     // never begun on the server, stays open for it). See PostgresSinkOptions.QuietBatchCommitInterval.
                     _deferredCounts += increment;
                     _deferredState = batch.State ?? _deferredState;
-                    _hasDeferred = true;
                     commitDeferred = true;
                     break;
                 }
 
                 var allRejects = rejected.Count == 0 ? batch.Rejected : [.. batch.Rejected, .. rejected.Select(_run.RedactRejected)]; // hardening: the run's secrets masked
                 await StoreSql.InsertRejectedAsync(_conn, _tx, PgIdentifier.Quote(_storeSchema), _run.RunId, Source, allRejects, _options.MaxRejectedValueLength, cancellationToken).ConfigureAwait(false);
-                if ((batch.State ?? _deferredState) is { } state)
-                {
-                    await StoreSql.SaveStateAsync(_conn, _tx, PgIdentifier.Quote(_storeSchema), Source, state, cancellationToken).ConfigureAwait(false);
-                }
-
-                if (!_deferred)
-                {
-                    // Batches deferred before this one commit with it: their counts, and their checkpoint unless this
-                    // batch has a later one.
-                    await FenceAndRecordBatchAsync(_deferredCounts + increment, cancellationToken).ConfigureAwait(false);
-                    await _tx.CommitAsync(cancellationToken).ConfigureAwait(false);
-                    await EndTransactionAsync().ConfigureAwait(false);
-                    ClearDeferred();
-                }
-
+                // Batches deferred before this one commit with it: their counts, and their checkpoint unless this
+                // batch has a later one.
+                await SaveStateAndCommitAsync(batch.State, increment, cancellationToken).ConfigureAwait(false);
                 break;
             }
             catch (RefusedValueException e) when (!_deferred && rejected.Count < batch.RejectBudget)

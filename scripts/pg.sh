@@ -32,7 +32,8 @@ pg_install() {
 pg_free_port() {
   local port
   for _ in $(seq 1 50); do
-    port=$(( 20000 + RANDOM % 30000 ))
+    # Below Linux's ephemeral range (32768-60999), where outgoing connections take their local ports.
+    port=$(( 20000 + RANDOM % 12000 ))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return 0; fi
   done
   echo "pg.sh: no free port found" >&2
@@ -67,10 +68,22 @@ pg_start() {
     pg_as_owner "$bin/initdb" -D "$PG_WORK_DIR/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$PG_WORK_DIR/initdb.log" 2>&1 \
       || { cat "$PG_WORK_DIR/initdb.log" >&2; return 1; }
   fi
-  PG_PORT=$(pg_free_port) || return 1
-  pg_as_owner "$bin/pg_ctl" -D "$PG_WORK_DIR/data" -l "$PG_WORK_DIR/server.log" -w -t 60 \
-    -o "-p $PG_PORT -k $PG_WORK_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=256MB -c fsync=on -c max_locks_per_transaction=256" start >/dev/null \
-    || { cat "$PG_WORK_DIR/server.log" >&2; return 1; }
+  # A port found free can be taken before the server binds it: then another port is tried.
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    PG_PORT=$(pg_free_port) || return 1
+    if [ -f "$PG_WORK_DIR/server.log" ]; then : >"$PG_WORK_DIR/server.log"; fi
+    if pg_as_owner "$bin/pg_ctl" -D "$PG_WORK_DIR/data" -l "$PG_WORK_DIR/server.log" -w -t 60 \
+      -o "-p $PG_PORT -k $PG_WORK_DIR -c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=256MB -c fsync=on -c max_locks_per_transaction=256" start >/dev/null; then
+      break
+    fi
+    if [ "$attempt" -lt 5 ] && grep -q "Address already in use" "$PG_WORK_DIR/server.log" 2>/dev/null; then
+      echo "pg.sh: port $PG_PORT was taken meanwhile; trying another" >&2
+      continue
+    fi
+    cat "$PG_WORK_DIR/server.log" >&2
+    return 1
+  done
   PG_BIN="$bin"
   PG_KEEP="$keep"
   export INGESTION_TEST_PG="Host=127.0.0.1;Port=$PG_PORT;Username=postgres;Database=postgres;Include Error Detail=true"

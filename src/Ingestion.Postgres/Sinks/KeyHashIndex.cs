@@ -94,17 +94,31 @@ internal sealed class KeyHashIndex
     }
 
     /// <summary>Sets a key's row hash; returns <see langword="false"/> when the index is full and the key was new.</summary>
-    public bool Set(ulong key, ulong rowHash)
+    public bool Set(ulong key, ulong rowHash) => Remember(key, rowHash, out _) != Remembered.NotKept;
+
+    /// <summary>
+    /// Looks a key up and sets its row hash in one search (one cache miss): says whether the key was held, and with
+    /// which row hash (<paramref name="previous"/>), or is new, or was new and not kept because the index is full.
+    /// </summary>
+    public Remembered Remember(ulong key, ulong rowHash, out ulong previous)
     {
         var mixed = Mix(key);
         var shard = _shards[(int)(mixed >> (64 - ShardBits))];
         var i = Shard.Find(shard.Entries, key, mixed);
         if (shard.Entries[i] == key)
         {
+            previous = shard.Entries[i + 1];
             shard.Entries[i + 1] = rowHash;
-            return true;
+            return Remembered.Held;
         }
 
+        previous = UnknownRowHash;
+        return Insert(shard, i, key, mixed, rowHash) ? Remembered.New : Remembered.NotKept;
+    }
+
+    /// <summary>Puts a new key into the free slot <paramref name="i"/> of its shard, unless the index is full.</summary>
+    private bool Insert(Shard shard, int i, ulong key, ulong mixed, ulong rowHash)
+    {
         if (Count >= _maxCount)
         {
             Overflowed = true;
@@ -226,4 +240,17 @@ internal sealed class KeyHashIndex
             Entries = entries;
         }
     }
+}
+
+/// <summary>What <see cref="KeyHashIndex.Remember"/> found.</summary>
+internal enum Remembered
+{
+    /// <summary>The key was held; its row hash is now the one given.</summary>
+    Held,
+
+    /// <summary>The key was new and is now held.</summary>
+    New,
+
+    /// <summary>The key was new and is not held: the index is full (<see cref="KeyHashIndex.Overflowed"/>).</summary>
+    NotKept,
 }

@@ -5,13 +5,14 @@ namespace Ingestion.Postgres.Sinks;
 /// <summary>
 /// The database-free part of writing a batch: each value checked (a bad one becomes a rejected record), keys and rows
 /// hashed, the last record of each key kept, and the rows put in key order; runs ahead on the runner's reading thread
-/// when it can.
+/// when it can, and there also classifies the rows against the key index (see PostgresSinkWriter.Classify.cs).
 /// </summary>
 internal sealed partial class PostgresSinkWriter<TRecord>
 {
     public object? PrepareBatch(IReadOnlyList<TRecord> records, long firstRecordNumber)
     {
         ArgumentNullException.ThrowIfNull(records);
+        var previous = NotePrepared(firstRecordNumber);
 
         // Only with the mapping already in use: finding a new one needs the connection, which the write holds.
         var mapping = Volatile.Read(ref _lastMapping);
@@ -21,9 +22,14 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         }
 
         var schema = SchemaOf(records[0]);
-        return ReferenceEquals(schema, mapping.Schema) || SameColumns(schema, mapping.Schema)
-            ? Prepare(mapping, records, firstRecordNumber, throwOnProblem: false)
-            : null;
+        if (!ReferenceEquals(schema, mapping.Schema) && !SameColumns(schema, mapping.Schema))
+        {
+            return null;
+        }
+
+        // Classified here too when the batch before was: the write is then left with sending rows and committing.
+        var prepared = Prepare(mapping, records, firstRecordNumber, throwOnProblem: false);
+        return prepared is null ? null : prepared with { Classified = ClassifyAhead(mapping, previous, firstRecordNumber, prepared.Winners, prepared.KeyHashes, prepared.RowHashes) };
     }
 
     /// <summary>
@@ -220,9 +226,12 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         a.Columns.Count == b.Columns.Count
         && a.Columns.Zip(b.Columns).All(p => p.First.Name == p.Second.Name && p.First.Type == p.Second.Type && p.First.IsKey == p.Second.IsKey && p.First.IsSourceName == p.Second.IsSourceName);
 
-    /// <summary>A batch checked, hashed and deduplicated for one mapping.</summary>
+    /// <summary>A batch checked, hashed and deduplicated for one mapping, and maybe classified (<see cref="Classified"/>).</summary>
     private sealed record PreparedRows(TableMapping<TRecord>? Mapping, IReadOnlyList<TRecord>? Records, List<RejectedRecord> Rejected, ulong[] KeyHashes, ulong[] RowHashes, List<int> Winners, long Duplicates, bool Sorted)
     {
+        /// <summary>The rows' classification made ahead of the write, if it could be.</summary>
+        public Classification? Classified { get; init; }
+
         public static PreparedRows Empty { get; } = new(null, null, [], [], [], [], 0, false);
     }
 }

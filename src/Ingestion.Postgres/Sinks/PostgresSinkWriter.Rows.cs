@@ -11,7 +11,7 @@ namespace Ingestion.Postgres.Sinks;
 internal sealed partial class PostgresSinkWriter<TRecord>
 {
     /// <summary>Writes the batch's winning rows; returns whether anything was sent to the server for them (not when every row is stored unchanged).</summary>
-    private async Task<bool> WriteRowsAsync(TableMapping<TRecord> mapping, SinkBatch<TRecord> batch, List<int> winners, bool sorted, ulong[] keyHashes, ulong[] rowHashes, Counts counts, List<int> indexUpdates, CancellationToken cancellationToken)
+    private async Task<bool> WriteRowsAsync(TableMapping<TRecord> mapping, SinkBatch<TRecord> batch, List<int> winners, bool sorted, ulong[] keyHashes, ulong[] rowHashes, Classification? ahead, Counts counts, List<int> indexUpdates, CancellationToken cancellationToken)
     {
         if (!sorted && (Mode == WriteMode.Replace || _run.Verify))
         {
@@ -54,47 +54,11 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         }
 
         await EnsureIndexAsync(mapping, cancellationToken).ConfigureAwait(false);
-        var index = _index!;
-        var fresh = new List<int>();
-        var uncertain = new List<int>();
-        var forgotten = false;
-        for (var w = 0; w < winners.Count; w++)
-        {
-            if (w + KeyHashIndex.PrefetchDistance < winners.Count)
-            {
-                index.Prefetch(keyHashes[winners[w + KeyHashIndex.PrefetchDistance]]);
-            }
-
-            var i = winners[w];
-            if (index.TryGetValue(keyHashes[i], out var stored))
-            {
-                // A table without the hash column (one the library did not create) keeps no row hash: its stored
-                // rows are compared value by value on the server.
-                if (mapping.HasHash && stored == rowHashes[i])
-                {
-                    counts.Unchanged++;
-                }
-                else
-                {
-                    uncertain.Add(i);
-                }
-            }
-            else if (_indexComplete)
-            {
-                // Not remembered, so new: certainly while nothing was forgotten, else presumably: the table's key
-                // catches a mistake (below), and a table still without its key keeps the newest row of a key
-                // copied twice when the key is built (PendingKey.ResolveRepeatsAsync).
-                fresh.Add(i);
-                forgotten |= index.Overflowed && mapping.KeyIndexPending;
-            }
-            else
-            {
-                uncertain.Add(i);
-            }
-        }
-
-        // Sorted ahead (and prepared on one thread) only while batches send most of their rows: the next batch learns which it is.
-        _sendsMost = (fresh.Count + uncertain.Count) * 2 >= winners.Count;
+        var classified = Classify(mapping, batch.FirstRecordNumber, winners, keyHashes, rowHashes, ahead);
+        var fresh = classified.Fresh;
+        var uncertain = classified.Uncertain;
+        counts.Unchanged += classified.Unchanged;
+        var forgotten = classified.FreshPastCapacity && mapping.KeyIndexPending;
         if (fresh.Count == 0 && uncertain.Count == 0)
         {
             // Every row is stored unchanged: nothing to send (a replace has sent the keys it saw).
@@ -156,7 +120,11 @@ internal sealed partial class PostgresSinkWriter<TRecord>
 
                 // Someone else writes this table (or its key compares otherwise than the values sent, e.g. citext):
                 // for the rest of the run, keys the index does not hold are looked up.
-                _indexComplete = false;
+                lock (_indexGate)
+                {
+                    _indexComplete = false;
+                }
+
                 uncertain.AddRange(fresh);
                 SortInKeyOrder(mapping, batch.Records, uncertain);
             }
@@ -184,8 +152,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             counts.AddMerged(uncertain.Count, created, updated);
         }
 
-        indexUpdates.AddRange(fresh);
-        indexUpdates.AddRange(uncertain);
+        // The rows sent are in the key index already (remembered when classified; a rollback drops the index).
         return true;
     }
 
@@ -310,7 +277,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             && _indexedMapping.KeyFields.Select(k => k.Column.Name).SequenceEqual(mapping.KeyFields.Select(k => k.Column.Name)))
         {
             // The same table and key under an evolved schema: the stored hashes change with the new columns, which the merge handles.
-            _indexedMapping = mapping;
+            SetIndex(_index, mapping, _indexComplete);
             return;
         }
 
@@ -347,8 +314,6 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         }
 
         LogIndexLoaded(_logger, Source, mapping.DisplayName, index.Count, complete);
-        _index = index;
-        _indexComplete = complete;
-        _indexedMapping = mapping;
+        SetIndex(index, mapping, complete);
     }
 }

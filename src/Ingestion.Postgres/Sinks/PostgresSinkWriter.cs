@@ -136,7 +136,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             try
             {
                 var sent = mapping is not null && winners.Count > 0
-                    && await WriteRowsAsync(mapping, batch, winners, rows.Sorted, keyHashes, rowHashes, counts, indexUpdates, cancellationToken).ConfigureAwait(false);
+                    && await WriteRowsAsync(mapping, batch, winners, rows.Sorted, keyHashes, rowHashes, rows.Classified, counts, indexUpdates, cancellationToken).ConfigureAwait(false);
                 var increment = new JobIncrement(batch.Records.Count + batch.Rejected.Count, counts.Created, counts.Updated, counts.Unchanged, duplicates, batch.Rejected.Count + rejected.Count);
                 if (!_deferred && !sent && rejected.Count == 0 && batch.Rejected.Count == 0 && batch.MayDeferCommit && !QuietCommitDue())
                 {
@@ -181,8 +181,9 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             }
         }
 
-        // 3. The batch is committed (or part of the open run transaction): remember the rows' hashes.
-        if (_index is not null && mapping is not null && ReferenceEquals(mapping, _indexedMapping))
+        // 3. The batch is committed (or part of the open run transaction): remember the hashes of rows appended or
+        //    verified (a merge remembered its rows when it classified them).
+        if (indexUpdates.Count > 0 && _index is not null && mapping is not null && ReferenceEquals(mapping, _indexedMapping))
         {
             var setter = new KeyHashIndex.StreamingSetter(_index);
             foreach (var i in indexUpdates)
@@ -386,9 +387,9 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
 
         await EndTransactionAsync().ConfigureAwait(false);
 
-        // Rows remembered for the rolled-back work may not exist: forget the index, it is reloaded on the next batch.
-        _index = null;
-        _indexedMapping = null;
+        // Rows remembered for the rolled-back work (or classified ahead of it) may not exist: forget the index, it is
+        // reloaded on the next batch, and batches classified against it are classified again.
+        SetIndex(null, null, complete: false);
 
         // A key index built in the rolled-back transaction is gone with it: a table made without one is checked again.
         foreach (var m in _mappings.Values.Where(m => m.KeyMadeLater))

@@ -1,0 +1,132 @@
+namespace Ingestion.Postgres.Sinks;
+
+/// <summary>
+/// Which rows of a batch the table already holds unchanged, which are new, and which must be looked up: the batch's
+/// keys against the key index, which remembers each row sent in the same search. Done on the runner's reading thread
+/// ahead of the write when the batch before it was classified against the same index; else by the write.
+/// </summary>
+/// <remarks>
+/// The index is remembered ahead of the commit: a batch that rolls back takes the whole index with it
+/// (<see cref="RollbackQuietlyAsync"/>), and every batch classified against that index is classified again against the
+/// one reloaded from the table. Classifications against one index run one at a time (<see cref="_indexGate"/>), in the
+/// order of the batches.
+/// </remarks>
+internal sealed partial class PostgresSinkWriter<TRecord>
+{
+    private const long NoBatch = long.MinValue;
+
+    /// <summary>Guards <see cref="_index"/>, <see cref="_indexComplete"/>, <see cref="_indexedMapping"/> and <see cref="_classifiedThrough"/>, and the index's contents while a batch is classified.</summary>
+    private readonly Lock _indexGate = new();
+
+    /// <summary>The first record number of the last batch classified against <see cref="_index"/>, or <see cref="NoBatch"/>.</summary>
+    private long _classifiedThrough = NoBatch;
+
+    /// <summary>The first record number of the batch <see cref="PrepareBatch"/> was last given (the reading thread's own).</summary>
+    private long _lastPrepared = NoBatch;
+
+    /// <summary>Notes that <see cref="PrepareBatch"/> was given the batch starting at <paramref name="firstRecordNumber"/>; returns the one it was given before.</summary>
+    private long NotePrepared(long firstRecordNumber)
+    {
+        var previous = _lastPrepared;
+        _lastPrepared = firstRecordNumber;
+        return previous;
+    }
+
+    /// <summary>
+    /// Classifies a prepared batch ahead of its write, on the reading thread, when that keeps the batches' order: the
+    /// batch before it (the one <see cref="PrepareBatch"/> saw last) is the last one classified against the current
+    /// index, of this mapping. Gives null otherwise, and the write classifies.
+    /// </summary>
+    private Classification? ClassifyAhead(TableMapping<TRecord> mapping, long previous, long firstRecordNumber, List<int> winners, ulong[] keyHashes, ulong[] rowHashes)
+    {
+        if (Mode != WriteMode.Merge || _run.Verify || _deferred || winners.Count == 0)
+        {
+            return null;
+        }
+
+        lock (_indexGate)
+        {
+            return _index is null || !ReferenceEquals(_indexedMapping, mapping) || _classifiedThrough != previous || previous == NoBatch
+                ? null
+                : ClassifyLocked(mapping, firstRecordNumber, winners, keyHashes, rowHashes);
+        }
+    }
+
+    /// <summary>
+    /// The classification of a batch about to be written: the one made ahead when it was made against the current
+    /// index, else made now (the index is loaded).
+    /// </summary>
+    private Classification Classify(TableMapping<TRecord> mapping, long firstRecordNumber, List<int> winners, ulong[] keyHashes, ulong[] rowHashes, Classification? ahead)
+    {
+        lock (_indexGate)
+        {
+            return ahead is not null && ReferenceEquals(ahead.Index, _index) && ReferenceEquals(ahead.Mapping, mapping) && ReferenceEquals(ahead.Winners, winners)
+                ? ahead
+                : ClassifyLocked(mapping, firstRecordNumber, winners, keyHashes, rowHashes);
+        }
+    }
+
+    private Classification ClassifyLocked(TableMapping<TRecord> mapping, long firstRecordNumber, List<int> winners, ulong[] keyHashes, ulong[] rowHashes)
+    {
+        var index = _index!;
+        var fresh = new List<int>();
+        var uncertain = new List<int>();
+        long unchanged = 0;
+        var freshPastCapacity = false;
+        for (var w = 0; w < winners.Count; w++)
+        {
+            if (w + KeyHashIndex.PrefetchDistance < winners.Count)
+            {
+                index.Prefetch(keyHashes[winners[w + KeyHashIndex.PrefetchDistance]]);
+            }
+
+            var i = winners[w];
+            switch (index.Remember(keyHashes[i], rowHashes[i], out var stored))
+            {
+                // A table without the hash column (one the library did not create) keeps no row hash: its stored
+                // rows are compared value by value on the server.
+                case Remembered.Held when mapping.HasHash && stored == rowHashes[i]:
+                    unchanged++;
+                    break;
+                case Remembered.Held:
+                    uncertain.Add(i);
+                    break;
+                case var _ when _indexComplete:
+                    // Not remembered, so new: certainly while nothing was forgotten, else presumably: the table's key
+                    // catches a mistake (the write), and a table still without its key keeps the newest row of a key
+                    // copied twice when the key is built (PendingKey.ResolveRepeatsAsync).
+                    fresh.Add(i);
+                    freshPastCapacity |= index.Overflowed;
+                    break;
+                default:
+                    uncertain.Add(i);
+                    break;
+            }
+        }
+
+        _classifiedThrough = firstRecordNumber;
+
+        // Sorted ahead (and prepared on one thread) only while batches send most of their rows: the next batch learns which it is.
+        _sendsMost = (fresh.Count + uncertain.Count) * 2 >= winners.Count;
+        return new Classification(index, mapping, winners, fresh, uncertain, unchanged, freshPastCapacity);
+    }
+
+    /// <summary>Puts the key index of <paramref name="mapping"/> in place (null: none; the next batch reloads it), which no batch is classified against yet.</summary>
+    private void SetIndex(KeyHashIndex? index, TableMapping<TRecord>? mapping, bool complete)
+    {
+        lock (_indexGate)
+        {
+            _index = index;
+            _indexedMapping = mapping;
+            _indexComplete = complete;
+            _classifiedThrough = NoBatch;
+        }
+    }
+
+    /// <summary>
+    /// A batch's rows by what the key index said of them. <see cref="Fresh"/> and <see cref="Uncertain"/> are remembered
+    /// in <see cref="Index"/> with their new row hashes; <see cref="FreshPastCapacity"/>: a new key came once the index
+    /// was full, so it may be one an earlier batch copied.
+    /// </summary>
+    private sealed record Classification(KeyHashIndex Index, TableMapping<TRecord> Mapping, List<int> Winners, List<int> Fresh, List<int> Uncertain, long Unchanged, bool FreshPastCapacity);
+}

@@ -55,6 +55,11 @@ public abstract class CompareCase
 /// <param name="Minimum">The lowest acceptable ratio of rates.</param>
 public sealed record Goal(string Case, string Baseline, double Minimum);
 
+/// <summary>A ratio printed for what it explains, with no goal: <see cref="Case"/>'s rate divided by <see cref="Reference"/>'s.</summary>
+/// <param name="Case">The measured case.</param>
+/// <param name="Reference">The case it is set against.</param>
+public sealed record ReferenceRatio(string Case, string Reference);
+
 /// <summary>The measured outcome of one case.</summary>
 /// <param name="Name">The case name.</param>
 /// <param name="Unit">rows or items.</param>

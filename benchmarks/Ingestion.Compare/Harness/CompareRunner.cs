@@ -230,39 +230,43 @@ public static class CompareRunner
     }
 
     /// <summary>
-    /// Prints each goal's ratio of rates. With several rounds the ratio is the median of the rounds' own ratios
-    /// (each case against its baseline's run of the same round), each round's ratio in a note.
+    /// Prints each goal's ratio of rates, then each reference ratio whose two cases ran. With several rounds the ratio is
+    /// the median of the rounds' own ratios (each case against its baseline's run of the same round), each round's ratio
+    /// in a note.
     /// </summary>
     private static async Task PrintGoalsAsync(TextWriter output, IReadOnlyList<CaseState> states, IReadOnlyList<CompareCase> ran, CancellationToken cancellationToken)
     {
-        foreach (var goal in CaseRegistry.Goals)
+        var ratios = CaseRegistry.Goals.Select(g => (g.Case, Baseline: g.Baseline, Minimum: (double?)g.Minimum))
+            .Concat(CaseRegistry.References.Select(r => (r.Case, Baseline: r.Reference, Minimum: (double?)null)));
+        foreach (var (name, baselineName, minimum) in ratios)
         {
-            if (ran.All(c => c.Name != goal.Case))
+            if (ran.All(c => c.Name != name) || (minimum is null && ran.All(c => c.Name != baselineName)))
             {
                 continue;
             }
 
-            var prefix = string.Create(CultureInfo.InvariantCulture, $"ratio {goal.Case}/{goal.Baseline}");
-            var measured = states.FirstOrDefault(s => s.Case.Name == goal.Case);
-            var baseline = states.FirstOrDefault(s => s.Case.Name == goal.Baseline);
+            var prefix = string.Create(CultureInfo.InvariantCulture, $"ratio {name}/{baselineName}");
+            var verdict = minimum is { } min ? string.Create(CultureInfo.InvariantCulture, $"goal>={min:0.00}") : "reference (no goal)";
+            var measured = states.FirstOrDefault(s => s.Case.Name == name);
+            var baseline = states.FirstOrDefault(s => s.Case.Name == baselineName);
             string line;
             string? rounds = null;
             if (measured is null || measured.Failed)
             {
-                line = string.Create(CultureInfo.InvariantCulture, $"{prefix}=n/a goal>={goal.Minimum:0.00} MISS ({goal.Case} failed)");
+                line = $"{prefix}=n/a {verdict}{(minimum is null ? string.Empty : " MISS")} ({name} failed)";
             }
             else if (baseline is null || baseline.Failed)
             {
-                line = string.Create(CultureInfo.InvariantCulture, $"{prefix}=n/a goal>={goal.Minimum:0.00} SKIP ({goal.Baseline} {(baseline is null ? "not run" : "failed")})");
+                line = $"{prefix}=n/a {verdict}{(minimum is null ? string.Empty : " SKIP")} ({baselineName} {(baseline is null ? "not run" : "failed")})";
             }
             else
             {
                 var perRound = measured.Runs.Zip(baseline.Runs, (m, b) => b.Rate > 0 ? m.Rate / b.Rate : 0).ToList();
                 var ratio = Median(perRound);
-                line = string.Create(CultureInfo.InvariantCulture, $"{prefix}={ratio:0.00} goal>={goal.Minimum:0.00} {(ratio >= goal.Minimum ? "PASS" : "MISS")}");
+                line = string.Create(CultureInfo.InvariantCulture, $"{prefix}={ratio:0.00} {verdict}{(minimum is { } m ? ratio >= m ? " PASS" : " MISS" : string.Empty)}");
                 if (perRound.Count > 1)
                 {
-                    rounds = string.Create(CultureInfo.InvariantCulture, $"# {goal.Case}/{goal.Baseline} by round: {string.Join(' ', perRound.Select(r => r.ToString("0.00", CultureInfo.InvariantCulture)))} (median {ratio:0.00})");
+                    rounds = string.Create(CultureInfo.InvariantCulture, $"# {name}/{baselineName} by round: {string.Join(' ', perRound.Select(r => r.ToString("0.00", CultureInfo.InvariantCulture)))} (median {ratio:0.00})");
                 }
             }
 

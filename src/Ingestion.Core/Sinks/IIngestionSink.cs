@@ -65,7 +65,8 @@ public interface IPreparingSinkWriter<TRecord> : ISinkWriter<TRecord>
 {
     /// <summary>
     /// Prepares records for a later <see cref="ISinkWriter{TRecord}.WriteBatchAsync"/>. Called concurrently with the
-    /// write of the previous batch, so it must not use the writer's connection or mutable state. Never throws for bad
+    /// write of the previous batch, so it must not use the writer's connection, and state it shares with the write must
+    /// be guarded (the write must also check that what was prepared still holds). Calls come in batch order. Never throws for bad
     /// data: it returns <see langword="null"/> instead, and the write does the work (and reports the problem) itself.
     /// </summary>
     /// <param name="records">The records of the coming batch.</param>

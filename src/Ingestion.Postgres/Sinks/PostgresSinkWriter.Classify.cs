@@ -72,7 +72,10 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         var fresh = new List<int>();
         var uncertain = new List<int>();
         long unchanged = 0;
-        var freshPastCapacity = false;
+
+        // Full before this batch: a key new to the index may be one an earlier batch copied unremembered. (Filling up
+        // during this batch cannot hide one of its own keys: they were all looked up while earlier keys were held.)
+        var wasFull = index.Overflowed;
         for (var w = 0; w < winners.Count; w++)
         {
             if (w + KeyHashIndex.PrefetchDistance < winners.Count)
@@ -96,7 +99,6 @@ internal sealed partial class PostgresSinkWriter<TRecord>
                     // catches a mistake (the write), and a table still without its key keeps the newest row of a key
                     // copied twice when the key is built (PendingKey.ResolveRepeatsAsync).
                     fresh.Add(i);
-                    freshPastCapacity |= index.Overflowed;
                     break;
                 default:
                     uncertain.Add(i);
@@ -108,7 +110,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
 
         // Sorted ahead (and prepared on one thread) only while batches send most of their rows: the next batch learns which it is.
         _sendsMost = (fresh.Count + uncertain.Count) * 2 >= winners.Count;
-        return new Classification(index, mapping, winners, fresh, uncertain, unchanged, freshPastCapacity);
+        return new Classification(index, mapping, winners, fresh, uncertain, unchanged, FreshPastCapacity: wasFull && fresh.Count > 0);
     }
 
     /// <summary>Puts the key index of <paramref name="mapping"/> in place (null: none; the next batch reloads it), which no batch is classified against yet.</summary>

@@ -68,6 +68,21 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
 
     public async ValueTask<SinkBatchResult> WriteBatchAsync(SinkBatch<TRecord> batch, CancellationToken cancellationToken)
     {
+        try
+        {
+            return await WriteBatchCoreAsync(batch, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Whatever failed, rows of this batch (or of the next, classified ahead) may be remembered without being
+            // committed: the key index is read again before it is trusted.
+            SetIndex(null, null, complete: false);
+            throw;
+        }
+    }
+
+    private async ValueTask<SinkBatchResult> WriteBatchCoreAsync(SinkBatch<TRecord> batch, CancellationToken cancellationToken)
+    {
         ArgumentNullException.ThrowIfNull(batch);
         cancellationToken.ThrowIfCancellationRequested();
         if (_completed)
@@ -95,6 +110,11 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             : batch.Prepared is PreparedRows p && ReferenceEquals(p.Mapping, mapping) && ReferenceEquals(p.Records, records)
                 ? p
                 : Prepare(mapping, records, batch.FirstRecordNumber, throwOnProblem: true)!;
+        if (batch.Prepared is PreparedRows { Classified: { } dropped } && !ReferenceEquals(rows, batch.Prepared) && ReferenceEquals(dropped.Index, _index))
+        {
+            // Rows classified ahead but prepared again here are remembered with hashes this write may not send.
+            SetIndex(null, null, complete: false);
+        }
         var rejected = rows.Rejected;
         var keyHashes = rows.KeyHashes;
         var rowHashes = rows.RowHashes;
@@ -368,6 +388,9 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
 
     private async Task RollbackQuietlyAsync()
     {
+        // Rows remembered for the rolled-back work (or classified ahead of it) may not exist: forget the index, it is
+        // reloaded on the next batch, and batches classified against it are classified again.
+        SetIndex(null, null, complete: false);
         if (_tx is null)
         {
             return;
@@ -386,10 +409,6 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         }
 
         await EndTransactionAsync().ConfigureAwait(false);
-
-        // Rows remembered for the rolled-back work (or classified ahead of it) may not exist: forget the index, it is
-        // reloaded on the next batch, and batches classified against it are classified again.
-        SetIndex(null, null, complete: false);
 
         // A key index built in the rolled-back transaction is gone with it: a table made without one is checked again.
         foreach (var m in _mappings.Values.Where(m => m.KeyMadeLater))

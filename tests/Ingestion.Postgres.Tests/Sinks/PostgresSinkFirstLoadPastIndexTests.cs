@@ -33,6 +33,23 @@ public class PostgresSinkFirstLoadPastIndexTests(PostgresDatabase db) : IClassFi
     }
 
     [Fact]
+    public async Task The_batch_that_fills_the_key_index_does_not_mark_the_table_only_a_new_key_after_it_does()
+    {
+        await using var h = new SinkHarness(db, o => o.KeyIndexMaxRows = 3);
+        await using var w = await h.OpenAsync<Row>(Run<Row>("fills-index", o => o.Table = "fills_index"));
+        const string Comment = "SELECT col_description('fills_index'::regclass, (SELECT attnum FROM pg_attribute WHERE attrelid = 'fills_index'::regclass AND attname = '_ingestion_hash'))";
+
+        // Its keys were all looked up while every earlier key was remembered: none can be a repeat.
+        await w.WriteBatchAsync(h.Batch<Row>([R("k1", 1), R("k2", 2), R("k3", 3), R("k4", 4), R("k5", 5)]), default);
+        Assert.DoesNotContain("(may hold repeats)", await db.ScalarAsync<string>(Comment) ?? string.Empty, StringComparison.Ordinal);
+
+        await w.WriteBatchAsync(h.Batch<Row>([R("k6", 6)]), default);
+        Assert.EndsWith("(may hold repeats)", await db.ScalarAsync<string>(Comment));
+        var completion = await w.CompleteAsync(default);
+        Assert.Equal((0L, 0L), (completion.RecountedAsUpdated, completion.RecountedAsUnchanged));
+    }
+
+    [Fact]
     public async Task A_run_resuming_a_first_load_that_copied_repeats_resolves_them_before_writing()
     {
         await using var h = new SinkHarness(db, o => o.KeyIndexMaxRows = 2);

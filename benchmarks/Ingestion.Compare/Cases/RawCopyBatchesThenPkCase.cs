@@ -51,7 +51,7 @@ public sealed class RawCopyBatchesThenPkCase : CompareCase
             }
         }
 
-        await context.ExecuteAsync($"ALTER TABLE {Table} ADD PRIMARY KEY (region, code)", cancellationToken);
+        await context.ExecuteAsync(BenchTable.AddPrimaryKeySql(Table), cancellationToken);
         return copied;
     }
 
@@ -60,6 +60,7 @@ public sealed class RawCopyBatchesThenPkCase : CompareCase
     {
         ArgumentNullException.ThrowIfNull(context);
         await context.ExpectRowCountAsync(Table, context.Rows, cancellationToken);
+        await context.ExpectPrimaryKeyAsync(Table, cancellationToken);
         if (await context.ScalarAsync<long>($"SELECT copied FROM {Checkpoints}", cancellationToken) != context.Rows)
         {
             throw new InvalidOperationException($"{Checkpoints} does not record the {context.Rows} rows copied.");

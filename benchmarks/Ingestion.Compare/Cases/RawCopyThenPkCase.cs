@@ -33,7 +33,7 @@ public sealed class RawCopyThenPkCase : CompareCase
             copied = (long)BenchTable.CopyRaw(connection, Table, RowGenerator.Rows(RowPlan.Initial, context.Rows));
         }
 
-        await context.ExecuteAsync($"ALTER TABLE {Table} ADD PRIMARY KEY (region, code)", cancellationToken);
+        await context.ExecuteAsync(BenchTable.AddPrimaryKeySql(Table), cancellationToken);
         return copied;
     }
 
@@ -42,10 +42,7 @@ public sealed class RawCopyThenPkCase : CompareCase
     {
         ArgumentNullException.ThrowIfNull(context);
         await context.ExpectRowCountAsync(Table, context.Rows, cancellationToken);
-        if (await context.ScalarAsync<long>($"SELECT count(*) FROM pg_constraint WHERE conrelid = '{Table}'::regclass AND contype = 'p'", cancellationToken) != 1)
-        {
-            throw new InvalidOperationException($"{Table} has no primary key after the case.");
-        }
+        await context.ExpectPrimaryKeyAsync(Table, cancellationToken);
     }
 
     /// <inheritdoc />

@@ -31,6 +31,11 @@ public static class BenchTable
             active      boolean          NOT NULL{(primaryKey ? ",\n    PRIMARY KEY (region, code)" : string.Empty)})
         """;
 
+    /// <summary>The statement that adds the primary key (region, code) to a table of this shape made without it.</summary>
+    /// <param name="table">A table name made by the harness (never from data).</param>
+    /// <returns>The ALTER TABLE statement.</returns>
+    public static string AddPrimaryKeySql(string table) => $"ALTER TABLE {table} ADD PRIMARY KEY (region, code)";
+
     /// <summary>
     /// Copies rows into a table of this shape with a plain, hand-written binary COPY (the way Npgsql's documentation
     /// shows it): the reference every comparison and benchmark measures our sink against.

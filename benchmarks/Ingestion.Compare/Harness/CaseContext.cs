@@ -134,6 +134,18 @@ public sealed class CaseContext
         }
     }
 
+    /// <summary>Throws unless <paramref name="table"/> has a primary key (cases that build it after the rows).</summary>
+    /// <param name="table">The table.</param>
+    /// <param name="cancellationToken">Cancels the query.</param>
+    /// <returns>A task.</returns>
+    public async Task ExpectPrimaryKeyAsync(string table, CancellationToken cancellationToken)
+    {
+        if (await ScalarAsync<long>($"SELECT count(*) FROM pg_constraint WHERE conrelid = '{table}'::regclass AND contype = 'p'", cancellationToken) != 1)
+        {
+            throw new InvalidOperationException($"{table} has no primary key after the case.");
+        }
+    }
+
     /// <summary>The CSV file of the initial <paramref name="rows"/> rows (written once, shared by the CSV cases).</summary>
     /// <param name="rows">How many rows.</param>
     /// <returns>The file path.</returns>

@@ -187,6 +187,12 @@ public static partial class ColumnValues
             case ColumnType.Decimal:
                 return decimal.TryParse(chars, Real, culture, out var dec) ? Set(dec, out value) : Bad(TextOf(chars, ref text), "a decimal number");
             case ColumnType.Date:
+                if (format is null && IsoDateTime.TryParse(chars, out var isoDate, out _, out var dateHasTime) && !dateHasTime)
+                {
+                    value = DateOnly.FromDateTime(isoDate);
+                    return null;
+                }
+
                 if (format is not null ? DateOnly.TryParseExact(chars, format, culture, DateTimeStyles.None, out var d) : DateOnly.TryParse(chars, culture, DateTimeStyles.None, out d))
                 {
                     value = d;
@@ -202,6 +208,11 @@ public static partial class ColumnValues
                 return Bad(TextOf(chars, ref text), format is null ? "a date" : $"a date in format {format}");
             case ColumnType.TimestampTz:
                 {
+                    if (format is null && IsoDateTime.TryParse(chars, out var isoTz, out var isoOffset, out _))
+                    {
+                        return Set(new DateTimeOffset(isoTz, isoOffset ?? TimeSpan.Zero), out value);
+                    }
+
                     var ok = format is not null
                         ? DateTimeOffset.TryParseExact(chars, format, culture, DateTimeStyles.AssumeUniversal, out var dto)
                         : DateTimeOffset.TryParse(chars, culture, DateTimeStyles.AssumeUniversal, out dto);
@@ -210,6 +221,12 @@ public static partial class ColumnValues
 
             case ColumnType.Timestamp:
                 {
+                    // With an offset the general parser converts to the machine's local time: that stays its business.
+                    if (format is null && IsoDateTime.TryParse(chars, out var isoTs, out var tsOffset, out _) && tsOffset is null)
+                    {
+                        return Set(isoTs, out value);
+                    }
+
                     var ok = format is not null
                         ? DateTime.TryParseExact(chars, format, culture, DateTimeStyles.None, out var dt)
                         : DateTime.TryParse(chars, culture, DateTimeStyles.None, out dt);

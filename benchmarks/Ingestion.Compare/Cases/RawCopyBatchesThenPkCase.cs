@@ -11,10 +11,11 @@ namespace Ingestion.Compare.Cases;
 /// thread, no checks, no hashes, no counts: the reference that shows what committing per batch alone costs against the
 /// one-COPY ceiling, beside <c>ours_first_load</c>.
 /// </summary>
-public sealed class RawCopyBatchesThenPkCase : CompareCase
+public class RawCopyBatchesThenPkCase : CompareCase
 {
-    private const string Table = "bench_raw_copy_batches_then_pk";
-    private const string Checkpoints = "bench_raw_copy_batches_checkpoint";
+    private string Table => $"bench_{Name}";
+
+    private string Checkpoints => $"bench_{Name}_checkpoint";
 
     /// <inheritdoc />
     public override string Name => "raw_copy_batches_then_pk";
@@ -34,25 +35,45 @@ public sealed class RawCopyBatchesThenPkCase : CompareCase
     {
         ArgumentNullException.ThrowIfNull(context);
         var batchSize = context.Options.BatchSize ?? new Ingestion.SourceOptions().BatchSize;
-        long copied = 0;
-        await using (var connection = await context.DataSource.OpenConnectionAsync(cancellationToken))
-        {
-            foreach (var batch in RowGenerator.Rows(RowPlan.Initial, context.Rows).Chunk(batchSize))
-            {
-                await using var tx = await connection.BeginTransactionAsync(cancellationToken);
-                copied += (long)BenchTable.CopyRaw(connection, Table, batch);
-                await using (var save = new NpgsqlCommand($"UPDATE {Checkpoints} SET copied = $1 WHERE source = 'bench'", connection, tx))
-                {
-                    save.Parameters.Add(new NpgsqlParameter<long> { TypedValue = copied });
-                    await save.ExecuteNonQueryAsync(cancellationToken);
-                }
-
-                await tx.CommitAsync(cancellationToken);
-            }
-        }
-
+        var copied = await CopyBatchesAsync(context, RowGenerator.Rows(RowPlan.Initial, context.Rows).Chunk(batchSize), cancellationToken);
         await context.ExecuteAsync(BenchTable.AddPrimaryKeySql(Table), cancellationToken);
         return copied;
+    }
+
+    /// <summary>Copies the batches, each in its own transaction with the checkpoint; returns the rows copied.</summary>
+    /// <param name="context">The case context.</param>
+    /// <param name="batches">The batches, in order.</param>
+    /// <param name="cancellationToken">Cancels the load.</param>
+    /// <returns>The rows copied.</returns>
+    protected virtual async Task<long> CopyBatchesAsync(CaseContext context, IEnumerable<BenchRow[]> batches, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(batches);
+        long copied = 0;
+        await using var connection = await context.DataSource.OpenConnectionAsync(cancellationToken);
+        foreach (var batch in batches)
+        {
+            await using var tx = await connection.BeginTransactionAsync(cancellationToken);
+            BenchTable.CopyRaw(connection, Table, batch);
+            copied += batch.Length;
+            await SaveCheckpointAsync(connection, tx, copied, cancellationToken);
+            await tx.CommitAsync(cancellationToken);
+        }
+
+        return copied;
+    }
+
+    /// <summary>Sets the checkpoint row to the rows copied so far, inside the batch's transaction.</summary>
+    /// <param name="connection">The batch's connection.</param>
+    /// <param name="transaction">The batch's transaction.</param>
+    /// <param name="copied">The rows copied through this batch.</param>
+    /// <param name="cancellationToken">Cancels the statement.</param>
+    /// <returns>A task.</returns>
+    protected async Task SaveCheckpointAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long copied, CancellationToken cancellationToken)
+    {
+        await using var save = new NpgsqlCommand($"UPDATE {Checkpoints} SET copied = $1 WHERE source = 'bench'", connection, transaction);
+        save.Parameters.Add(new NpgsqlParameter<long> { TypedValue = copied });
+        await save.ExecuteNonQueryAsync(cancellationToken);
     }
 
     /// <inheritdoc />

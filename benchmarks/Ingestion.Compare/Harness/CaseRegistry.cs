@@ -17,6 +17,7 @@ public static class CaseRegistry
         new RawCopyPkCase(),
         new RawCopyThenPkCase(),
         new RawCopyBatchesThenPkCase(),
+        new RawCopyBatchesTwoConnectionsCase(),
         new RawUpdateAllCase(),
         new PsqlCopyCsvCase(),
         new EfCoreInsertCase(),
@@ -67,11 +68,12 @@ public static class CaseRegistry
 
     /// <summary>
     /// Ratios printed without a goal, for what they explain: the first load against a hand-written load that also
-    /// commits batch by batch, the update of every row against the server's own cost of one hand-written update.
+    /// commits batch by batch (on one connection, and on two), the update of every row against the server's own cost of one hand-written update.
     /// </summary>
     public static IReadOnlyList<ReferenceRatio> References { get; } =
     [
         new("raw_copy_batches_then_pk", "raw_copy_then_pk"),
+        new("raw_copy_batches_2conn_then_pk", "raw_copy_batches_then_pk"),
         new("ours_first_load", "raw_copy_batches_then_pk"),
         new("raw_update_all", "raw_copy_pk"),
         new("ours_update_all", "raw_update_all"),

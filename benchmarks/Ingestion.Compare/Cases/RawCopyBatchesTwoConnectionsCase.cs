@@ -9,12 +9,15 @@ namespace Ingestion.Compare.Cases;
 /// already being sent on the other connection. The batches still commit in order with their checkpoint, as a
 /// resumable load must: each transaction sets the checkpoint row only after the batch before it did, and the row's
 /// lock holds its commit until that batch committed. The reference for what a second connection could give our
-/// first load on this machine, measured by hand before building it into the sink.
+/// first load on this machine, measured by hand before building it into the sink. Keyed
+/// (<c>raw_copy_pk_batches_2conn</c>), into a table that has its primary key from the start, beside
+/// <c>ours_first_load_keyed</c>.
 /// </summary>
-public sealed class RawCopyBatchesTwoConnectionsCase : RawCopyBatchesThenPkCase
+/// <param name="keyed">Whether the table has its primary key while the rows are copied (no key build at the end).</param>
+public sealed class RawCopyBatchesTwoConnectionsCase(bool keyed = false) : RawCopyBatchesThenPkCase(keyed)
 {
     /// <inheritdoc />
-    public override string Name => "raw_copy_batches_2conn_then_pk";
+    public override string Name => Keyed ? "raw_copy_pk_batches_2conn" : "raw_copy_batches_2conn_then_pk";
 
     /// <inheritdoc />
     protected override async Task<long> CopyBatchesAsync(CaseContext context, IEnumerable<BenchRow[]> batches, CancellationToken cancellationToken)
@@ -57,7 +60,7 @@ public sealed class RawCopyBatchesTwoConnectionsCase : RawCopyBatchesThenPkCase
             await foreach (var turn in queue.ReadAllAsync(failed.Token))
             {
                 await using var tx = await connection.BeginTransactionAsync(failed.Token);
-                BenchTable.CopyRaw(connection, $"bench_{Name}", turn.Rows);
+                BenchTable.CopyRaw(connection, Table, turn.Rows);
                 await turn.Previous.WaitAsync(failed.Token);
                 await SaveCheckpointAsync(connection, tx, turn.CopiedThrough, failed.Token);
                 turn.Saved.SetResult();

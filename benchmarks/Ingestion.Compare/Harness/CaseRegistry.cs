@@ -18,6 +18,8 @@ public static class CaseRegistry
         new RawCopyThenPkCase(),
         new RawCopyBatchesThenPkCase(),
         new RawCopyBatchesTwoConnectionsCase(),
+        new RawCopyBatchesThenPkCase(keyed: true),
+        new RawCopyBatchesTwoConnectionsCase(keyed: true),
         new RawUpdateAllCase(),
         new PsqlCopyCsvCase(),
         new EfCoreInsertCase(),
@@ -68,12 +70,15 @@ public static class CaseRegistry
 
     /// <summary>
     /// Ratios printed without a goal, for what they explain: the first load against a hand-written load that also
-    /// commits batch by batch (on one connection, and on two), the update of every row against the server's own cost of one hand-written update.
+    /// commits batch by batch (on one connection and on two, into a bare table and into a keyed one), the update of every row against the server's own cost of one hand-written update.
     /// </summary>
     public static IReadOnlyList<ReferenceRatio> References { get; } =
     [
         new("raw_copy_batches_then_pk", "raw_copy_then_pk"),
         new("raw_copy_batches_2conn_then_pk", "raw_copy_batches_then_pk"),
+        new("raw_copy_pk_batches", "raw_copy_pk"),
+        new("raw_copy_pk_batches_2conn", "raw_copy_pk_batches"),
+        new("ours_first_load_keyed", "raw_copy_pk_batches"),
         new("ours_first_load", "raw_copy_batches_then_pk"),
         new("raw_update_all", "raw_copy_pk"),
         new("ours_update_all", "raw_update_all"),

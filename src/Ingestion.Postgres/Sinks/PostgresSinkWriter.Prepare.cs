@@ -29,7 +29,20 @@ internal sealed partial class PostgresSinkWriter<TRecord>
 
         // Classified here too when the batch before was: the write is then left with sending rows and committing.
         var prepared = Prepare(mapping, records, firstRecordNumber, throwOnProblem: false);
-        return prepared is null ? null : prepared with { Classified = ClassifyAhead(mapping, previous, firstRecordNumber, prepared.Winners, prepared.KeyHashes, prepared.RowHashes) };
+        if (prepared is null)
+        {
+            return null;
+        }
+
+        prepared = prepared with { Classified = ClassifyAhead(mapping, previous, firstRecordNumber, prepared.Winners, prepared.KeyHashes, prepared.RowHashes) };
+
+        // Every row new to a keyed table: copied now on the other connection (PostgresSinkWriter.CopyAhead.cs).
+        if (prepared.Classified is { } classified && MayCopyAhead(mapping, prepared, classified))
+        {
+            StartCopyAhead(mapping, prepared, firstRecordNumber, classified);
+        }
+
+        return prepared;
     }
 
     /// <summary>

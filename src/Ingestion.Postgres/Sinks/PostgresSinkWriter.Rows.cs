@@ -11,7 +11,7 @@ namespace Ingestion.Postgres.Sinks;
 internal sealed partial class PostgresSinkWriter<TRecord>
 {
     /// <summary>Writes the batch's winning rows; returns whether anything was sent to the server for them (not when every row is stored unchanged).</summary>
-    private async Task<bool> WriteRowsAsync(TableMapping<TRecord> mapping, SinkBatch<TRecord> batch, List<int> winners, bool sorted, ulong[] keyHashes, ulong[] rowHashes, Classification? ahead, Counts counts, List<int> indexUpdates, CancellationToken cancellationToken)
+    private async Task<bool> WriteRowsAsync(TableMapping<TRecord> mapping, SinkBatch<TRecord> batch, List<int> winners, bool sorted, ulong[] keyHashes, ulong[] rowHashes, Classification? ahead, CopyAhead? copied, Counts counts, List<int> indexUpdates, CancellationToken cancellationToken)
     {
         if (!sorted && (Mode == WriteMode.Replace || _run.Verify))
         {
@@ -90,7 +90,13 @@ internal sealed partial class PostgresSinkWriter<TRecord>
 
         _copiedForgottenKeys |= forgotten;
 
-        if (fresh.Count > 0)
+        if (copied is not null && ReferenceEquals(copied.Classified, classified))
+        {
+            // Copied on the other connection while the batch before was written (PostgresSinkWriter.CopyAhead.cs): this
+            // transaction holds them, and it only records and commits the batch.
+            counts.Created += (long)copied.Rows;
+        }
+        else if (fresh.Count > 0)
         {
             // Keys the index says are new go straight into the table. If one exists after all (written by
             // someone else since the index was read), the savepoint undoes the COPY and they are merged instead.
@@ -216,35 +222,9 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     private async Task<ulong> CopyAsync(TableMapping<TRecord> mapping, string copySql, FieldAccessor<TRecord>[] fields, ulong[]? rowHashes, SinkBatch<TRecord> batch, List<int> rows, CancellationToken cancellationToken)
     {
         var records = batch.Records;
-        var width = fields.Length + (rowHashes is null ? 0 : 1);
         try
         {
-            return (ulong)await BinaryCopyWriter.CopyAsync(
-                _conn,
-                copySql,
-                (Fields: fields, RowHashes: rowHashes, Records: records, Rows: rows, Width: width, Token: cancellationToken),
-                rows.Count,
-                static (writer, s, n) =>
-                {
-                    if ((n & 1023) == 1023)
-                    {
-                        s.Token.ThrowIfCancellationRequested();
-                    }
-
-                    var i = s.Rows[n];
-                    var record = s.Records[i];
-                    writer.StartRow(s.Width);
-                    foreach (var f in s.Fields)
-                    {
-                        f.Write(writer, record);
-                    }
-
-                    if (s.RowHashes is not null)
-                    {
-                        writer.WriteInt64(unchecked((long)s.RowHashes[i]));
-                    }
-                },
-                cancellationToken).ConfigureAwait(false);
+            return await CopyRowsAsync(_conn, copySql, fields, rowHashes, records, rows, cancellationToken).ConfigureAwait(false);
         }
         catch (PostgresException e) when (e.SqlState.StartsWith("22", StringComparison.Ordinal) && CopyLine(e, rows.Count) is { } line)
         {
@@ -264,6 +244,38 @@ internal sealed partial class PostgresSinkWriter<TRecord>
                 Reason = $"Table {mapping.DisplayName} refuses the value{(column is null ? string.Empty : $" of column '{column}'")}: {e.MessageText}.",
             };
         }
+    }
+
+    /// <summary>Copies the given rows of <paramref name="records"/> (with their row hashes when given) on <paramref name="conn"/>.</summary>
+    private static async Task<ulong> CopyRowsAsync(NpgsqlConnection conn, string copySql, FieldAccessor<TRecord>[] fields, ulong[]? rowHashes, IReadOnlyList<TRecord> records, List<int> rows, CancellationToken cancellationToken)
+    {
+        var width = fields.Length + (rowHashes is null ? 0 : 1);
+        return (ulong)await BinaryCopyWriter.CopyAsync(
+            conn,
+            copySql,
+            (Fields: fields, RowHashes: rowHashes, Records: records, Rows: rows, Width: width, Token: cancellationToken),
+            rows.Count,
+            static (writer, s, n) =>
+            {
+                if ((n & 1023) == 1023)
+                {
+                    s.Token.ThrowIfCancellationRequested();
+                }
+
+                var i = s.Rows[n];
+                var record = s.Records[i];
+                writer.StartRow(s.Width);
+                foreach (var f in s.Fields)
+                {
+                    f.Write(writer, record);
+                }
+
+                if (s.RowHashes is not null)
+                {
+                    writer.WriteInt64(unchecked((long)s.RowHashes[i]));
+                }
+            },
+            cancellationToken).ConfigureAwait(false);
     }
 
     private async Task EnsureIndexAsync(TableMapping<TRecord> mapping, CancellationToken cancellationToken)

@@ -23,7 +23,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
     private const string MergePartSavepoint = "ingestion_merge_part";
     private const int ParallelPrepareMinRecords = 2048;
 
-    private readonly NpgsqlConnection _conn;
+    private NpgsqlConnection _conn;
     private readonly SinkRun _run;
     private readonly string _storeSchema;
     private readonly string _defaultTargetSchema;
@@ -42,6 +42,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
     private bool _indexComplete;
     private bool _changedRows;
     private bool _completed;
+    private bool _disposed;
     private bool _copiedForgottenKeys;
     private bool _commitsToFlush;
     private volatile bool _sendsMost = true;
@@ -75,8 +76,9 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         catch
         {
             // Whatever failed, rows of this batch (or of the next, classified ahead) may be remembered without being
-            // committed: the key index is read again before it is trusted.
+            // committed: the key index is read again before it is trusted, and a copy ahead is rolled back.
             SetIndex(null, null, complete: false);
+            await DiscardCopyAheadAsync().ConfigureAwait(false);
             throw;
         }
     }
@@ -145,6 +147,9 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             await EnsureIndexAsync(mapping, cancellationToken).ConfigureAwait(false);
         }
 
+        // The batch's new rows may already be copied on the other connection (PostgresSinkWriter.CopyAhead.cs).
+        var copiedAhead = mapping is null ? null : await TakeCopyAheadAsync(batch, rows).ConfigureAwait(false);
+
         Counts counts;
         List<int> indexUpdates;
         var commitDeferred = false;
@@ -156,7 +161,8 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             try
             {
                 var sent = mapping is not null && winners.Count > 0
-                    && await WriteRowsAsync(mapping, batch, winners, rows.Sorted, keyHashes, rowHashes, rows.Classified, counts, indexUpdates, cancellationToken).ConfigureAwait(false);
+                    && await WriteRowsAsync(mapping, batch, winners, rows.Sorted, keyHashes, rowHashes, rows.Classified, copiedAhead, counts, indexUpdates, cancellationToken).ConfigureAwait(false);
+                copiedAhead = null; // a batch written again (a refused value) copies its rows itself
                 var increment = new JobIncrement(batch.Records.Count + batch.Rejected.Count, counts.Created, counts.Updated, counts.Unchanged, duplicates, batch.Rejected.Count + rejected.Count);
                 if (!_deferred && !sent && rejected.Count == 0 && batch.Rejected.Count == 0 && batch.MayDeferCommit && !QuietCommitDue())
                 {
@@ -227,6 +233,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         cancellationToken.ThrowIfCancellationRequested();
         _completed = true;
         long deleted = 0;
+        await DiscardCopyAheadAsync().ConfigureAwait(false);
 
         // Batches that wrote nothing and waited for a later commit are recorded first, in their own fenced transaction.
         await CommitDeferredAsync(cancellationToken).ConfigureAwait(false);
@@ -280,6 +287,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
 
     public async ValueTask DisposeAsync()
     {
+        await DisposeOtherAsync().ConfigureAwait(false);
         await RollbackQuietlyAsync().ConfigureAwait(false);
         await _conn.DisposeAsync().ConfigureAwait(false);
     }
@@ -300,6 +308,8 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
 
         // A table created or altered for a new schema commits on its own between batches, never inside the transaction
         // a batch that wrote nothing left for the next commit (a later rollback would undo it under a mapping that stays).
+        // A copy ahead would hold the table against that DDL: it is rolled back first.
+        await DiscardCopyAheadAsync().ConfigureAwait(false);
         await EndQuietTransactionAsync().ConfigureAwait(false);
         try
         {
@@ -391,6 +401,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         // Rows remembered for the rolled-back work (or classified ahead of it) may not exist: forget the index, it is
         // reloaded on the next batch, and batches classified against it are classified again.
         SetIndex(null, null, complete: false);
+        await DiscardCopyAheadAsync().ConfigureAwait(false);
         if (_tx is null)
         {
             return;

@@ -49,6 +49,12 @@ internal sealed class TableMapping<TRecord>
     /// </summary>
     public bool KeyIndexPending { get; set; }
 
+    /// <summary>
+    /// Whether the table has a trigger, a rule or a foreign key of the user's: writing a row there may lock rows of other
+    /// tables, so two of the writer's transactions may not write it at once (see <see cref="PostgresSinkOptions.CopyAheadOnSecondConnection"/>).
+    /// </summary>
+    public required bool HasTriggersRulesOrForeignKeys { get; init; }
+
     /// <summary>Whether the table lacked its key when mapped (so a rollback may have undone the key's build).</summary>
     public required bool KeyMadeLater { get; init; }
 
@@ -303,8 +309,10 @@ internal sealed class TableMapping<TRecord>
         }
 
         var sourceKey = keyFields.FirstOrDefault(k => k.Schema.IsSourceName);
+        var entangled = await HasTriggersRulesOrForeignKeysAsync(conn, tx, target, cancellationToken).ConfigureAwait(false);
         return new TableMapping<TRecord>
         {
+            HasTriggersRulesOrForeignKeys = entangled,
             Schema = schema,
             Target = target,
             DisplayName = display,
@@ -426,6 +434,22 @@ internal sealed class TableMapping<TRecord>
         {
             cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = target, NpgsqlDbType = NpgsqlDbType.Text });
             cmd.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = keyNames.ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+            return (bool)(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        }
+    }
+
+    /// <summary>Whether a table has a trigger of its own (not one behind a constraint), a rule, or a foreign key from or to it.</summary>
+    private static async Task<bool> HasTriggersRulesOrForeignKeysAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string target, CancellationToken cancellationToken)
+    {
+        const string sql = """
+            SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass($1) AND NOT tgisinternal)
+                OR EXISTS (SELECT 1 FROM pg_rewrite WHERE ev_class = to_regclass($1) AND rulename <> '_RETURN')
+                OR EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f' AND (conrelid = to_regclass($1) OR confrelid = to_regclass($1)))
+            """;
+        var cmd = new NpgsqlCommand(sql, conn, tx);
+        await using (cmd.ConfigureAwait(false))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = target, NpgsqlDbType = NpgsqlDbType.Text });
             return (bool)(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
         }
     }

@@ -1,0 +1,240 @@
+using Ingestion.Sinks;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace Ingestion.Postgres.Sinks;
+
+/// <summary>
+/// A batch of keys known to be new, copied on the writer's second connection while the batch before it is still being
+/// written (<see cref="PostgresSinkOptions.CopyAheadOnSecondConnection"/>). The copy runs in its own open transaction;
+/// the batch's write then takes that connection and transaction, records the batch and commits, after the batch before
+/// it committed. At most one copy is ahead at a time, always on the connection the writer is not using.
+/// </summary>
+/// <remarks>
+/// The earlier batch must never wait for a lock the copy holds: its commit waits for the client, so the run would hang
+/// where the server sees no deadlock. Hence the narrow conditions of <see cref="MayCopyAhead"/> (new keys only, so no
+/// row of the earlier batch shares a key with the copy; the table's key built, so no key build of the earlier batch
+/// locks the table; no trigger, rule or foreign key, so no write beyond the table), and every statement of the writer
+/// that locks a table (a new mapping, a key build, the run's completion, any rollback) first rolls the copy back
+/// (<see cref="DiscardCopyAheadAsync"/>).
+/// </remarks>
+internal sealed partial class PostgresSinkWriter<TRecord>
+{
+    /// <summary>Guards <see cref="_ahead"/> and the swap of <see cref="_conn"/> with <see cref="_other"/>.</summary>
+    private readonly Lock _aheadGate = new();
+
+    /// <summary>The writer's second connection (opened by the first copy ahead), never the one a write is using.</summary>
+    private NpgsqlConnection? _other;
+
+    /// <summary>The copy ahead, if one was started and not yet taken by its write or rolled back.</summary>
+    private CopyAhead? _ahead;
+
+    /// <summary>
+    /// Whether a batch classified ahead may be copied ahead: a Merge run committing batch by batch, every winning row
+    /// new by a complete key index (none to merge, none past the index's capacity), in key order, into a table whose key
+    /// is built and which has no trigger, rule or foreign key.
+    /// </summary>
+    private bool MayCopyAhead(TableMapping<TRecord> mapping, PreparedRows prepared, Classification classified) =>
+        _options.CopyAheadOnSecondConnection && Mode == WriteMode.Merge && !_deferred && !_run.Verify
+        && classified.Uncertain.Count == 0 && classified.Fresh.Count > 0 && !classified.FreshPastCapacity
+        && prepared.Sorted && !mapping.KeyIndexPending && !mapping.HasTriggersRulesOrForeignKeys;
+
+    /// <summary>
+    /// Starts copying the batch's new rows on the other connection (on the reading thread, after the batch was
+    /// classified ahead); gives the copy, or null when one is already ahead or the writer is done.
+    /// </summary>
+    private CopyAhead? StartCopyAhead(TableMapping<TRecord> mapping, PreparedRows prepared, long firstRecordNumber, Classification classified)
+    {
+        lock (_aheadGate)
+        {
+            if (_ahead is not null || _completed || _disposed)
+            {
+                return null;
+            }
+
+            var conn = _other ??= (NpgsqlConnection)((ICloneable)_conn).Clone();
+            var ahead = new CopyAhead(conn, prepared.Records!, firstRecordNumber, classified);
+            var rowHashes = mapping.HasHash ? prepared.RowHashes : null;
+            ahead.Copy = Task.Run(() => ahead.RunAsync(mapping, rowHashes));
+            _ahead = ahead;
+            return ahead;
+        }
+    }
+
+    /// <summary>
+    /// Takes the copy made ahead of this batch when the write can use it as it is (the same records, the classification
+    /// the write uses, and the copy succeeded); the batch's write then continues on that copy's connection and
+    /// transaction. Any other copy ahead is rolled back.
+    /// </summary>
+    private async Task<CopyAhead?> TakeCopyAheadAsync(SinkBatch<TRecord> batch, PreparedRows rows)
+    {
+        CopyAhead? ahead;
+        lock (_aheadGate)
+        {
+            ahead = _ahead;
+        }
+
+        if (ahead is null || ahead.FirstRecordNumber > batch.FirstRecordNumber)
+        {
+            // None, or one made ahead of a later batch: this write, on the writer's own connection, leaves it be (its
+            // keys are new by an index that already held this batch's, so this batch never waits for it).
+            return null;
+        }
+
+        bool current;
+        lock (_indexGate)
+        {
+            current = ReferenceEquals(ahead.Records, batch.Records) && rows.Classified is { } c && ReferenceEquals(c, ahead.Classified) && ReferenceEquals(c.Index, _index);
+        }
+
+        if (!current || !await ahead.SucceededAsync().ConfigureAwait(false))
+        {
+            await DiscardCopyAheadAsync().ConfigureAwait(false);
+            return null;
+        }
+
+        // A transaction that batches which wrote nothing left open holds nothing of theirs (their counts are kept in
+        // memory): end it, then write on the connection that holds the copy.
+        await EndQuietTransactionAsync().ConfigureAwait(false);
+        lock (_aheadGate)
+        {
+            _ahead = null;
+            (_conn, _other) = (ahead.Connection, _conn);
+        }
+
+        _tx = ahead.Transaction;
+        LogCopiedAhead(_logger, Source, batch.PositionOf(0), (long)ahead.Rows);
+        return ahead;
+    }
+
+    /// <summary>Rolls back the copy ahead, if any (waiting for it to finish first); the other connection stays for the next one.</summary>
+    private async Task DiscardCopyAheadAsync()
+    {
+        CopyAhead? ahead;
+        lock (_aheadGate)
+        {
+            ahead = _ahead;
+            _ahead = null;
+        }
+
+        if (ahead is null)
+        {
+            return;
+        }
+
+        await ahead.SucceededAsync().ConfigureAwait(false);
+        try
+        {
+            if (ahead.Transaction is { } tx && ahead.Connection.State == System.Data.ConnectionState.Open)
+            {
+                await tx.RollbackAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException or ObjectDisposedException)
+        {
+            LogRollbackFailed(_logger, e, Source);
+        }
+
+        if (ahead.Transaction is { } done)
+        {
+            await done.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (ahead.Connection.State != System.Data.ConnectionState.Open && ahead.Connection.State != System.Data.ConnectionState.Closed)
+        {
+            // Broken by the failed copy: a fresh one is made for the next.
+            lock (_aheadGate)
+            {
+                if (ReferenceEquals(_other, ahead.Connection))
+                {
+                    _other = null;
+                }
+            }
+
+            await ahead.Connection.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Ends the writer's second connection (after any copy ahead is cancelled and rolled back).</summary>
+    private async Task DisposeOtherAsync()
+    {
+        CopyAhead? ahead;
+        lock (_aheadGate)
+        {
+            ahead = _ahead;
+        }
+
+        if (ahead is not null)
+        {
+            await ahead.Cancel.CancelAsync().ConfigureAwait(false);
+        }
+
+        await DiscardCopyAheadAsync().ConfigureAwait(false);
+        NpgsqlConnection? other;
+        lock (_aheadGate)
+        {
+            _disposed = true;
+            other = _other;
+            _other = null;
+        }
+
+        if (other is not null)
+        {
+            await other.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    [LoggerMessage(3008, LogLevel.Debug, "Source {SourceName}: the batch starting at {Position} was copied ahead on the second connection ({Rows} new rows)")]
+    private static partial void LogCopiedAhead(ILogger logger, string sourceName, string position, long rows);
+
+    /// <summary>One batch's new rows being copied, or copied, on the other connection in an open transaction.</summary>
+    private sealed class CopyAhead(NpgsqlConnection connection, IReadOnlyList<TRecord> records, long firstRecordNumber, Classification classified)
+    {
+        public NpgsqlConnection Connection { get; } = connection;
+
+        public IReadOnlyList<TRecord> Records { get; } = records;
+
+        public long FirstRecordNumber { get; } = firstRecordNumber;
+
+        /// <summary>Cancels the copy when the writer is disposed (a run cancelled or failed).</summary>
+        public CancellationTokenSource Cancel { get; } = new();
+
+        public Classification Classified { get; } = classified;
+
+        /// <summary>The copy itself (set once, right after construction).</summary>
+        public Task Copy { get; set; } = Task.CompletedTask;
+
+        /// <summary>The open transaction holding the copied rows, once begun.</summary>
+        public NpgsqlTransaction? Transaction { get; private set; }
+
+        /// <summary>The rows copied, once the copy succeeded.</summary>
+        public ulong Rows { get; private set; }
+
+        public async Task RunAsync(TableMapping<TRecord> mapping, ulong[]? rowHashes)
+        {
+            var token = Cancel.Token;
+            if (Connection.State != System.Data.ConnectionState.Open)
+            {
+                await Connection.OpenAsync(token).ConfigureAwait(false);
+            }
+
+            Transaction = await Connection.BeginTransactionAsync(token).ConfigureAwait(false);
+            Rows = await CopyRowsAsync(Connection, mapping.CopyIntoTarget, mapping.Fields, rowHashes, Records, Classified.Fresh, token).ConfigureAwait(false);
+        }
+
+        /// <summary>Waits for the copy; whether it succeeded (a failure leaves the batch to the ordinary path, which reports it).</summary>
+        public async Task<bool> SucceededAsync()
+        {
+            try
+            {
+                await Copy.ConfigureAwait(false);
+                return true;
+            }
+            catch (Exception)
+            {
+                // Whatever it was, the ordinary path copies the rows again and reports it with the batch's positions.
+                return false;
+            }
+        }
+    }
+}

@@ -1,0 +1,162 @@
+using Ingestion.Postgres.Sinks;
+using Ingestion.Sinks;
+using Ingestion.TestSupport;
+using static Ingestion.Postgres.Tests.Sinks.SinkHarness;
+
+namespace Ingestion.Postgres.Tests.Sinks;
+
+/// <summary>
+/// A batch of new keys for a keyed table is copied on the writer's second connection while the batch before it is
+/// written (<see cref="PostgresSinkOptions.CopyAheadOnSecondConnection"/>): seen on the server as a second session
+/// holding the COPY in an open transaction, committed by the batch's own write, and rolled back whenever that write
+/// does not take it.
+/// </summary>
+public class PostgresSinkCopyAheadTests(PostgresDatabase db) : IClassFixture<PostgresDatabase>
+{
+    private const string CopyHeldOpen =
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction' AND query LIKE 'COPY %'";
+
+    private static List<Row> Rows(int from, int to, int sign = 1) => [.. Enumerable.Range(from, to - from + 1).Select(i => R($"k{i:D4}", sign * i, $"note {i}"))];
+
+    /// <summary>Waits (up to 5 s) until a session of this database holds a COPY in an open transaction; whether one did.</summary>
+    private async Task<bool> CopyHeldOpenAsync(TimeSpan? within = null)
+    {
+        var until = DateTime.UtcNow + (within ?? TimeSpan.FromSeconds(5));
+        do
+        {
+            if (await db.ScalarAsync<long>(CopyHeldOpen) > 0)
+            {
+                return true;
+            }
+
+            await Task.Delay(20);
+        }
+        while (DateTime.UtcNow < until);
+        return false;
+    }
+
+    [Fact]
+    public async Task New_keys_for_a_keyed_table_are_copied_ahead_on_a_second_connection_and_committed_by_their_write()
+    {
+        await using var h = new SinkHarness(db, o => o.BuildKeyIndexAfterFirstLoad = false);
+        await using var w = await h.OpenAsync<Row>(Run<Row>("copy-ahead", o => o.Table = "copy_ahead"));
+        var preparer = Assert.IsAssignableFrom<IPreparingSinkWriter<Row>>(w);
+        var first = h.Batch(Rows(1, 100));
+        preparer.PrepareBatch(first.Records, first.FirstRecordNumber);
+        Assert.Equal(100, (await w.WriteBatchAsync(first, default)).Created);
+
+        // Prepared while nothing else is written: its rows are all new, so they are copied at once, not yet committed.
+        var second = h.Batch(Rows(101, 200));
+        var secondPrepared = preparer.PrepareBatch(second.Records, second.FirstRecordNumber);
+        Assert.True(await CopyHeldOpenAsync(), "no second session holds the batch's COPY open");
+        Assert.Equal(100, await db.ScalarAsync<long>("SELECT count(*) FROM copy_ahead"));
+
+        // One copy ahead at a time: the third batch waits for its own write.
+        var third = h.Batch([.. Rows(201, 300)]);
+        var thirdPrepared = preparer.PrepareBatch(third.Records, third.FirstRecordNumber);
+
+        var a = await w.WriteBatchAsync(Prepared(second, secondPrepared), default);
+        Assert.Equal((100L, 0L, 0L), (a.Created, a.Updated, a.Unchanged));
+        Assert.Equal(200, await db.ScalarAsync<long>("SELECT count(*) FROM copy_ahead"));
+        var b = await w.WriteBatchAsync(Prepared(third, thirdPrepared), default);
+        Assert.Equal((100L, 0L, 0L), (b.Created, b.Updated, b.Unchanged));
+
+        // The batches after it read the rows the copy ahead wrote as stored.
+        var fourth = h.Batch([.. Rows(151, 160), .. Rows(161, 170, sign: -1), .. Rows(301, 310)]);
+        var fourthPrepared = preparer.PrepareBatch(fourth.Records, fourth.FirstRecordNumber);
+        var c = await w.WriteBatchAsync(Prepared(fourth, fourthPrepared), default);
+        await w.CompleteAsync(default);
+
+        Assert.Equal((10L, 10L, 10L), (c.Created, c.Updated, c.Unchanged));
+        Assert.Equal(310, await db.ScalarAsync<long>("SELECT count(*) FROM copy_ahead"));
+        Assert.Equal(-165, await db.ScalarAsync<int>("SELECT value FROM copy_ahead WHERE id = 'k0165'"));
+        Assert.Equal(0, await db.ScalarAsync<long>(CopyHeldOpen));
+    }
+
+    [Fact]
+    public async Task A_copy_ahead_is_rolled_back_when_the_batch_before_it_fails_and_a_new_run_writes_it_again()
+    {
+        await using var h = new SinkHarness(db, o => o.BuildKeyIndexAfterFirstLoad = false);
+        var run = Run<Row>("copy-ahead-fails", o => o.Table = "copy_ahead_fails");
+        await using (var w = await h.OpenAsync<Row>(run))
+        {
+            var preparer = Assert.IsAssignableFrom<IPreparingSinkWriter<Row>>(w);
+            var first = h.Batch(Rows(1, 100));
+            preparer.PrepareBatch(first.Records, first.FirstRecordNumber);
+            await w.WriteBatchAsync(first, default);
+            await db.ExecuteAsync("ALTER TABLE copy_ahead_fails ADD CONSTRAINT no_minus_seven CHECK (value <> -7)");
+
+            // The second batch changes stored rows (so it is merged, not copied ahead), one of them to a value the table
+            // refuses; the third, all new, is copied ahead while the second is written.
+            var second = h.Batch([.. Rows(1, 10, sign: -1), .. Rows(101, 150)]);
+            var third = h.Batch(Rows(151, 250));
+            var secondPrepared = preparer.PrepareBatch(second.Records, second.FirstRecordNumber);
+            var thirdPrepared = preparer.PrepareBatch(third.Records, third.FirstRecordNumber);
+            Assert.True(await CopyHeldOpenAsync(), "the third batch was not copied ahead");
+
+            var failure = await Assert.ThrowsAnyAsync<IngestionException>(async () => await w.WriteBatchAsync(Prepared(second, secondPrepared), default));
+            Assert.Contains("no_minus_seven", failure.ToString(), StringComparison.Ordinal);
+            Assert.Equal(0, await db.ScalarAsync<long>(CopyHeldOpen));
+        }
+
+        // Nothing of the failed batch nor of the one copied ahead was committed.
+        Assert.Equal(100, await db.ScalarAsync<long>("SELECT count(*) FROM copy_ahead_fails"));
+        Assert.Equal(0, await db.ScalarAsync<long>("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'"));
+
+        // The next run writes them (without the refused value) and counts them exactly.
+        await using var again = await h.OpenAsync<Row>(Run<Row>("copy-ahead-fails", o => o.Table = "copy_ahead_fails"));
+        var p = Assert.IsAssignableFrom<IPreparingSinkWriter<Row>>(again);
+        var b1 = h.Batch([.. Rows(1, 6, sign: -1), .. Rows(8, 10, sign: -1), .. Rows(101, 150)]);
+        p.PrepareBatch(b1.Records, b1.FirstRecordNumber);
+        var r1 = await again.WriteBatchAsync(b1, default);
+        var b2 = h.Batch(Rows(151, 250));
+        var r2 = await again.WriteBatchAsync(Prepared(b2, p.PrepareBatch(b2.Records, b2.FirstRecordNumber)), default);
+        await again.CompleteAsync(default);
+        Assert.Equal((50L, 9L), (r1.Created, r1.Updated));
+        Assert.Equal(100, r2.Created);
+        Assert.Equal(250, await db.ScalarAsync<long>("SELECT count(*) FROM copy_ahead_fails"));
+    }
+
+    [Theory]
+    [InlineData("trigger")]
+    [InlineData("option off")]
+    public async Task A_table_with_a_trigger_or_the_option_off_is_never_copied_ahead(string why)
+    {
+        var table = why == "trigger" ? "copy_ahead_trigger" : "copy_ahead_off";
+        await using var h = new SinkHarness(db, o =>
+        {
+            o.BuildKeyIndexAfterFirstLoad = false;
+            o.CopyAheadOnSecondConnection = why != "option off";
+        });
+        await using var w = await h.OpenAsync<Row>(Run<Row>($"copy-ahead-{why.Replace(' ', '-')}", o => o.Table = table));
+        var preparer = Assert.IsAssignableFrom<IPreparingSinkWriter<Row>>(w);
+        if (why == "trigger")
+        {
+            // A trigger's own writes could lock rows of other tables in either batch's order: no early copy there.
+            await db.ExecuteAsync($"CREATE TABLE {table} (id text PRIMARY KEY, value integer, note text, at timestamptz, _ingestion_hash bigint)");
+            await db.ExecuteAsync($"CREATE FUNCTION {table}_touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$");
+            await db.ExecuteAsync($"CREATE TRIGGER {table}_touch BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION {table}_touch()");
+        }
+
+        var first = h.Batch(Rows(1, 100));
+        preparer.PrepareBatch(first.Records, first.FirstRecordNumber);
+        await w.WriteBatchAsync(first, default);
+        var second = h.Batch(Rows(101, 200));
+        var secondPrepared = preparer.PrepareBatch(second.Records, second.FirstRecordNumber);
+        Assert.False(await CopyHeldOpenAsync(TimeSpan.FromMilliseconds(500)), $"{why}: a batch was copied ahead");
+        Assert.Equal(100, (await w.WriteBatchAsync(Prepared(second, secondPrepared), default)).Created);
+        await w.CompleteAsync(default);
+        Assert.Equal(200, await db.ScalarAsync<long>($"SELECT count(*) FROM {table}"));
+    }
+
+    private static SinkBatch<Row> Prepared(SinkBatch<Row> batch, object? prepared) => new()
+    {
+        Records = batch.Records,
+        FirstRecordNumber = batch.FirstRecordNumber,
+        RejectBudget = batch.RejectBudget,
+        State = batch.State,
+        Rejected = batch.Rejected,
+        MayDeferCommit = batch.MayDeferCommit,
+        Prepared = prepared,
+    };
+}

@@ -83,13 +83,7 @@ public sealed class PostgresSink : IIngestionSink
         var conn = await _database.DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var cmd = new NpgsqlCommand("SELECT set_config('application_name', $1, false)", conn);
-            await using (cmd.ConfigureAwait(false))
-            {
-                var name = $"{_options.ApplicationName}:{run.SourceName}";
-                cmd.Parameters.AddWithValue(name.Length > 63 ? name[..63] : name);
-                await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            }
+            await NameSessionAsync(conn, _options, run.SourceName, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -98,5 +92,17 @@ public sealed class PostgresSink : IIngestionSink
         }
 
         return new PostgresSinkWriter<TRecord>(conn, run, _database.Schema, _database.Options.DefaultTargetSchema, _options, _loggerFactory.CreateLogger("Ingestion.Postgres.Sink"), _time);
+    }
+
+    /// <summary>Names a writer's session after the source (<c>application_name</c>), as operators see it in <c>pg_stat_activity</c>.</summary>
+    internal static async Task NameSessionAsync(NpgsqlConnection conn, PostgresSinkOptions options, string sourceName, CancellationToken cancellationToken)
+    {
+        var cmd = new NpgsqlCommand("SELECT set_config('application_name', $1, false)", conn);
+        await using (cmd.ConfigureAwait(false))
+        {
+            var name = $"{options.ApplicationName}:{sourceName}";
+            cmd.Parameters.AddWithValue(name.Length > 63 ? name[..63] : name);
+            await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
 }

@@ -55,7 +55,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             var conn = _other ??= (NpgsqlConnection)((ICloneable)_conn).Clone();
             var ahead = new CopyAhead(conn, prepared.Records!, firstRecordNumber, classified);
             var rowHashes = mapping.HasHash ? prepared.RowHashes : null;
-            ahead.Copy = Task.Run(() => ahead.RunAsync(mapping, rowHashes));
+            ahead.Copy = Task.Run(() => ahead.RunAsync(mapping, rowHashes, _options, Source));
             _ahead = ahead;
             return ahead;
         }
@@ -210,12 +210,13 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         /// <summary>The rows copied, once the copy succeeded.</summary>
         public ulong Rows { get; private set; }
 
-        public async Task RunAsync(TableMapping<TRecord> mapping, ulong[]? rowHashes)
+        public async Task RunAsync(TableMapping<TRecord> mapping, ulong[]? rowHashes, PostgresSinkOptions options, string sourceName)
         {
             var token = Cancel.Token;
             if (Connection.State != System.Data.ConnectionState.Open)
             {
                 await Connection.OpenAsync(token).ConfigureAwait(false);
+                await PostgresSink.NameSessionAsync(Connection, options, sourceName, token).ConfigureAwait(false);
             }
 
             Transaction = await Connection.BeginTransactionAsync(token).ConfigureAwait(false);

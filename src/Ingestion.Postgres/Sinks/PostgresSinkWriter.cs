@@ -160,9 +160,11 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             indexUpdates = [];
             try
             {
+                // Taken once: a batch written again (a refused value) rolled that copy back and copies its rows itself.
+                var copied = copiedAhead;
+                copiedAhead = null;
                 var sent = mapping is not null && winners.Count > 0
-                    && await WriteRowsAsync(mapping, batch, winners, rows.Sorted, keyHashes, rowHashes, rows.Classified, copiedAhead, counts, indexUpdates, cancellationToken).ConfigureAwait(false);
-                copiedAhead = null; // a batch written again (a refused value) copies its rows itself
+                    && await WriteRowsAsync(mapping, batch, winners, rows.Sorted, keyHashes, rowHashes, rows.Classified, copied, counts, indexUpdates, cancellationToken).ConfigureAwait(false);
                 var increment = new JobIncrement(batch.Records.Count + batch.Rejected.Count, counts.Created, counts.Updated, counts.Unchanged, duplicates, batch.Rejected.Count + rejected.Count);
                 if (!_deferred && !sent && rejected.Count == 0 && batch.Rejected.Count == 0 && batch.MayDeferCommit && !QuietCommitDue())
                 {

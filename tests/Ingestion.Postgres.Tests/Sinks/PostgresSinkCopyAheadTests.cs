@@ -50,6 +50,7 @@ public class PostgresSinkCopyAheadTests(PostgresDatabase db) : IClassFixture<Pos
         var secondPrepared = preparer.PrepareBatch(second.Records, second.FirstRecordNumber);
         Assert.True(await CopyHeldOpenAsync(), "no second session holds the batch's COPY open");
         Assert.Equal(100, await db.ScalarAsync<long>("SELECT count(*) FROM copy_ahead"));
+        Assert.Equal(1, await db.ScalarAsync<long>(CopyHeldOpen + " AND application_name LIKE '%:copy-ahead'")); // named after the source, as the writer's own session
 
         // One copy ahead at a time: the third batch waits for its own write.
         var third = h.Batch([.. Rows(201, 300)]);

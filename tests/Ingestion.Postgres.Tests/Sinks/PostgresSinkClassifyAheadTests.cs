@@ -110,15 +110,4 @@ public class PostgresSinkClassifyAheadTests(PostgresDatabase db) : IClassFixture
         Assert.Equal((50L, 0L, 50L), (b.Created, b.Updated, b.Unchanged));
         Assert.Equal(250, await db.ScalarAsync<long>("SELECT count(*) FROM classify_ahead_order"));
     }
-
-    private static SinkBatch<Row> Prepared(SinkBatch<Row> batch, object? prepared) => new()
-    {
-        Records = batch.Records,
-        FirstRecordNumber = batch.FirstRecordNumber,
-        RejectBudget = batch.RejectBudget,
-        State = batch.State,
-        Rejected = batch.Rejected,
-        MayDeferCommit = batch.MayDeferCommit,
-        Prepared = prepared,
-    };
 }

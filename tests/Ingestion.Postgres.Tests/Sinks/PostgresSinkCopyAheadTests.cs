@@ -149,15 +149,4 @@ public class PostgresSinkCopyAheadTests(PostgresDatabase db) : IClassFixture<Pos
         await w.CompleteAsync(default);
         Assert.Equal(200, await db.ScalarAsync<long>($"SELECT count(*) FROM {table}"));
     }
-
-    private static SinkBatch<Row> Prepared(SinkBatch<Row> batch, object? prepared) => new()
-    {
-        Records = batch.Records,
-        FirstRecordNumber = batch.FirstRecordNumber,
-        RejectBudget = batch.RejectBudget,
-        State = batch.State,
-        Rejected = batch.Rejected,
-        MayDeferCommit = batch.MayDeferCommit,
-        Prepared = prepared,
-    };
 }

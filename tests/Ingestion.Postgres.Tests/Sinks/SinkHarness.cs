@@ -68,5 +68,18 @@ internal sealed class SinkHarness : IAsyncDisposable
 
     public static Row R(string id, int value, string? note = null) => new() { Id = id, Value = value, Note = note };
 
+    /// <summary>The batch with what the writer's <c>PrepareBatch</c> gave for it, as the runner hands it over.</summary>
+    public static SinkBatch<T> Prepared<T>(SinkBatch<T> batch, object? prepared)
+        where T : class => new()
+    {
+        Records = batch.Records,
+        FirstRecordNumber = batch.FirstRecordNumber,
+        RejectBudget = batch.RejectBudget,
+        State = batch.State,
+        Rejected = batch.Rejected,
+        MayDeferCommit = batch.MayDeferCommit,
+        Prepared = prepared,
+    };
+
     public ValueTask DisposeAsync() => Database.DisposeAsync();
 }

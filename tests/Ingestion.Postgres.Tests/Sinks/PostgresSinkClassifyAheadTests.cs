@@ -11,8 +11,6 @@ namespace Ingestion.Postgres.Tests.Sinks;
 /// </summary>
 public class PostgresSinkClassifyAheadTests(PostgresDatabase db) : IClassFixture<PostgresDatabase>
 {
-    private static List<Row> Rows(int from, int to) => [.. Enumerable.Range(from, to - from + 1).Select(i => R($"k{i:D4}", i, $"note {i}"))];
-
     private static object? ClassifiedAhead(object? prepared) =>
         prepared?.GetType().GetProperty("Classified")?.GetValue(prepared);
 

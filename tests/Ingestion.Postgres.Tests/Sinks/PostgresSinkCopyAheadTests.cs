@@ -16,8 +16,6 @@ public class PostgresSinkCopyAheadTests(PostgresDatabase db) : IClassFixture<Pos
     private const string CopyHeldOpen =
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction' AND query LIKE 'COPY %'";
 
-    private static List<Row> Rows(int from, int to, int sign = 1) => [.. Enumerable.Range(from, to - from + 1).Select(i => R($"k{i:D4}", sign * i, $"note {i}"))];
-
     /// <summary>Waits (up to 5 s) until a session of this database holds a COPY in an open transaction; whether one did.</summary>
     private async Task<bool> CopyHeldOpenAsync(TimeSpan? within = null)
     {

@@ -68,6 +68,9 @@ internal sealed class SinkHarness : IAsyncDisposable
 
     public static Row R(string id, int value, string? note = null) => new() { Id = id, Value = value, Note = note };
 
+    /// <summary>Rows <c>k{from}</c> to <c>k{to}</c> (four digits), each valued its number times <paramref name="sign"/>.</summary>
+    public static List<Row> Rows(int from, int to, int sign = 1) => [.. Enumerable.Range(from, to - from + 1).Select(i => R($"k{i:D4}", sign * i, $"note {i}"))];
+
     /// <summary>The batch with what the writer's <c>PrepareBatch</c> gave for it, as the runner hands it over.</summary>
     public static SinkBatch<T> Prepared<T>(SinkBatch<T> batch, object? prepared)
         where T : class => new()

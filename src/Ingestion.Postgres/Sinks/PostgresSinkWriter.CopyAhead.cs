@@ -103,6 +103,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         }
 
         _tx = ahead.Transaction;
+        ahead.Cancel.Dispose();
         LogCopiedAhead(_logger, Source, batch.PositionOf(0), (long)ahead.Rows);
         return ahead;
     }
@@ -123,6 +124,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         }
 
         await ahead.SucceededAsync().ConfigureAwait(false);
+        ahead.Cancel.Dispose();
         try
         {
             if (ahead.Transaction is { } tx && ahead.Connection.State == System.Data.ConnectionState.Open)

@@ -65,14 +65,16 @@ public sealed class PostgresSinkOptions
     public bool AsynchronousBatchCommits { get; set; }
 
     /// <summary>
-    /// Whether a batch of keys the writer knows to be new, bound for a table that already has its key, is copied on a
-    /// second connection while the batch before it is still being written (default true). The server then inserts one
-    /// batch's rows into the key's index while the next one arrives, instead of leaving a core idle between them; the
-    /// batch still commits after the one before it, with its own checkpoint and job-row counts. Measured by hand on
-    /// these machines, that overlap makes a load into a keyed table about a fifth faster (benchmarks/RESULTS.md,
-    /// session 10). It is used only where the earlier batch can never wait for what the early copy holds: a Merge run
-    /// committing batch by batch, every row of the batch new by the key index, the key built, and no trigger, rule or
-    /// foreign key on the table; anything else (and any failure of the early copy, which is then rolled back) takes
+    /// Whether a batch bound for a table that already has its key is written on a second connection while the batch
+    /// before it is still being written (default true): its rows the key index calls new are copied into the table, and
+    /// its changed rows of stored keys staged and updated. The server then works on two batches at once instead of
+    /// leaving a core idle between them; the batch still commits after the one before it, with its own checkpoint and
+    /// job-row counts. On these machines that makes a load into a keyed table about a fifth faster and a re-run that
+    /// changes every row about a quarter faster (benchmarks/RESULTS.md, sessions 10 and 11). It is used only where the
+    /// earlier batch can never wait for what the early write holds: a Merge run committing batch by batch, the key
+    /// built, no trigger, rule or foreign key on the table, every row new by the key index or (in a table with the
+    /// hash column, by a complete index) a changed row whose key no record of the batch before has; anything else (and
+    /// any failure of the early write, or an update that finds fewer rows than it sent, which is then rolled back) takes
     /// the ordinary path. Each writer then holds two connections instead of one.
     /// </summary>
     public bool CopyAheadOnSecondConnection { get; set; } = true;

@@ -21,6 +21,9 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     /// <summary>The first record number of the last batch classified against <see cref="_index"/>, or <see cref="NoBatch"/>.</summary>
     private long _classifiedThrough = NoBatch;
 
+    /// <summary>The last batch classified against <see cref="_index"/> (its write may still be running), or null.</summary>
+    private Classification? _lastClassified;
+
     /// <summary>The first record number of the batch <see cref="PrepareBatch"/> was last given (the reading thread's own).</summary>
     private long _lastPrepared = NoBatch;
 
@@ -37,8 +40,10 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     /// batch before it (the one <see cref="PrepareBatch"/> saw last) is the last one classified against the current
     /// index, of this mapping. Gives null otherwise, and the write classifies.
     /// </summary>
-    private Classification? ClassifyAhead(TableMapping<TRecord> mapping, long previous, long firstRecordNumber, List<int> winners, ulong[] keyHashes, ulong[] rowHashes)
+    /// <remarks><paramref name="before"/> is the classification of the batch before (whose write may still be running).</remarks>
+    private Classification? ClassifyAhead(TableMapping<TRecord> mapping, long previous, long firstRecordNumber, List<int> winners, ulong[] keyHashes, ulong[] rowHashes, out Classification? before)
     {
+        before = null;
         if (Mode != WriteMode.Merge || _run.Verify || _deferred || winners.Count == 0)
         {
             return null;
@@ -46,9 +51,13 @@ internal sealed partial class PostgresSinkWriter<TRecord>
 
         lock (_indexGate)
         {
-            return _index is null || !ReferenceEquals(_indexedMapping, mapping) || _classifiedThrough != previous || previous == NoBatch
-                ? null
-                : ClassifyLocked(mapping, firstRecordNumber, winners, keyHashes, rowHashes);
+            if (_index is null || !ReferenceEquals(_indexedMapping, mapping) || _classifiedThrough != previous || previous == NoBatch)
+            {
+                return null;
+            }
+
+            before = _lastClassified;
+            return ClassifyLocked(mapping, firstRecordNumber, winners, keyHashes, rowHashes);
         }
     }
 
@@ -110,7 +119,9 @@ internal sealed partial class PostgresSinkWriter<TRecord>
 
         // Sorted ahead (and prepared on one thread) only while batches send most of their rows: the next batch learns which it is.
         _sendsMost = (fresh.Count + uncertain.Count) * 2 >= winners.Count;
-        return new Classification(index, mapping, winners, fresh, uncertain, unchanged, FreshPastCapacity: wasFull && fresh.Count > 0);
+        var classified = new Classification(index, mapping, winners, keyHashes, fresh, uncertain, unchanged, FreshPastCapacity: wasFull && fresh.Count > 0, IndexComplete: _indexComplete);
+        _lastClassified = classified;
+        return classified;
     }
 
     /// <summary>Puts the key index of <paramref name="mapping"/> in place (null: none; the next batch reloads it), which no batch is classified against yet.</summary>
@@ -122,13 +133,15 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             _indexedMapping = mapping;
             _indexComplete = complete;
             _classifiedThrough = NoBatch;
+            _lastClassified = null;
         }
     }
 
     /// <summary>
     /// A batch's rows by what the key index said of them. <see cref="Fresh"/> and <see cref="Uncertain"/> are remembered
     /// in <see cref="Index"/> with their new row hashes; <see cref="FreshPastCapacity"/>: a new key came once the index
-    /// was full, so it may be one an earlier batch copied.
+    /// was full, so it may be one an earlier batch copied; <see cref="IndexComplete"/>: the index held every stored key,
+    /// so each uncertain row is a stored key whose row changed. <see cref="KeyHashes"/> are the batch's, by record.
     /// </summary>
-    private sealed record Classification(KeyHashIndex Index, TableMapping<TRecord> Mapping, List<int> Winners, List<int> Fresh, List<int> Uncertain, long Unchanged, bool FreshPastCapacity);
+    private sealed record Classification(KeyHashIndex Index, TableMapping<TRecord> Mapping, List<int> Winners, ulong[] KeyHashes, List<int> Fresh, List<int> Uncertain, long Unchanged, bool FreshPastCapacity, bool IndexComplete);
 }

@@ -5,17 +5,19 @@ using Npgsql;
 namespace Ingestion.Postgres.Sinks;
 
 /// <summary>
-/// A batch of keys known to be new, copied on the writer's second connection while the batch before it is still being
-/// written (<see cref="PostgresSinkOptions.CopyAheadOnSecondConnection"/>). The copy runs in its own open transaction;
-/// the batch's write then takes that connection and transaction, records the batch and commits, after the batch before
-/// it committed. At most one copy is ahead at a time, always on the connection the writer is not using.
+/// A batch whose rows are new keys or changed rows of stored keys, written on the writer's second connection while the
+/// batch before it is still being written (<see cref="PostgresSinkOptions.CopyAheadOnSecondConnection"/>): the new rows
+/// copied into the table, the changed ones staged and updated. The copy runs in its own open transaction; the batch's
+/// write then takes that connection and transaction, records the batch and commits, after the batch before it
+/// committed. At most one copy is ahead at a time, always on the connection the writer is not using.
 /// </summary>
 /// <remarks>
 /// The earlier batch must never wait for a lock the copy holds: its commit waits for the client, so the run would hang
-/// where the server sees no deadlock. Hence the narrow conditions of <see cref="MayCopyAhead"/> (new keys only, so no
-/// row of the earlier batch shares a key with the copy; the table's key built, so no key build of the earlier batch
-/// locks the table; no trigger, rule or foreign key, so no write beyond the table), and every statement of the writer
-/// that locks a table (a new mapping, a key build, the run's completion, any rollback) first rolls the copy back
+/// where the server sees no deadlock. Hence the narrow conditions of <see cref="MayCopyAhead"/> (no key of the copy in
+/// the earlier batch: new keys are not in the index that holds the earlier batch's, and a changed row's key is checked
+/// against every record of the earlier batch; the table's key built, so no key build of the earlier batch locks the
+/// table; no trigger, rule or foreign key, so no write beyond the table), and every statement of the writer that locks
+/// a table (a new mapping, a key build, the run's completion, any rollback) first rolls the copy back
 /// (<see cref="DiscardCopyAheadAsync"/>).
 /// </remarks>
 internal sealed partial class PostgresSinkWriter<TRecord>
@@ -30,14 +32,36 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     private CopyAhead? _ahead;
 
     /// <summary>
-    /// Whether a batch classified ahead may be copied ahead: a Merge run committing batch by batch, every winning row
-    /// new by a complete key index (none to merge, none past the index's capacity), in key order, into a table whose key
-    /// is built and which has no trigger, rule or foreign key.
+    /// Whether a batch classified ahead may be copied ahead: a Merge run committing batch by batch, rows in key order
+    /// into a table whose key is built and which has no trigger, rule or foreign key; every row to send new by the key
+    /// index (none past its capacity), or, in a table with the hash column and by a complete index, a stored key whose
+    /// row changed and which no record of the batch before (<paramref name="before"/>, maybe still being written) has.
     /// </summary>
-    private bool MayCopyAhead(TableMapping<TRecord> mapping, PreparedRows prepared, Classification classified) =>
+    private bool MayCopyAhead(TableMapping<TRecord> mapping, PreparedRows prepared, Classification classified, Classification? before) =>
         _options.CopyAheadOnSecondConnection && Mode == WriteMode.Merge && !_deferred && !_run.Verify
-        && classified.Uncertain.Count == 0 && classified.Fresh.Count > 0 && !classified.FreshPastCapacity
-        && prepared.Sorted && !mapping.KeyIndexPending && !mapping.HasTriggersRulesOrForeignKeys;
+        && classified.Fresh.Count + classified.Uncertain.Count > 0 && !classified.FreshPastCapacity
+        && prepared.Sorted && !mapping.KeyIndexPending && !mapping.HasTriggersRulesOrForeignKeys
+        && (classified.Uncertain.Count == 0 || (mapping.HasHash && classified.IndexComplete && before is not null && !ChangesKeysOf(classified, before)));
+
+    /// <summary>Whether a row <paramref name="classified"/> would merge has the key of any record of the batch <paramref name="before"/> (rejected and repeated ones too).</summary>
+    private static bool ChangesKeysOf(Classification classified, Classification before)
+    {
+        var keys = new HashSet<ulong>(classified.Uncertain.Count);
+        foreach (var i in classified.Uncertain)
+        {
+            keys.Add(classified.KeyHashes[i]);
+        }
+
+        foreach (var key in before.KeyHashes)
+        {
+            if (keys.Contains(key))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 
     /// <summary>
     /// Starts copying the batch's new rows on the other connection (on the reading thread, after the batch was
@@ -87,8 +111,9 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             current = ReferenceEquals(ahead.Records, batch.Records) && rows.Classified is { } c && ReferenceEquals(c, ahead.Classified) && ReferenceEquals(c.Index, _index);
         }
 
-        if (!current || !await ahead.SucceededAsync().ConfigureAwait(false))
+        if (!current || !await ahead.SucceededAsync().ConfigureAwait(false) || ahead.Updated != ahead.Classified.Uncertain.Count)
         {
+            // A changed row not updated (its stored row changed meanwhile): the ordinary path merges it and counts it right.
             await DiscardCopyAheadAsync().ConfigureAwait(false);
             return null;
         }
@@ -103,8 +128,13 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         }
 
         _tx = ahead.Transaction;
+        if (ahead.Classified.Uncertain.Count > 0)
+        {
+            _tempTablesInTx.Add(ahead.Classified.Mapping.StageName);
+        }
+
         ahead.Cancel.Dispose();
-        LogCopiedAhead(_logger, Source, batch.PositionOf(0), (long)ahead.Rows);
+        LogCopiedAhead(_logger, Source, batch.PositionOf(0), (long)ahead.Rows, ahead.Updated);
         return ahead;
     }
 
@@ -186,10 +216,10 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         }
     }
 
-    [LoggerMessage(3008, LogLevel.Debug, "Source {SourceName}: the batch starting at {Position} was copied ahead on the second connection ({Rows} new rows)")]
-    private static partial void LogCopiedAhead(ILogger logger, string sourceName, string position, long rows);
+    [LoggerMessage(3008, LogLevel.Debug, "Source {SourceName}: the batch starting at {Position} was copied ahead on the second connection ({Rows} new rows, {Updated} changed rows)")]
+    private static partial void LogCopiedAhead(ILogger logger, string sourceName, string position, long rows, int updated);
 
-    /// <summary>One batch's new rows being copied, or copied, on the other connection in an open transaction.</summary>
+    /// <summary>One batch's new and changed rows being written, or written, on the other connection in an open transaction.</summary>
     private sealed class CopyAhead(NpgsqlConnection connection, IReadOnlyList<TRecord> records, long firstRecordNumber, Classification classified)
     {
         public NpgsqlConnection Connection { get; } = connection;
@@ -209,8 +239,11 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         /// <summary>The open transaction holding the copied rows, once begun.</summary>
         public NpgsqlTransaction? Transaction { get; private set; }
 
-        /// <summary>The rows copied, once the copy succeeded.</summary>
+        /// <summary>The new rows copied, once the copy succeeded.</summary>
         public ulong Rows { get; private set; }
+
+        /// <summary>The changed rows updated, once the copy succeeded.</summary>
+        public int Updated { get; private set; }
 
         public async Task RunAsync(TableMapping<TRecord> mapping, ulong[]? rowHashes, PostgresSinkOptions options, string sourceName)
         {
@@ -222,7 +255,19 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             }
 
             Transaction = await Connection.BeginTransactionAsync(token).ConfigureAwait(false);
-            Rows = await CopyRowsAsync(Connection, mapping.CopyIntoTarget, mapping.Fields, rowHashes, Records, Classified.Fresh, token).ConfigureAwait(false);
+            if (Classified.Fresh.Count > 0)
+            {
+                Rows = await CopyRowsAsync(Connection, mapping.CopyIntoTarget, mapping.Fields, rowHashes, Records, Classified.Fresh, token).ConfigureAwait(false);
+            }
+
+            if (Classified.Uncertain.Count > 0)
+            {
+                // Stored keys whose rows changed (the table has the hash column): staged in this session's own temporary
+                // table, then updated where the stored hash differs, as the ordinary merge does.
+                await TableMapping<TRecord>.ExecuteAsync(Connection, Transaction, mapping.CreateStage, token).ConfigureAwait(false);
+                await CopyRowsAsync(Connection, mapping.CopyIntoStage, mapping.Fields, rowHashes, Records, Classified.Uncertain, token).ConfigureAwait(false);
+                Updated = await TableMapping<TRecord>.ExecuteAsync(Connection, Transaction, mapping.UpdateFromStage, token).ConfigureAwait(false);
+            }
         }
 
         /// <summary>Waits for the copy; whether it succeeded (a failure leaves the batch to the ordinary path, which reports it).</summary>

@@ -34,10 +34,11 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             return null;
         }
 
-        prepared = prepared with { Classified = ClassifyAhead(mapping, previous, firstRecordNumber, prepared.Winners, prepared.KeyHashes, prepared.RowHashes) };
+        prepared = prepared with { Classified = ClassifyAhead(mapping, previous, firstRecordNumber, prepared.Winners, prepared.KeyHashes, prepared.RowHashes, out var before) };
 
-        // Every row new to a keyed table: copied now on the other connection (PostgresSinkWriter.CopyAhead.cs).
-        if (prepared.Classified is { } classified && MayCopyAhead(mapping, prepared, classified))
+        // Rows new to a keyed table, or changed there and not written by the batch before: copied (and merged) now on
+        // the other connection (PostgresSinkWriter.CopyAhead.cs).
+        if (prepared.Classified is { } classified && MayCopyAhead(mapping, prepared, classified, before))
         {
             StartCopyAhead(mapping, prepared, firstRecordNumber, classified);
         }

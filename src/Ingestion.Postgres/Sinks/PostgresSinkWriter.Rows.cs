@@ -92,11 +92,14 @@ internal sealed partial class PostgresSinkWriter<TRecord>
 
         if (copied is not null && ReferenceEquals(copied.Classified, classified))
         {
-            // Copied on the other connection while the batch before was written (PostgresSinkWriter.CopyAhead.cs): this
-            // transaction holds them, and it only records and commits the batch.
+            // Copied (and merged) on the other connection while the batch before was written (PostgresSinkWriter.CopyAhead.cs):
+            // this transaction holds them, and it only records and commits the batch.
             counts.Created += (long)copied.Rows;
+            counts.AddMerged(uncertain.Count, 0, copied.Updated);
+            return true;
         }
-        else if (fresh.Count > 0)
+
+        if (fresh.Count > 0)
         {
             // Keys the index says are new go straight into the table. If one exists after all (written by
             // someone else since the index was read), the savepoint undoes the COPY and they are merged instead.

@@ -6,9 +6,10 @@ using static Ingestion.Postgres.Tests.Sinks.SinkHarness;
 namespace Ingestion.Postgres.Tests.Sinks;
 
 /// <summary>
-/// A batch of new keys for a keyed table is copied on the writer's second connection while the batch before it is
-/// written (<see cref="PostgresSinkOptions.CopyAheadOnSecondConnection"/>): seen on the server as a second session
-/// holding the COPY in an open transaction, committed by the batch's own write, and rolled back whenever that write
+/// A batch of new keys (or of changed rows whose keys the batch before does not have) for a keyed table is written on
+/// the writer's second connection while the batch before it is written
+/// (<see cref="PostgresSinkOptions.CopyAheadOnSecondConnection"/>): seen on the server as a second session holding the
+/// COPY (or the UPDATE) in an open transaction, committed by the batch's own write, and rolled back whenever that write
 /// does not take it.
 /// </summary>
 public class PostgresSinkCopyAheadTests(PostgresDatabase db) : IClassFixture<PostgresDatabase>
@@ -16,13 +17,16 @@ public class PostgresSinkCopyAheadTests(PostgresDatabase db) : IClassFixture<Pos
     private const string CopyHeldOpen =
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction' AND query LIKE 'COPY %'";
 
-    /// <summary>Waits (up to 5 s) until a session of this database holds a COPY in an open transaction; whether one did.</summary>
-    private async Task<bool> CopyHeldOpenAsync(TimeSpan? within = null)
+    private const string UpdateHeldOpen =
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction' AND query LIKE 'UPDATE %'";
+
+    /// <summary>Waits (up to 5 s) until a session of this database holds a COPY (or, with <paramref name="query"/>, that) in an open transaction; whether one did.</summary>
+    private async Task<bool> CopyHeldOpenAsync(TimeSpan? within = null, string query = CopyHeldOpen)
     {
         var until = DateTime.UtcNow + (within ?? TimeSpan.FromSeconds(5));
         do
         {
-            if (await db.ScalarAsync<long>(CopyHeldOpen) > 0)
+            if (await db.ScalarAsync<long>(query) > 0)
             {
                 return true;
             }
@@ -146,5 +150,95 @@ public class PostgresSinkCopyAheadTests(PostgresDatabase db) : IClassFixture<Pos
         Assert.Equal(100, (await w.WriteBatchAsync(Prepared(second, secondPrepared), default)).Created);
         await w.CompleteAsync(default);
         Assert.Equal(200, await db.ScalarAsync<long>($"SELECT count(*) FROM {table}"));
+    }
+
+    [Fact]
+    public async Task Changed_rows_of_stored_keys_are_merged_ahead_on_a_second_connection_and_committed_by_their_write()
+    {
+        await using var h = new SinkHarness(db, o => o.BuildKeyIndexAfterFirstLoad = false);
+        await using var w = await h.OpenAsync<Row>(Run<Row>("merge-ahead", o => o.Table = "merge_ahead"));
+        var preparer = Assert.IsAssignableFrom<IPreparingSinkWriter<Row>>(w);
+        var first = h.Batch(Rows(1, 100));
+        preparer.PrepareBatch(first.Records, first.FirstRecordNumber);
+        await w.WriteBatchAsync(first, default);
+        var second = h.Batch(Rows(101, 200));
+        await w.WriteBatchAsync(Prepared(second, preparer.PrepareBatch(second.Records, second.FirstRecordNumber)), default);
+
+        // Every row of the third batch changes a stored row the second batch does not have: staged and updated at once
+        // on the other connection, not yet committed.
+        var third = h.Batch(Rows(1, 100, sign: -1));
+        var thirdPrepared = preparer.PrepareBatch(third.Records, third.FirstRecordNumber);
+        Assert.True(await CopyHeldOpenAsync(query: UpdateHeldOpen), "no second session holds the batch's UPDATE open");
+        Assert.Equal(0, await db.ScalarAsync<long>("SELECT count(*) FROM merge_ahead WHERE value < 0"));
+
+        var a = await w.WriteBatchAsync(Prepared(third, thirdPrepared), default);
+        Assert.Equal((0L, 100L, 0L), (a.Created, a.Updated, a.Unchanged));
+        Assert.Equal(100, await db.ScalarAsync<long>("SELECT count(*) FROM merge_ahead WHERE value < 0"));
+
+        // New, changed and unchanged rows in one batch: the new ones copied, the changed ones merged, both ahead.
+        var fourth = h.Batch([.. Rows(101, 150, sign: -1), .. Rows(151, 160), .. Rows(201, 250)]);
+        var fourthPrepared = preparer.PrepareBatch(fourth.Records, fourth.FirstRecordNumber);
+        Assert.True(await CopyHeldOpenAsync(query: UpdateHeldOpen), "the mixed batch was not merged ahead");
+        var b = await w.WriteBatchAsync(Prepared(fourth, fourthPrepared), default);
+        await w.CompleteAsync(default);
+
+        Assert.Equal((50L, 50L, 10L), (b.Created, b.Updated, b.Unchanged));
+        Assert.Equal(250, await db.ScalarAsync<long>("SELECT count(*) FROM merge_ahead"));
+        Assert.Equal(150, await db.ScalarAsync<long>("SELECT count(*) FROM merge_ahead WHERE value < 0"));
+        Assert.Equal(-120, await db.ScalarAsync<int>("SELECT value FROM merge_ahead WHERE id = 'k0120'"));
+        Assert.Equal(0, await db.ScalarAsync<long>("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'"));
+    }
+
+    [Fact]
+    public async Task A_changed_row_whose_key_the_batch_before_has_is_not_merged_ahead_of_that_batch()
+    {
+        // The batch before may not have written that key yet: its write would then wait for the row the early update
+        // holds, whose commit waits for the batch before. So that batch is merged by its own write, after.
+        await using var h = new SinkHarness(db, o => o.BuildKeyIndexAfterFirstLoad = false);
+        await using var w = await h.OpenAsync<Row>(Run<Row>("merge-ahead-repeat", o => o.Table = "merge_ahead_repeat"));
+        var preparer = Assert.IsAssignableFrom<IPreparingSinkWriter<Row>>(w);
+        var first = h.Batch(Rows(1, 100));
+        preparer.PrepareBatch(first.Records, first.FirstRecordNumber);
+        await w.WriteBatchAsync(first, default);
+
+        // Prepared one after the other, as the runner does while the batch before is written.
+        var second = h.Batch([.. Rows(1, 50, sign: -1), .. Rows(101, 150)]);
+        var third = h.Batch(Rows(1, 10));
+        var secondPrepared = preparer.PrepareBatch(second.Records, second.FirstRecordNumber);
+        var thirdPrepared = preparer.PrepareBatch(third.Records, third.FirstRecordNumber);
+        Assert.False(await CopyHeldOpenAsync(TimeSpan.FromMilliseconds(500), UpdateHeldOpen), "a batch changing keys of the batch before it was merged ahead");
+
+        var a = await w.WriteBatchAsync(Prepared(second, secondPrepared), default);
+        var b = await w.WriteBatchAsync(Prepared(third, thirdPrepared), default);
+        await w.CompleteAsync(default);
+        Assert.Equal((50L, 50L), (a.Created, a.Updated));
+        Assert.Equal((0L, 10L, 0L), (b.Created, b.Updated, b.Unchanged));
+        Assert.Equal(40, await db.ScalarAsync<long>("SELECT count(*) FROM merge_ahead_repeat WHERE value < 0"));
+        Assert.Equal(150, await db.ScalarAsync<long>("SELECT count(*) FROM merge_ahead_repeat"));
+    }
+
+    [Fact]
+    public async Task A_merge_ahead_that_updates_fewer_rows_than_it_sent_is_rolled_back_and_the_batch_merged_with_exact_counts()
+    {
+        await using var h = new SinkHarness(db, o => o.BuildKeyIndexAfterFirstLoad = false);
+        await using var w = await h.OpenAsync<Row>(Run<Row>("merge-ahead-vanished", o => o.Table = "merge_ahead_vanished"));
+        var preparer = Assert.IsAssignableFrom<IPreparingSinkWriter<Row>>(w);
+        var first = h.Batch(Rows(1, 100));
+        preparer.PrepareBatch(first.Records, first.FirstRecordNumber);
+        await w.WriteBatchAsync(first, default);
+        var second = h.Batch(Rows(101, 200));
+        await w.WriteBatchAsync(Prepared(second, preparer.PrepareBatch(second.Records, second.FirstRecordNumber)), default);
+
+        // Someone else deletes a stored row the key index still holds: the early update finds 99 of its 100 rows.
+        await db.ExecuteAsync("DELETE FROM merge_ahead_vanished WHERE id = 'k0005'");
+        var third = h.Batch(Rows(1, 100, sign: -1));
+        var thirdPrepared = preparer.PrepareBatch(third.Records, third.FirstRecordNumber);
+        Assert.True(await CopyHeldOpenAsync(query: UpdateHeldOpen), "the batch was not merged ahead");
+
+        var a = await w.WriteBatchAsync(Prepared(third, thirdPrepared), default);
+        await w.CompleteAsync(default);
+        Assert.Equal((1L, 99L, 0L), (a.Created, a.Updated, a.Unchanged));
+        Assert.Equal(-5, await db.ScalarAsync<int>("SELECT value FROM merge_ahead_vanished WHERE id = 'k0005'"));
+        Assert.Equal(100, await db.ScalarAsync<long>("SELECT count(*) FROM merge_ahead_vanished WHERE value < 0"));
     }
 }

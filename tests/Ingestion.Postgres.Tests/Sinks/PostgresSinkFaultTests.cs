@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.CompilerServices;
+using Ingestion.Postgres.Hosting;
+using Ingestion.Postgres.Sinks;
 using Ingestion.Running;
 using Ingestion.Stores;
 using Ingestion.TestSupport;
@@ -55,43 +57,52 @@ public class PostgresSinkFaultTests(PostgresDatabase db) : IClassFixture<Postgre
         Assert.Equal((IngestionStatus.Succeeded, 30L), (again.Status, again.Counts.Unchanged));
     }
 
-    [Fact]
-    public async Task Terminating_the_backend_during_the_merge_leaves_no_partial_batch_and_the_retry_ends_with_exact_counts()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Terminating_the_backend_during_the_merge_leaves_no_partial_batch_and_the_run_ends_with_exact_counts(bool mergedAhead)
     {
+        // With the option on, the second batch's changed rows are merged ahead on the writer's second connection: the
+        // killed backend is that early update's, which is rolled back, and the batch's own write merges its rows in
+        // the same attempt. With it off, the killed backend is the writer's own: the attempt fails and the retry resumes.
+        var table = mergedAhead ? "fault_merge_ahead" : "fault_merge";
+        var source = mergedAhead ? "fault-merge-ahead" : "fault-merge";
+
         // First load, undisturbed.
-        await using (var first = Services("fault-merge", "fault_merge", null, offset: 0))
+        await using (var first = Services(source, table, null, offset: 0))
         {
-            Assert.Equal(30L, (await first.GetRequiredService<IIngestionRunner>().RunAsync("fault-merge", null, default)).Counts.Created);
+            Assert.Equal(30L, (await first.GetRequiredService<IIngestionRunner>().RunAsync(source, null, default)).Counts.Created);
         }
 
         // Every value changes; the second batch's UPDATE waits on the lock and its backend is killed.
         // (Another source name on the same table, so that its saved cursor starts empty and its retry resumes from it.)
         var pause = new Pause(atRecord: 11);
-        await using var sp = Services("fault-merge-2", "fault_merge", pause, offset: 100);
+        await using var sp = Services($"{source}-2", table, pause, offset: 100, sink: o => o.CopyAheadOnSecondConnection = mergedAhead);
         var runner = sp.GetRequiredService<IIngestionRunner>();
-        var run = runner.RunAsync("fault-merge-2", null, default);
+        var run = runner.RunAsync($"{source}-2", null, default);
         await pause.Reached.Task.WaitAsync(Patience);
-        await WaitForCursorAsync("fault-merge-2", "10");
-        await using (var holder = await LockAsync("fault_merge"))
+        await WaitForCursorAsync($"{source}-2", "10");
+        await using (var holder = await LockAsync(table))
         {
             pause.Release();
-            var pid = await WaitForBlockedBackendAsync("ingestion:fault-merge-2", "UPDATE");
+            var pid = await WaitForBlockedBackendAsync($"ingestion:{source}-2", "UPDATE");
             Assert.True(await db.ScalarAsync<bool>($"SELECT pg_terminate_backend({pid})"));
             await WaitGoneAsync(pid);
 
-            Assert.Equal("10|20", await db.ScalarAsync<string>("SELECT count(*) FILTER (WHERE value > 100) || '|' || count(*) FILTER (WHERE value <= 100) FROM fault_merge"));
-            Assert.Equal("10", await CursorAsync("fault-merge-2"));
+            Assert.Equal("10|20", await db.ScalarAsync<string>($"SELECT count(*) FILTER (WHERE value > 100) || '|' || count(*) FILTER (WHERE value <= 100) FROM {table}"));
+            Assert.Equal("10", await CursorAsync($"{source}-2"));
             await holder.CommitAsync();
         }
 
         var result = await run.WaitAsync(Patience);
         Assert.Equal(IngestionStatus.Succeeded, result.Status);
-        Assert.Equal(2, result.Attempts);
+        Assert.Equal(mergedAhead ? 1 : 2, result.Attempts);
         Assert.Equal((30L, 0L, 30L, 0L), (result.Counts.Read, result.Counts.Created, result.Counts.Updated, result.Counts.Unchanged));
-        Assert.Equal("30|3465", await db.ScalarAsync<string>("SELECT count(*) || '|' || sum(value) FROM fault_merge"));
-        Assert.Equal("30", await CursorAsync("fault-merge-2"));
+        Assert.Equal("30|3465", await db.ScalarAsync<string>($"SELECT count(*) || '|' || sum(value) FROM {table}"));
+        Assert.Equal("30", await CursorAsync($"{source}-2"));
+        Assert.Equal(0, await db.ScalarAsync<long>("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'"));
 
-        var again = await runner.RunAsync("fault-merge-2", new RunRequest { Mode = IngestionMode.FullRefresh }, default);
+        var again = await runner.RunAsync($"{source}-2", new RunRequest { Mode = IngestionMode.FullRefresh }, default);
         Assert.Equal((IngestionStatus.Succeeded, 30L, 0L), (again.Status, again.Counts.Unchanged, again.Counts.Updated));
     }
 
@@ -156,8 +167,8 @@ public class PostgresSinkFaultTests(PostgresDatabase db) : IClassFixture<Postgre
         Assert.Equal(30L, await db.ScalarAsync<long>("SELECT count(*) FROM cancel_copy"));
     }
 
-    private ServiceProvider Services(string source, string table, Pause? pause, int offset, Action<SourceOptions>? configure = null) =>
-        PostgresRunnerTests.Services(db, b => b.AddSource(source, _ => new FuncSource<Row>((c, ct) => Rows(c, 30, offset, pause, ct)), o =>
+    private ServiceProvider Services(string source, string table, Pause? pause, int offset, Action<SourceOptions>? configure = null, Action<PostgresSinkOptions>? sink = null) =>
+        PostgresRunnerTests.Services(db, b => b.ConfigurePostgresSink(o => sink?.Invoke(o)).AddSource(source, _ => new FuncSource<Row>((c, ct) => Rows(c, 30, offset, pause, ct)), o =>
         {
             o.Table = table;
             o.CreateTable = true;

@@ -29,6 +29,7 @@ internal static class FaultDriver
                 return KillAsync(r, random, Trigger.Random);
             }),
             new("kill -9 during an unchanged re-run", r => KillDuringRereadAsync(r, random)),
+            new("kill -9 during a re-run that changes every row", r => KillDuringChangingRerunAsync(r, random)),
             new("terminate the data connection", r => TerminateDataAsync(r)),
             new("terminate the lock connection, second host", r => TerminateLockAsync(r)),
             new("immediate server restart", r => RestartAsync(r, random)),
@@ -142,6 +143,39 @@ internal static class FaultDriver
         {
             round.FullRefresh = false;
         }
+    }
+
+    /// <summary>
+    /// The load completed, then the source's next version (every value changed) read from the start: killed a moment
+    /// after the host's first merge began (batches of changed rows may be merged ahead on its second connection), three
+    /// times; each later host resumes from the saved cursor, so a checkpoint ahead of its updates leaves old values.
+    /// </summary>
+    private static async Task<int> KillDuringChangingRerunAsync(Round round, Random random)
+    {
+        if (!await round.CompleteAsync())
+        {
+            return 0;
+        }
+
+        round.Version = 1;
+        await round.ScalarAsync<int>("WITH s AS (UPDATE ingestion.source_state SET cursor = NULL WHERE source = 'faults' RETURNING 1) SELECT count(*)::int FROM s");
+        var done = 0;
+        for (var i = 0; i < 3; i++)
+        {
+            var host = round.StartHost("host-c", keepAliveMs: 1000);
+            if (!await WaitOrExitAsync(host, round.WaitForQueryAsync("query ILIKE 'UPDATE %\"fault_items\"%'", host.Exited))
+                || !await WaitOrExitAsync(host, Task.Delay(random.Next(0, 800))))
+            {
+                break; // the re-run finished first
+            }
+
+            host.Kill();
+            await host.Exited;
+            done++;
+            await RoundChecks.CheckNotAheadAsync(round);
+        }
+
+        return done;
     }
 
     private static async Task<int> TerminateDataAsync(Round round)

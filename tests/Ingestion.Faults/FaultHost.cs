@@ -18,12 +18,12 @@ internal sealed class Item
 
     public string Label { get; set; } = "";
 
-    /// <summary>The value of row <paramref name="num"/> (the driver checks the same formula in SQL).</summary>
-    public static long ValueOf(long num) => num * 7 % 1000003;
+    /// <summary>The value of row <paramref name="num"/> in the source's <paramref name="version"/> (the driver checks the same formula in SQL).</summary>
+    public static long ValueOf(long num, int version) => (num * 7 % 1000003) + version;
 }
 
-/// <summary>Rows 1..N, resuming after the committed cursor, a checkpoint every 1,000 rows.</summary>
-internal sealed class ItemSource(long rows) : IngestionSource<Item>
+/// <summary>Rows 1..N of the given version (each version changes every value), resuming after the committed cursor, a checkpoint every 1,000 rows.</summary>
+internal sealed class ItemSource(long rows, int version) : IngestionSource<Item>
 {
     public override async IAsyncEnumerable<Item> ReadAsync(IngestionContext context, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -31,7 +31,7 @@ internal sealed class ItemSource(long rows) : IngestionSource<Item>
         for (var n = from; n <= rows; n++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            yield return new Item { Num = n, Value = Item.ValueOf(n), Label = $"item {n}" };
+            yield return new Item { Num = n, Value = Item.ValueOf(n, version), Label = $"item {n}" };
             if (n % 1000 == 0 || n == rows)
             {
                 context.Checkpoint(new SourceCheckpoint(n.ToString(System.Globalization.CultureInfo.InvariantCulture)));
@@ -50,6 +50,7 @@ internal static class FaultHost
 {
     public static async Task<int> RunAsync(string connectionString, long rows, string hostName, int keepAliveMs, int? keyIndexMaxRows)
     {
+        var version = int.TryParse(Environment.GetEnvironmentVariable("INGESTION_FAULTS_VERSION"), out var v) ? v : 0;
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [], DisableDefaults = true });
         builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Information);
         builder.Services.AddIngestion(configure: o => { o.HostName = hostName; o.HeartbeatInterval = TimeSpan.FromMilliseconds(500); })
@@ -59,7 +60,7 @@ internal static class FaultHost
                 o.RunLockKeepAliveInterval = TimeSpan.FromMilliseconds(keepAliveMs);
             })
             .ConfigurePostgresSink(o => o.KeyIndexMaxRows = keyIndexMaxRows ?? o.KeyIndexMaxRows)
-            .AddSource("faults", _ => new ItemSource(rows), o =>
+            .AddSource("faults", _ => new ItemSource(rows, version), o =>
             {
                 o.Table = "fault_items";
                 o.CreateTable = true;

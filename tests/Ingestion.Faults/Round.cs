@@ -38,6 +38,9 @@ internal sealed class Round : IAsyncDisposable
     /// <summary>Whether hosts started now read every row again (a full refresh: the rows are already stored, unchanged).</summary>
     public bool FullRefresh { get; set; }
 
+    /// <summary>The version of the source's values hosts started now read (0 first; a new version changes every value).</summary>
+    public int Version { get; set; }
+
     public string Canary { get; }
 
     public string HostConnection { get; }
@@ -88,6 +91,8 @@ internal sealed class Round : IAsyncDisposable
         {
             psi.Environment["INGESTION_FAULTS_FULL_REFRESH"] = "1";
         }
+
+        psi.Environment["INGESTION_FAULTS_VERSION"] = Version.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
         return new HostProcess(Process.Start(psi)!, name, Output);
     }

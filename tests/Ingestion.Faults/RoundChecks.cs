@@ -6,7 +6,7 @@ internal static class RoundChecks
     /// <summary>Counted by <see cref="CheckNotAheadAsync"/> between <see cref="CheckAsync"/> calls.</summary>
     private static long _ahead;
 
-    /// <summary>After a fault: every row up to the saved cursor is in the table (a checkpoint never runs ahead of its data).</summary>
+    /// <summary>After a fault: every row up to the saved cursor is in the table with the round's current values (a checkpoint never runs ahead of its data).</summary>
     public static async Task CheckNotAheadAsync(Round round)
     {
         if (!await round.ScalarAsync<bool>("SELECT to_regclass('ingestion.source_state') IS NOT NULL AND to_regclass('public.fault_items') IS NOT NULL"))
@@ -15,9 +15,10 @@ internal static class RoundChecks
         }
 
         var missing = await round.ScalarAsync<long>(
-            """
+            $"""
             SELECT COALESCE((SELECT s.cursor::bigint FROM ingestion.source_state s WHERE s.source = 'faults'), 0)
-                 - (SELECT count(DISTINCT num) FROM fault_items WHERE num <= COALESCE((SELECT s.cursor::bigint FROM ingestion.source_state s WHERE s.source = 'faults'), 0))
+                 - (SELECT count(DISTINCT num) FROM fault_items WHERE num <= COALESCE((SELECT s.cursor::bigint FROM ingestion.source_state s WHERE s.source = 'faults'), 0)
+                                                                AND value = num * 7 % 1000003 + {round.Version})
             """);
         if (missing > 0)
         {
@@ -40,7 +41,7 @@ internal static class RoundChecks
         var count = await round.ScalarAsync<long>("SELECT count(*) FROM fault_items");
         var distinct = await round.ScalarAsync<long>("SELECT count(DISTINCT num) FROM fault_items");
         var inRange = await round.ScalarAsync<long>($"SELECT count(DISTINCT num) FROM fault_items WHERE num BETWEEN 1 AND {round.Rows}");
-        var wrong = await round.ScalarAsync<long>("SELECT count(*) FROM fault_items WHERE value <> num * 7 % 1000003 OR label <> 'item ' || num");
+        var wrong = await round.ScalarAsync<long>($"SELECT count(*) FROM fault_items WHERE value <> num * 7 % 1000003 + {round.Version} OR label <> 'item ' || num");
         var hasKey = await round.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = 'public.fault_items'::regclass AND indisprimary)");
         var stuck = await round.ScalarAsync<long>("SELECT count(*) FROM ingestion.import_jobs WHERE status = 'Running'");
         var badCounts = await round.ScalarAsync<long>("SELECT count(*) FROM ingestion.import_jobs WHERE status <> 'Running' AND read <> created + updated + unchanged + duplicates + rejected");

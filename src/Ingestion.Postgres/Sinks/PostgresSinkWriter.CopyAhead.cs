@@ -31,6 +31,18 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     /// <summary>The copy ahead, if one was started and not yet taken by its write or rolled back.</summary>
     private CopyAhead? _ahead;
 
+    /// <summary>Whether a copy ahead was started and not yet claimed by its batch's write (for tests).</summary>
+    internal bool HoldsUnclaimedCopyAhead
+    {
+        get
+        {
+            lock (_aheadGate)
+            {
+                return _ahead is not null;
+            }
+        }
+    }
+
     /// <summary>
     /// Whether a batch classified ahead may be copied ahead: a Merge run committing batch by batch, rows in key order
     /// into a table whose key is built and which has no trigger, rule or foreign key; every row to send new by the key
@@ -90,7 +102,13 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     /// the write uses, and the copy succeeded); the batch's write then continues on that copy's connection and
     /// transaction. Any other copy ahead is rolled back.
     /// </summary>
-    private async Task<CopyAhead?> TakeCopyAheadAsync(SinkBatch<TRecord> batch, PreparedRows rows)
+    /// <remarks>
+    /// The copy is claimed before it is waited for: the writer's own connection, idle once the batch before committed,
+    /// becomes the other one at once, so the next batch can be copied ahead on it while this one is still being written
+    /// on the server (two batches' statements in flight, not one). The next copy's keys are checked against this batch
+    /// (<see cref="MayCopyAhead"/>), and the batch before it is committed, so neither waits for the other.
+    /// </remarks>
+    private async Task<CopyAhead?> TakeCopyAheadAsync(SinkBatch<TRecord> batch, PreparedRows rows, CancellationToken cancellationToken)
     {
         CopyAhead? ahead;
         lock (_aheadGate)
@@ -111,20 +129,36 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             current = ReferenceEquals(ahead.Records, batch.Records) && rows.Classified is { } c && ReferenceEquals(c, ahead.Classified) && ReferenceEquals(c.Index, _index);
         }
 
-        if (!current || !await ahead.SucceededAsync().ConfigureAwait(false) || ahead.Updated != ahead.Classified.Uncertain.Count)
+        if (!current)
         {
-            // A changed row not updated (its stored row changed meanwhile): the ordinary path merges it and counts it right.
             await DiscardCopyAheadAsync().ConfigureAwait(false);
             return null;
         }
 
         // A transaction that batches which wrote nothing left open holds nothing of theirs (their counts are kept in
-        // memory): end it, then write on the connection that holds the copy.
+        // memory): end it, then claim the copy's connection as the writer's own.
         await EndQuietTransactionAsync().ConfigureAwait(false);
         lock (_aheadGate)
         {
             _ahead = null;
             (_conn, _other) = (ahead.Connection, _conn);
+        }
+
+        if (!await ahead.SucceededAsync().ConfigureAwait(false) || ahead.Updated != ahead.Classified.Uncertain.Count)
+        {
+            // Failed, or a changed row not updated (its stored row changed meanwhile): the ordinary path writes the batch
+            // and counts it right, on this connection once the copy is rolled back, else on a new one.
+            await RollBackAsync(ahead).ConfigureAwait(false);
+            if (ahead.Connection.State != System.Data.ConnectionState.Open)
+            {
+                var fresh = (NpgsqlConnection)((ICloneable)ahead.Connection).Clone();
+                await ahead.Connection.DisposeAsync().ConfigureAwait(false);
+                _conn = fresh;
+                await fresh.OpenAsync(cancellationToken).ConfigureAwait(false);
+                await PostgresSink.NameSessionAsync(fresh, _options, Source, cancellationToken).ConfigureAwait(false);
+            }
+
+            return null;
         }
 
         _tx = ahead.Transaction;
@@ -154,6 +188,25 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         }
 
         await ahead.SucceededAsync().ConfigureAwait(false);
+        await RollBackAsync(ahead).ConfigureAwait(false);
+        if (ahead.Connection.State != System.Data.ConnectionState.Open && ahead.Connection.State != System.Data.ConnectionState.Closed)
+        {
+            // Broken by the failed copy: a fresh one is made for the next.
+            lock (_aheadGate)
+            {
+                if (ReferenceEquals(_other, ahead.Connection))
+                {
+                    _other = null;
+                }
+            }
+
+            await ahead.Connection.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Rolls back a finished copy's transaction (when its connection is still open) and disposes of it and its cancellation.</summary>
+    private async Task RollBackAsync(CopyAhead ahead)
+    {
         ahead.Cancel.Dispose();
         try
         {
@@ -170,20 +223,6 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         if (ahead.Transaction is { } done)
         {
             await done.DisposeAsync().ConfigureAwait(false);
-        }
-
-        if (ahead.Connection.State != System.Data.ConnectionState.Open && ahead.Connection.State != System.Data.ConnectionState.Closed)
-        {
-            // Broken by the failed copy: a fresh one is made for the next.
-            lock (_aheadGate)
-            {
-                if (ReferenceEquals(_other, ahead.Connection))
-                {
-                    _other = null;
-                }
-            }
-
-            await ahead.Connection.DisposeAsync().ConfigureAwait(false);
         }
     }
 

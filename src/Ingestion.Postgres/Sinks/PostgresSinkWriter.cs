@@ -148,7 +148,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         }
 
         // The batch's new rows may already be copied on the other connection (PostgresSinkWriter.CopyAhead.cs).
-        var copiedAhead = mapping is null ? null : await TakeCopyAheadAsync(batch, rows).ConfigureAwait(false);
+        var copiedAhead = mapping is null ? null : await TakeCopyAheadAsync(batch, rows, cancellationToken).ConfigureAwait(false);
 
         Counts counts;
         List<int> indexUpdates;

@@ -1,6 +1,7 @@
 using Ingestion.Postgres.Sinks;
 using Ingestion.Sinks;
 using Ingestion.TestSupport;
+using Npgsql;
 using static Ingestion.Postgres.Tests.Sinks.SinkHarness;
 
 namespace Ingestion.Postgres.Tests.Sinks;
@@ -74,6 +75,59 @@ public class PostgresSinkCopyAheadTests(PostgresDatabase db) : IClassFixture<Pos
         Assert.Equal(310, await db.ScalarAsync<long>("SELECT count(*) FROM copy_ahead"));
         Assert.Equal(-165, await db.ScalarAsync<int>("SELECT value FROM copy_ahead WHERE id = 'k0165'"));
         Assert.Equal(0, await db.ScalarAsync<long>(CopyHeldOpen));
+    }
+
+    [Fact]
+    public async Task The_next_batch_is_copied_ahead_while_the_batch_before_it_is_still_being_written_on_the_server()
+    {
+        await using var h = new SinkHarness(db, o => o.BuildKeyIndexAfterFirstLoad = false);
+        await using var w = await h.OpenAsync<Row>(Run<Row>("copy-ahead-overlap", o => o.Table = "copy_ahead_overlap"));
+        var writer = Assert.IsType<PostgresSinkWriter<Row>>(w);
+        var first = h.Batch(Rows(1, 100));
+        writer.PrepareBatch(first.Records, first.FirstRecordNumber);
+        await w.WriteBatchAsync(first, default);
+
+        // Writes to the table wait while the test holds it: the second batch's copy ahead is still on the server when
+        // its write claims it.
+        await using var holder = new NpgsqlConnection(db.ConnectionString);
+        await holder.OpenAsync();
+        await using var hold = await holder.BeginTransactionAsync();
+        await using (var lockTable = new NpgsqlCommand("LOCK TABLE copy_ahead_overlap IN SHARE MODE", holder, hold))
+        {
+            await lockTable.ExecuteNonQueryAsync();
+        }
+
+        var second = h.Batch(Rows(101, 200));
+        var secondPrepared = writer.PrepareBatch(second.Records, second.FirstRecordNumber);
+        var writing = w.WriteBatchAsync(Prepared(second, secondPrepared), default).AsTask();
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (writer.HoldsUnclaimedCopyAhead && DateTime.UtcNow < until)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.False(writer.HoldsUnclaimedCopyAhead, "the second batch's write did not claim its copy");
+
+        // Claimed, not finished: the third batch is copied ahead on the connection the second batch's write left.
+        var third = h.Batch(Rows(201, 300));
+        var thirdPrepared = writer.PrepareBatch(third.Records, third.FirstRecordNumber);
+        const string waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE '%:copy-ahead-overlap' AND wait_event_type = 'Lock' AND query LIKE 'COPY %'";
+        until = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (await db.ScalarAsync<long>(waiting) < 2 && DateTime.UtcNow < until)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(2, await db.ScalarAsync<long>(waiting));
+        Assert.False(writing.IsCompleted);
+        await hold.CommitAsync();
+
+        var a = await writing;
+        var b = await w.WriteBatchAsync(Prepared(third, thirdPrepared), default);
+        await w.CompleteAsync(default);
+        Assert.Equal((100L, 100L), (a.Created, b.Created));
+        Assert.Equal(300, await db.ScalarAsync<long>("SELECT count(*) FROM copy_ahead_overlap"));
+        Assert.Equal(0, await db.ScalarAsync<long>("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'"));
     }
 
     [Fact]

@@ -69,8 +69,9 @@ public sealed class PostgresSinkOptions
     /// before it is still being written (default true): its rows the key index calls new are copied into the table, and
     /// its changed rows of stored keys staged and updated. The server then works on two batches at once instead of
     /// leaving a core idle between them; the batch still commits after the one before it, with its own checkpoint and
-    /// job-row counts. On these machines that makes a load into a keyed table about a fifth faster and a re-run that
-    /// changes every row about a quarter faster (benchmarks/RESULTS.md, sessions 10 and 11). It is used only where the
+    /// job-row counts. On these machines a 1M-row load into a keyed table went from 0.7 of a hand-written COPY to
+    /// 0.9-1.2 of it, and a re-run that changes every row from 0.35-0.4 to 0.5 of it (benchmarks/RESULTS.md, sessions 10
+    /// and 11). It is used only where the
     /// earlier batch can never wait for what the early write holds: a Merge run committing batch by batch, the key
     /// built, no trigger, rule or foreign key on the table, every row new by the key index or (in a table with the
     /// hash column, by a complete index) a changed row whose key no record of the batch before has; anything else (and

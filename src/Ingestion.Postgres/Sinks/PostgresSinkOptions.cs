@@ -65,18 +65,19 @@ public sealed class PostgresSinkOptions
     public bool AsynchronousBatchCommits { get; set; }
 
     /// <summary>
-    /// Whether a batch bound for a table that already has its key is written on a second connection while the batch
-    /// before it is still being written (default true): its rows the key index calls new are copied into the table, and
-    /// its changed rows of stored keys staged and updated. The server then works on two batches at once instead of
-    /// leaving a core idle between them; the batch still commits after the one before it, with its own checkpoint and
-    /// job-row counts. On these machines a 1M-row load into a keyed table went from 0.7 of a hand-written COPY to
-    /// 0.9-1.2 of it, and a re-run that changes every row from 0.35-0.4 to 0.5 of it (benchmarks/RESULTS.md, sessions 10
-    /// and 11). It is used only where the
-    /// earlier batch can never wait for what the early write holds: a Merge run committing batch by batch, the key
-    /// built, no trigger, rule or foreign key on the table, every row new by the key index or (in a table with the
-    /// hash column, by a complete index) a changed row whose key no record of the batch before has; anything else (and
-    /// any failure of the early write, or an update that finds fewer rows than it sent, which is then rolled back) takes
-    /// the ordinary path. Each writer then holds two connections instead of one.
+    /// Whether a batch is written on a second connection while the batch before it is still being written (default
+    /// true): its rows the key index calls new are copied into the table (also in a first load, before the key is
+    /// built), and, in a table whose key is built, its changed rows of stored keys staged and updated. The server then
+    /// works on two batches at once instead of leaving a core idle between them; the batch still commits after the one
+    /// before it, with its own checkpoint and job-row counts. On these machines a 1M-row load into a keyed table went
+    /// from 0.7 of a hand-written COPY to 0.9-1.2 of it, a re-run that changes every row from 0.35-0.4 to 0.5 of it, and
+    /// a first load into a new table gained about a tenth (benchmarks/RESULTS.md, sessions 10 and 11). It is used only
+    /// where the earlier batch can never wait for what the early write holds: a Merge run committing batch by batch, no
+    /// trigger, rule or foreign key on the table, every row new by the key index or (in a table with the key built and
+    /// the hash column, by a complete index) a changed row whose key no record of the batch before has, and no copy
+    /// starts while the writer builds a key; anything else (and any failure of the early write, or an update that finds
+    /// fewer rows than it sent, which is then rolled back) takes the ordinary path. Each writer then holds two
+    /// connections instead of one.
     /// </summary>
     public bool CopyAheadOnSecondConnection { get; set; } = true;
 

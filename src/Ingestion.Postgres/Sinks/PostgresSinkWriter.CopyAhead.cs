@@ -15,10 +15,10 @@ namespace Ingestion.Postgres.Sinks;
 /// The earlier batch must never wait for a lock the copy holds: its commit waits for the client, so the run would hang
 /// where the server sees no deadlock. Hence the narrow conditions of <see cref="MayCopyAhead"/> (no key of the copy in
 /// the earlier batch: new keys are not in the index that holds the earlier batch's, and a changed row's key is checked
-/// against every record of the earlier batch; the table's key built, so no key build of the earlier batch locks the
-/// table; no trigger, rule or foreign key, so no write beyond the table), and every statement of the writer that locks
-/// a table (a new mapping, a key build, the run's completion, any rollback) first rolls the copy back
-/// (<see cref="DiscardCopyAheadAsync"/>).
+/// against every record of the earlier batch; no trigger, rule or foreign key, so no write beyond the table), and every
+/// statement of the writer that locks a table (a new mapping, a key build, the run's completion, any rollback) first
+/// rolls the copy back (<see cref="DiscardCopyAheadAsync"/>); a key build (a first load's, whose table has no key yet)
+/// also keeps new copies from starting until it is done (<see cref="BlockCopyAheadAsync"/>).
 /// </remarks>
 internal sealed partial class PostgresSinkWriter<TRecord>
 {
@@ -30,6 +30,9 @@ internal sealed partial class PostgresSinkWriter<TRecord>
 
     /// <summary>The copy ahead, if one was started and not yet taken by its write or rolled back.</summary>
     private CopyAhead? _ahead;
+
+    /// <summary>While above 0 no copy ahead starts: the writer is building a table's key, which waits for any writer of the table.</summary>
+    private int _aheadBlocked;
 
     /// <summary>Whether a copy ahead was started and not yet claimed by its batch's write (for tests).</summary>
     internal bool HoldsUnclaimedCopyAhead
@@ -45,15 +48,17 @@ internal sealed partial class PostgresSinkWriter<TRecord>
 
     /// <summary>
     /// Whether a batch classified ahead may be copied ahead: a Merge run committing batch by batch, rows in key order
-    /// into a table whose key is built and which has no trigger, rule or foreign key; every row to send new by the key
-    /// index (none past its capacity), or, in a table with the hash column and by a complete index, a stored key whose
-    /// row changed and which no record of the batch before (<paramref name="before"/>, maybe still being written) has.
+    /// into a table with no trigger, rule or foreign key; every row to send new by the key index (none past its
+    /// capacity; the table's key may still be unbuilt, as in a first load), or, in a table whose key is built, with the
+    /// hash column and by a complete index, a stored key whose row changed and which no record of the batch before
+    /// (<paramref name="before"/>, maybe still being written) has.
     /// </summary>
     private bool MayCopyAhead(TableMapping<TRecord> mapping, PreparedRows prepared, Classification classified, Classification? before) =>
         _options.CopyAheadOnSecondConnection && Mode == WriteMode.Merge && !_deferred && !_run.Verify
         && classified.Fresh.Count + classified.Uncertain.Count > 0 && !classified.FreshPastCapacity
-        && prepared.Sorted && !mapping.KeyIndexPending && !mapping.HasTriggersRulesOrForeignKeys
-        && (classified.Uncertain.Count == 0 || (mapping.HasHash && classified.IndexComplete && before is not null && !ChangesKeysOf(classified, before)));
+        && prepared.Sorted && !mapping.HasTriggersRulesOrForeignKeys
+        && (classified.Uncertain.Count == 0
+            || (!mapping.KeyIndexPending && mapping.HasHash && classified.IndexComplete && before is not null && !ChangesKeysOf(classified, before)));
 
     /// <summary>Whether a row <paramref name="classified"/> would merge has the key of any record of the batch <paramref name="before"/> (rejected and repeated ones too).</summary>
     private static bool ChangesKeysOf(Classification classified, Classification before)
@@ -83,7 +88,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     {
         lock (_aheadGate)
         {
-            if (_ahead is not null || _completed || _disposed)
+            if (_ahead is not null || _completed || _disposed || _aheadBlocked > 0)
             {
                 return null;
             }
@@ -172,6 +177,21 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         return ahead;
     }
 
+    /// <summary>
+    /// Keeps copies ahead from starting (and rolls back the one ahead) until the returned scope is disposed: around a key
+    /// build, whose lock would wait for a copy that waits for the writer.
+    /// </summary>
+    private async Task<IDisposable> BlockCopyAheadAsync()
+    {
+        lock (_aheadGate)
+        {
+            _aheadBlocked++;
+        }
+
+        await DiscardCopyAheadAsync().ConfigureAwait(false);
+        return new Unblock(this);
+    }
+
     /// <summary>Rolls back the copy ahead, if any (waiting for it to finish first); the other connection stays for the next one.</summary>
     private async Task DiscardCopyAheadAsync()
     {
@@ -257,6 +277,22 @@ internal sealed partial class PostgresSinkWriter<TRecord>
 
     [LoggerMessage(3008, LogLevel.Debug, "Source {SourceName}: the batch starting at {Position} was copied ahead on the second connection ({Rows} new rows, {Updated} changed rows)")]
     private static partial void LogCopiedAhead(ILogger logger, string sourceName, string position, long rows, int updated);
+
+    private sealed class Unblock(PostgresSinkWriter<TRecord> writer) : IDisposable
+    {
+        private PostgresSinkWriter<TRecord>? _writer = writer;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _writer, null) is { } w)
+            {
+                lock (w._aheadGate)
+                {
+                    w._aheadBlocked--;
+                }
+            }
+        }
+    }
 
     /// <summary>One batch's new and changed rows being written, or written, on the other connection in an open transaction.</summary>
     private sealed class CopyAhead(NpgsqlConnection connection, IReadOnlyList<TRecord> records, long firstRecordNumber, Classification classified)

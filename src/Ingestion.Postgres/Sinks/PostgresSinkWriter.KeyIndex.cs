@@ -77,8 +77,9 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     /// <summary>Builds a table's primary key on <paramref name="pendingKey"/>'s columns unless a unique index on them exists (see <see cref="BuildKeyIndexAsync"/>).</summary>
     private async Task BuildKeyAsync(string target, string display, PendingKey pendingKey, bool onSideConnection, Counts? batchCounts, CancellationToken cancellationToken)
     {
-        // The build locks the table: a copy ahead must not hold it meanwhile (the build would wait on it unseen).
-        await DiscardCopyAheadAsync().ConfigureAwait(false);
+        // The build locks the table: a copy ahead must not hold it meanwhile (the build would wait on it unseen), and
+        // none may start until the build is done.
+        using var blocked = await BlockCopyAheadAsync().ConfigureAwait(false);
         var keyNames = pendingKey.Columns;
         var addPrimaryKey = pendingKey.AddPrimaryKey(target, _options.CreatedTableFillFactor);
         var started = Stopwatch.GetTimestamp();

@@ -295,4 +295,85 @@ public class PostgresSinkCopyAheadTests(PostgresDatabase db) : IClassFixture<Pos
         Assert.Equal(-5, await db.ScalarAsync<int>("SELECT value FROM merge_ahead_vanished WHERE id = 'k0005'"));
         Assert.Equal(100, await db.ScalarAsync<long>("SELECT count(*) FROM merge_ahead_vanished WHERE value < 0"));
     }
+
+    [Fact]
+    public async Task A_first_load_copies_its_batches_ahead_into_the_table_still_without_its_key_and_builds_the_key_at_the_end()
+    {
+        await using var h = new SinkHarness(db);
+        await using var w = await h.OpenAsync<Row>(Run<Row>("copy-ahead-first", o => o.Table = "copy_ahead_first"));
+        var preparer = Assert.IsAssignableFrom<IPreparingSinkWriter<Row>>(w);
+        var first = h.Batch(Rows(1, 100));
+        preparer.PrepareBatch(first.Records, first.FirstRecordNumber);
+        await w.WriteBatchAsync(first, default);
+        Assert.False(await db.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = 'copy_ahead_first'::regclass AND indisprimary)"));
+
+        var second = h.Batch(Rows(101, 200));
+        var secondPrepared = preparer.PrepareBatch(second.Records, second.FirstRecordNumber);
+        Assert.True(await CopyHeldOpenAsync(), "the first load's second batch was not copied ahead");
+        Assert.Equal(100, (await w.WriteBatchAsync(Prepared(second, secondPrepared), default)).Created);
+        await w.CompleteAsync(default);
+
+        Assert.Equal(200, await db.ScalarAsync<long>("SELECT count(DISTINCT id) FROM copy_ahead_first"));
+        Assert.True(await db.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = 'copy_ahead_first'::regclass AND indisprimary)"));
+    }
+
+    [Fact]
+    public async Task No_batch_is_copied_ahead_while_the_writer_builds_the_key_of_a_first_load()
+    {
+        // A copy that took the table between the build's roll-back of copies and its lock would make the build wait for
+        // it, and it for the writer: so none starts until the build is done.
+        await using var h = new SinkHarness(db);
+        await using var w = await h.OpenAsync<Row>(Run<Row>("copy-ahead-build", o => o.Table = "copy_ahead_build"));
+        var writer = Assert.IsType<PostgresSinkWriter<Row>>(w);
+        var first = h.Batch(Rows(1, 100));
+        writer.PrepareBatch(first.Records, first.FirstRecordNumber);
+        await w.WriteBatchAsync(first, default);
+
+        // The second batch changes rows of the first: the server must look them up, so its write builds the key, which
+        // waits while the test holds the table.
+        await using var holder = new NpgsqlConnection(db.ConnectionString);
+        await holder.OpenAsync();
+        await using var hold = await holder.BeginTransactionAsync();
+        await using (var lockTable = new NpgsqlCommand("LOCK TABLE copy_ahead_build IN ROW EXCLUSIVE MODE", holder, hold))
+        {
+            await lockTable.ExecuteNonQueryAsync();
+        }
+
+        var second = h.Batch([.. Rows(1, 10, sign: -1), .. Rows(201, 210)]);
+        var secondPrepared = writer.PrepareBatch(second.Records, second.FirstRecordNumber);
+        var writing = w.WriteBatchAsync(Prepared(second, secondPrepared), default).AsTask();
+        var third = h.Batch(Rows(301, 400));
+        object? thirdPrepared;
+        bool copiedDuringBuild;
+        try
+        {
+            const string building = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE '%:copy-ahead-build' AND wait_event_type = 'Lock' AND query LIKE 'LOCK TABLE %'";
+            var until = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+            while (await db.ScalarAsync<long>(building) == 0 && DateTime.UtcNow < until)
+            {
+                await Task.Delay(20);
+            }
+
+            Assert.Equal(1, await db.ScalarAsync<long>(building));
+
+            // All new, prepared while the key is being built: left to its own write.
+            thirdPrepared = writer.PrepareBatch(third.Records, third.FirstRecordNumber);
+            copiedDuringBuild = writer.HoldsUnclaimedCopyAhead;
+        }
+        finally
+        {
+            // The write in flight ends before the writer is disposed, whatever the assertions said.
+            await hold.CommitAsync();
+            await writing;
+        }
+
+        Assert.False(copiedDuringBuild, "a batch was copied ahead while the key was being built");
+        var a = await writing;
+        var b = await w.WriteBatchAsync(Prepared(third, thirdPrepared), default);
+        await w.CompleteAsync(default);
+        Assert.Equal((10L, 10L), (a.Created, a.Updated));
+        Assert.Equal(100, b.Created);
+        Assert.Equal(210, await db.ScalarAsync<long>("SELECT count(*) FROM copy_ahead_build"));
+        Assert.True(await db.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = 'copy_ahead_build'::regclass AND indisprimary)"));
+    }
 }

@@ -121,23 +121,7 @@ internal static class FaultDriver
         try
         {
             // Killed a moment after the host starts reading the table's keys (its first batch), while it re-reads.
-            var done = 0;
-            for (var i = 0; i < 3; i++)
-            {
-                var host = round.StartHost("host-u", keepAliveMs: 1000);
-                if (!await WaitOrExitAsync(host, round.WaitForQueryAsync("state = 'active' AND query ILIKE 'COPY (SELECT%'", host.Exited))
-                    || !await WaitOrExitAsync(host, Task.Delay(random.Next(0, 800))))
-                {
-                    break; // the re-run finished first
-                }
-
-                host.Kill();
-                await host.Exited;
-                done++;
-                await RoundChecks.CheckNotAheadAsync(round);
-            }
-
-            return done;
+            return await KillRerunsAsync(round, random, "host-u", "state = 'active' AND query ILIKE 'COPY (SELECT%'");
         }
         finally
         {
@@ -159,11 +143,17 @@ internal static class FaultDriver
 
         round.Version = 1;
         await round.ScalarAsync<int>("WITH s AS (UPDATE ingestion.source_state SET cursor = NULL WHERE source = 'faults' RETURNING 1) SELECT count(*)::int FROM s");
+        return await KillRerunsAsync(round, random, "host-c", "query ILIKE 'UPDATE %\"fault_items\"%'");
+    }
+
+    /// <summary>Up to three times: starts a host, kills it 0-0.8 s after one of its backends matches <paramref name="query"/>, and checks the checkpoint; gives the kills.</summary>
+    private static async Task<int> KillRerunsAsync(Round round, Random random, string hostName, string query)
+    {
         var done = 0;
         for (var i = 0; i < 3; i++)
         {
-            var host = round.StartHost("host-c", keepAliveMs: 1000);
-            if (!await WaitOrExitAsync(host, round.WaitForQueryAsync("query ILIKE 'UPDATE %\"fault_items\"%'", host.Exited))
+            var host = round.StartHost(hostName, keepAliveMs: 1000);
+            if (!await WaitOrExitAsync(host, round.WaitForQueryAsync(query, host.Exited))
                 || !await WaitOrExitAsync(host, Task.Delay(random.Next(0, 800))))
             {
                 break; // the re-run finished first

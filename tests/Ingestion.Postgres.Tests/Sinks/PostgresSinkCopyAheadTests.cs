@@ -22,20 +22,56 @@ public class PostgresSinkCopyAheadTests(PostgresDatabase db) : IClassFixture<Pos
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction' AND query LIKE 'UPDATE %'";
 
     /// <summary>Waits (up to 5 s) until a session of this database holds a COPY (or, with <paramref name="query"/>, that) in an open transaction; whether one did.</summary>
-    private async Task<bool> CopyHeldOpenAsync(TimeSpan? within = null, string query = CopyHeldOpen)
+    private async Task<bool> CopyHeldOpenAsync(TimeSpan? within = null, string query = CopyHeldOpen) =>
+        await WaitForCountAsync(query, 1, within) > 0;
+
+    /// <summary>Waits (up to 5 s) until <paramref name="countSql"/> gives at least <paramref name="count"/>; gives what it gave last.</summary>
+    private async Task<long> WaitForCountAsync(string countSql, long count, TimeSpan? within = null)
     {
         var until = DateTime.UtcNow + (within ?? TimeSpan.FromSeconds(5));
-        do
+        long seen;
+        while ((seen = await db.ScalarAsync<long>(countSql)) < count && DateTime.UtcNow < until)
         {
-            if (await db.ScalarAsync<long>(query) > 0)
-            {
-                return true;
-            }
-
             await Task.Delay(20);
         }
-        while (DateTime.UtcNow < until);
-        return false;
+
+        return seen;
+    }
+
+    /// <summary>Opens a writer of <paramref name="source"/> into <paramref name="table"/> and writes k0001-k0100 as its first batch.</summary>
+    private static async Task<PostgresSinkWriter<Row>> OpenWithFirstBatchAsync(SinkHarness h, string source, string table)
+    {
+        var w = Assert.IsType<PostgresSinkWriter<Row>>(await h.OpenAsync<Row>(Run<Row>(source, o => o.Table = table)));
+        var first = h.Batch(Rows(1, 100));
+        w.PrepareBatch(first.Records, first.FirstRecordNumber);
+        await w.WriteBatchAsync(first, default);
+        return w;
+    }
+
+    /// <summary>Locks <paramref name="table"/> in <paramref name="mode"/> in a transaction of its own, held until released or disposed.</summary>
+    private async Task<TableHold> HoldAsync(string table, string mode)
+    {
+        var conn = new NpgsqlConnection(db.ConnectionString);
+        await conn.OpenAsync();
+        var tx = await conn.BeginTransactionAsync();
+        await using (var lockTable = new NpgsqlCommand($"LOCK TABLE {table} IN {mode} MODE", conn, tx))
+        {
+            await lockTable.ExecuteNonQueryAsync();
+        }
+
+        return new TableHold(conn, tx);
+    }
+
+    /// <summary>A transaction holding a table lock.</summary>
+    private sealed class TableHold(NpgsqlConnection conn, NpgsqlTransaction tx) : IAsyncDisposable
+    {
+        public Task ReleaseAsync() => tx.CommitAsync();
+
+        public async ValueTask DisposeAsync()
+        {
+            await tx.DisposeAsync();
+            await conn.DisposeAsync();
+        }
     }
 
     [Fact]
@@ -81,46 +117,29 @@ public class PostgresSinkCopyAheadTests(PostgresDatabase db) : IClassFixture<Pos
     public async Task The_next_batch_is_copied_ahead_while_the_batch_before_it_is_still_being_written_on_the_server()
     {
         await using var h = new SinkHarness(db, o => o.BuildKeyIndexAfterFirstLoad = false);
-        await using var w = await h.OpenAsync<Row>(Run<Row>("copy-ahead-overlap", o => o.Table = "copy_ahead_overlap"));
-        var writer = Assert.IsType<PostgresSinkWriter<Row>>(w);
-        var first = h.Batch(Rows(1, 100));
-        writer.PrepareBatch(first.Records, first.FirstRecordNumber);
-        await w.WriteBatchAsync(first, default);
+        await using var w = await OpenWithFirstBatchAsync(h, "copy-ahead-overlap", "copy_ahead_overlap");
 
         // Writes to the table wait while the test holds it: the second batch's copy ahead is still on the server when
         // its write claims it.
-        await using var holder = new NpgsqlConnection(db.ConnectionString);
-        await holder.OpenAsync();
-        await using var hold = await holder.BeginTransactionAsync();
-        await using (var lockTable = new NpgsqlCommand("LOCK TABLE copy_ahead_overlap IN SHARE MODE", holder, hold))
-        {
-            await lockTable.ExecuteNonQueryAsync();
-        }
+        await using var hold = await HoldAsync("copy_ahead_overlap", "SHARE");
 
         var second = h.Batch(Rows(101, 200));
-        var secondPrepared = writer.PrepareBatch(second.Records, second.FirstRecordNumber);
+        var secondPrepared = w.PrepareBatch(second.Records, second.FirstRecordNumber);
         var writing = w.WriteBatchAsync(Prepared(second, secondPrepared), default).AsTask();
         var until = DateTime.UtcNow + TimeSpan.FromSeconds(5);
-        while (writer.HoldsUnclaimedCopyAhead && DateTime.UtcNow < until)
+        while (w.HoldsUnclaimedCopyAhead && DateTime.UtcNow < until)
         {
             await Task.Delay(10);
         }
 
-        Assert.False(writer.HoldsUnclaimedCopyAhead, "the second batch's write did not claim its copy");
+        Assert.False(w.HoldsUnclaimedCopyAhead, "the second batch's write did not claim its copy");
 
         // Claimed, not finished: the third batch is copied ahead on the connection the second batch's write left.
         var third = h.Batch(Rows(201, 300));
-        var thirdPrepared = writer.PrepareBatch(third.Records, third.FirstRecordNumber);
-        const string waiting = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE '%:copy-ahead-overlap' AND wait_event_type = 'Lock' AND query LIKE 'COPY %'";
-        until = DateTime.UtcNow + TimeSpan.FromSeconds(5);
-        while (await db.ScalarAsync<long>(waiting) < 2 && DateTime.UtcNow < until)
-        {
-            await Task.Delay(20);
-        }
-
-        Assert.Equal(2, await db.ScalarAsync<long>(waiting));
+        var thirdPrepared = w.PrepareBatch(third.Records, third.FirstRecordNumber);
+        Assert.Equal(2, await WaitForCountAsync("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE '%:copy-ahead-overlap' AND wait_event_type = 'Lock' AND query LIKE 'COPY %'", 2));
         Assert.False(writing.IsCompleted);
-        await hold.CommitAsync();
+        await hold.ReleaseAsync();
 
         var a = await writing;
         var b = await w.WriteBatchAsync(Prepared(third, thirdPrepared), default);
@@ -210,18 +229,14 @@ public class PostgresSinkCopyAheadTests(PostgresDatabase db) : IClassFixture<Pos
     public async Task Changed_rows_of_stored_keys_are_merged_ahead_on_a_second_connection_and_committed_by_their_write()
     {
         await using var h = new SinkHarness(db, o => o.BuildKeyIndexAfterFirstLoad = false);
-        await using var w = await h.OpenAsync<Row>(Run<Row>("merge-ahead", o => o.Table = "merge_ahead"));
-        var preparer = Assert.IsAssignableFrom<IPreparingSinkWriter<Row>>(w);
-        var first = h.Batch(Rows(1, 100));
-        preparer.PrepareBatch(first.Records, first.FirstRecordNumber);
-        await w.WriteBatchAsync(first, default);
+        await using var w = await OpenWithFirstBatchAsync(h, "merge-ahead", "merge_ahead");
         var second = h.Batch(Rows(101, 200));
-        await w.WriteBatchAsync(Prepared(second, preparer.PrepareBatch(second.Records, second.FirstRecordNumber)), default);
+        await w.WriteBatchAsync(Prepared(second, w.PrepareBatch(second.Records, second.FirstRecordNumber)), default);
 
         // Every row of the third batch changes a stored row the second batch does not have: staged and updated at once
         // on the other connection, not yet committed.
         var third = h.Batch(Rows(1, 100, sign: -1));
-        var thirdPrepared = preparer.PrepareBatch(third.Records, third.FirstRecordNumber);
+        var thirdPrepared = w.PrepareBatch(third.Records, third.FirstRecordNumber);
         Assert.True(await CopyHeldOpenAsync(query: UpdateHeldOpen), "no second session holds the batch's UPDATE open");
         Assert.Equal(0, await db.ScalarAsync<long>("SELECT count(*) FROM merge_ahead WHERE value < 0"));
 
@@ -231,7 +246,7 @@ public class PostgresSinkCopyAheadTests(PostgresDatabase db) : IClassFixture<Pos
 
         // New, changed and unchanged rows in one batch: the new ones copied, the changed ones merged, both ahead.
         var fourth = h.Batch([.. Rows(101, 150, sign: -1), .. Rows(151, 160), .. Rows(201, 250)]);
-        var fourthPrepared = preparer.PrepareBatch(fourth.Records, fourth.FirstRecordNumber);
+        var fourthPrepared = w.PrepareBatch(fourth.Records, fourth.FirstRecordNumber);
         Assert.True(await CopyHeldOpenAsync(query: UpdateHeldOpen), "the mixed batch was not merged ahead");
         var b = await w.WriteBatchAsync(Prepared(fourth, fourthPrepared), default);
         await w.CompleteAsync(default);
@@ -249,17 +264,13 @@ public class PostgresSinkCopyAheadTests(PostgresDatabase db) : IClassFixture<Pos
         // The batch before may not have written that key yet: its write would then wait for the row the early update
         // holds, whose commit waits for the batch before. So that batch is merged by its own write, after.
         await using var h = new SinkHarness(db, o => o.BuildKeyIndexAfterFirstLoad = false);
-        await using var w = await h.OpenAsync<Row>(Run<Row>("merge-ahead-repeat", o => o.Table = "merge_ahead_repeat"));
-        var preparer = Assert.IsAssignableFrom<IPreparingSinkWriter<Row>>(w);
-        var first = h.Batch(Rows(1, 100));
-        preparer.PrepareBatch(first.Records, first.FirstRecordNumber);
-        await w.WriteBatchAsync(first, default);
+        await using var w = await OpenWithFirstBatchAsync(h, "merge-ahead-repeat", "merge_ahead_repeat");
 
         // Prepared one after the other, as the runner does while the batch before is written.
         var second = h.Batch([.. Rows(1, 50, sign: -1), .. Rows(101, 150)]);
         var third = h.Batch(Rows(1, 10));
-        var secondPrepared = preparer.PrepareBatch(second.Records, second.FirstRecordNumber);
-        var thirdPrepared = preparer.PrepareBatch(third.Records, third.FirstRecordNumber);
+        var secondPrepared = w.PrepareBatch(second.Records, second.FirstRecordNumber);
+        var thirdPrepared = w.PrepareBatch(third.Records, third.FirstRecordNumber);
         Assert.False(await CopyHeldOpenAsync(TimeSpan.FromMilliseconds(500), UpdateHeldOpen), "a batch changing keys of the batch before it was merged ahead");
 
         var a = await w.WriteBatchAsync(Prepared(second, secondPrepared), default);
@@ -275,18 +286,14 @@ public class PostgresSinkCopyAheadTests(PostgresDatabase db) : IClassFixture<Pos
     public async Task A_merge_ahead_that_updates_fewer_rows_than_it_sent_is_rolled_back_and_the_batch_merged_with_exact_counts()
     {
         await using var h = new SinkHarness(db, o => o.BuildKeyIndexAfterFirstLoad = false);
-        await using var w = await h.OpenAsync<Row>(Run<Row>("merge-ahead-vanished", o => o.Table = "merge_ahead_vanished"));
-        var preparer = Assert.IsAssignableFrom<IPreparingSinkWriter<Row>>(w);
-        var first = h.Batch(Rows(1, 100));
-        preparer.PrepareBatch(first.Records, first.FirstRecordNumber);
-        await w.WriteBatchAsync(first, default);
+        await using var w = await OpenWithFirstBatchAsync(h, "merge-ahead-vanished", "merge_ahead_vanished");
         var second = h.Batch(Rows(101, 200));
-        await w.WriteBatchAsync(Prepared(second, preparer.PrepareBatch(second.Records, second.FirstRecordNumber)), default);
+        await w.WriteBatchAsync(Prepared(second, w.PrepareBatch(second.Records, second.FirstRecordNumber)), default);
 
         // Someone else deletes a stored row the key index still holds: the early update finds 99 of its 100 rows.
         await db.ExecuteAsync("DELETE FROM merge_ahead_vanished WHERE id = 'k0005'");
         var third = h.Batch(Rows(1, 100, sign: -1));
-        var thirdPrepared = preparer.PrepareBatch(third.Records, third.FirstRecordNumber);
+        var thirdPrepared = w.PrepareBatch(third.Records, third.FirstRecordNumber);
         Assert.True(await CopyHeldOpenAsync(query: UpdateHeldOpen), "the batch was not merged ahead");
 
         var a = await w.WriteBatchAsync(Prepared(third, thirdPrepared), default);
@@ -300,15 +307,11 @@ public class PostgresSinkCopyAheadTests(PostgresDatabase db) : IClassFixture<Pos
     public async Task A_first_load_copies_its_batches_ahead_into_the_table_still_without_its_key_and_builds_the_key_at_the_end()
     {
         await using var h = new SinkHarness(db);
-        await using var w = await h.OpenAsync<Row>(Run<Row>("copy-ahead-first", o => o.Table = "copy_ahead_first"));
-        var preparer = Assert.IsAssignableFrom<IPreparingSinkWriter<Row>>(w);
-        var first = h.Batch(Rows(1, 100));
-        preparer.PrepareBatch(first.Records, first.FirstRecordNumber);
-        await w.WriteBatchAsync(first, default);
+        await using var w = await OpenWithFirstBatchAsync(h, "copy-ahead-first", "copy_ahead_first");
         Assert.False(await db.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = 'copy_ahead_first'::regclass AND indisprimary)"));
 
         var second = h.Batch(Rows(101, 200));
-        var secondPrepared = preparer.PrepareBatch(second.Records, second.FirstRecordNumber);
+        var secondPrepared = w.PrepareBatch(second.Records, second.FirstRecordNumber);
         Assert.True(await CopyHeldOpenAsync(), "the first load's second batch was not copied ahead");
         Assert.Equal(100, (await w.WriteBatchAsync(Prepared(second, secondPrepared), default)).Created);
         await w.CompleteAsync(default);
@@ -323,47 +326,30 @@ public class PostgresSinkCopyAheadTests(PostgresDatabase db) : IClassFixture<Pos
         // A copy that took the table between the build's roll-back of copies and its lock would make the build wait for
         // it, and it for the writer: so none starts until the build is done.
         await using var h = new SinkHarness(db);
-        await using var w = await h.OpenAsync<Row>(Run<Row>("copy-ahead-build", o => o.Table = "copy_ahead_build"));
-        var writer = Assert.IsType<PostgresSinkWriter<Row>>(w);
-        var first = h.Batch(Rows(1, 100));
-        writer.PrepareBatch(first.Records, first.FirstRecordNumber);
-        await w.WriteBatchAsync(first, default);
+        await using var w = await OpenWithFirstBatchAsync(h, "copy-ahead-build", "copy_ahead_build");
 
         // The second batch changes rows of the first: the server must look them up, so its write builds the key, which
         // waits while the test holds the table.
-        await using var holder = new NpgsqlConnection(db.ConnectionString);
-        await holder.OpenAsync();
-        await using var hold = await holder.BeginTransactionAsync();
-        await using (var lockTable = new NpgsqlCommand("LOCK TABLE copy_ahead_build IN ROW EXCLUSIVE MODE", holder, hold))
-        {
-            await lockTable.ExecuteNonQueryAsync();
-        }
+        await using var hold = await HoldAsync("copy_ahead_build", "ROW EXCLUSIVE");
 
         var second = h.Batch([.. Rows(1, 10, sign: -1), .. Rows(201, 210)]);
-        var secondPrepared = writer.PrepareBatch(second.Records, second.FirstRecordNumber);
+        var secondPrepared = w.PrepareBatch(second.Records, second.FirstRecordNumber);
         var writing = w.WriteBatchAsync(Prepared(second, secondPrepared), default).AsTask();
         var third = h.Batch(Rows(301, 400));
         object? thirdPrepared;
         bool copiedDuringBuild;
         try
         {
-            const string building = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE '%:copy-ahead-build' AND wait_event_type = 'Lock' AND query LIKE 'LOCK TABLE %'";
-            var until = DateTime.UtcNow + TimeSpan.FromSeconds(5);
-            while (await db.ScalarAsync<long>(building) == 0 && DateTime.UtcNow < until)
-            {
-                await Task.Delay(20);
-            }
-
-            Assert.Equal(1, await db.ScalarAsync<long>(building));
+            Assert.Equal(1, await WaitForCountAsync("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE '%:copy-ahead-build' AND wait_event_type = 'Lock' AND query LIKE 'LOCK TABLE %'", 1));
 
             // All new, prepared while the key is being built: left to its own write.
-            thirdPrepared = writer.PrepareBatch(third.Records, third.FirstRecordNumber);
-            copiedDuringBuild = writer.HoldsUnclaimedCopyAhead;
+            thirdPrepared = w.PrepareBatch(third.Records, third.FirstRecordNumber);
+            copiedDuringBuild = w.HoldsUnclaimedCopyAhead;
         }
         finally
         {
             // The write in flight ends before the writer is disposed, whatever the assertions said.
-            await hold.CommitAsync();
+            await hold.ReleaseAsync();
             await writing;
         }
 

@@ -149,11 +149,13 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             (_conn, _other) = (ahead.Connection, _conn);
         }
 
-        if (!await ahead.SucceededAsync().ConfigureAwait(false) || ahead.Updated != ahead.Classified.Uncertain.Count)
+        // Waited for with the write's own cancellation: a run cancelled while the copy waits (on a lock, say) cancels it.
+        if (!await ahead.SucceededAsync(cancellationToken).ConfigureAwait(false) || ahead.Updated != ahead.Classified.Uncertain.Count)
         {
             // Failed, or a changed row not updated (its stored row changed meanwhile): the ordinary path writes the batch
             // and counts it right, on this connection once the copy is rolled back, else on a new one.
             await RollBackAsync(ahead).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
             if (ahead.Connection.State != System.Data.ConnectionState.Open)
             {
                 var fresh = (NpgsqlConnection)((ICloneable)ahead.Connection).Clone();
@@ -345,9 +347,13 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             }
         }
 
-        /// <summary>Waits for the copy; whether it succeeded (a failure leaves the batch to the ordinary path, which reports it).</summary>
-        public async Task<bool> SucceededAsync()
+        /// <summary>
+        /// Waits for the copy; whether it succeeded (a failure leaves the batch to the ordinary path, which reports it).
+        /// <paramref name="cancellationToken"/> cancels the copy itself (it then fails).
+        /// </summary>
+        public async Task<bool> SucceededAsync(CancellationToken cancellationToken = default)
         {
+            using var cancelCopy = cancellationToken.Register(static a => ((CopyAhead)a!).CancelQuietly(), this);
             try
             {
                 await Copy.ConfigureAwait(false);
@@ -357,6 +363,18 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             {
                 // Whatever it was, the ordinary path copies the rows again and reports it with the batch's positions.
                 return false;
+            }
+        }
+
+        private void CancelQuietly()
+        {
+            try
+            {
+                Cancel.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                // Already taken or rolled back.
             }
         }
     }

@@ -21,39 +21,47 @@ public class PostgresSinkFaultTests(PostgresDatabase db) : IClassFixture<Postgre
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
-    [Fact]
-    public async Task Terminating_the_backend_during_the_COPY_leaves_no_partial_batch_and_the_retry_ends_with_exact_counts()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Terminating_the_backend_during_the_COPY_leaves_no_partial_batch_and_the_run_ends_with_exact_counts(bool copiedAhead)
     {
+        // With the option on, the second batch is copied ahead on the writer's second connection: the killed backend is
+        // that copy's, which is rolled back, and the batch's own write copies its rows in the same attempt. With it off,
+        // the killed backend is the writer's own: the attempt fails and the retry resumes.
+        var table = copiedAhead ? "fault_copy_ahead" : "fault_copy";
+        var source = copiedAhead ? "fault-copy-ahead" : "fault-copy";
         var pause = new Pause(atRecord: 11);
-        await using var sp = Services("fault-copy", "fault_copy", pause, offset: 0);
+        await using var sp = Services(source, table, pause, offset: 0, sink: o => o.CopyAheadOnSecondConnection = copiedAhead);
         var runner = sp.GetRequiredService<IIngestionRunner>();
 
-        var run = runner.RunAsync("fault-copy", null, default);
+        var run = runner.RunAsync(source, null, default);
         await pause.Reached.Task.WaitAsync(Patience);
-        await WaitForCursorAsync("fault-copy", "10");
-        await using (var holder = await LockAsync("fault_copy"))
+        await WaitForCursorAsync(source, "10");
+        await using (var holder = await LockAsync(table))
         {
             pause.Release();
-            var pid = await WaitForBlockedBackendAsync("ingestion:fault-copy", "COPY");
+            var pid = await WaitForBlockedBackendAsync($"ingestion:{source}", "COPY");
             Assert.True(await db.ScalarAsync<bool>($"SELECT pg_terminate_backend({pid})"));
             await WaitGoneAsync(pid);
 
             // The killed batch (records 11-20) left nothing; the checkpoint is the first batch's.
-            Assert.Equal(10L, await db.ScalarAsync<long>("SELECT count(*) FROM fault_copy"));
-            Assert.Equal("10", await CursorAsync("fault-copy"));
+            Assert.Equal(10L, await db.ScalarAsync<long>($"SELECT count(*) FROM {table}"));
+            Assert.Equal("10", await CursorAsync(source));
             await holder.CommitAsync();
         }
 
         var result = await run.WaitAsync(Patience);
         Assert.Equal(IngestionStatus.Succeeded, result.Status);
-        Assert.Equal(2, result.Attempts);
+        Assert.Equal(copiedAhead ? 1 : 2, result.Attempts);
         Assert.Equal((30L, 30L, 0L, 0L), (result.Counts.Read, result.Counts.Created, result.Counts.Updated, result.Counts.Unchanged));
         Assert.True(result.Counts.AddsUp);
-        Assert.Equal("30|30|465", await db.ScalarAsync<string>("SELECT count(*) || '|' || count(DISTINCT id) || '|' || sum(value) FROM fault_copy"));
-        Assert.Equal("30", await CursorAsync("fault-copy"));
+        Assert.Equal("30|30|465", await db.ScalarAsync<string>($"SELECT count(*) || '|' || count(DISTINCT id) || '|' || sum(value) FROM {table}"));
+        Assert.Equal("30", await CursorAsync(source));
+        Assert.Equal(0, await db.ScalarAsync<long>("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'"));
 
         // The pool recovered: a later full run on the same data source works and finds every row unchanged.
-        var again = await runner.RunAsync("fault-copy", new RunRequest { Mode = IngestionMode.FullRefresh }, default);
+        var again = await runner.RunAsync(source, new RunRequest { Mode = IngestionMode.FullRefresh }, default);
         Assert.Equal((IngestionStatus.Succeeded, 30L), (again.Status, again.Counts.Unchanged));
     }
 

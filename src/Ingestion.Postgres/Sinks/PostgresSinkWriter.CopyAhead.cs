@@ -194,8 +194,11 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         return new Unblock(this);
     }
 
-    /// <summary>Rolls back the copy ahead, if any (waiting for it to finish first); the other connection stays for the next one.</summary>
-    private async Task DiscardCopyAheadAsync()
+    /// <summary>
+    /// Rolls back the copy ahead, if any (waiting for it to finish first, or cancelling it when <paramref name="cancel"/>:
+    /// a cancelled write does not wait for a copy held up on a lock); the other connection stays for the next one.
+    /// </summary>
+    private async Task DiscardCopyAheadAsync(bool cancel = false)
     {
         CopyAhead? ahead;
         lock (_aheadGate)
@@ -207,6 +210,11 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         if (ahead is null)
         {
             return;
+        }
+
+        if (cancel)
+        {
+            ahead.CancelQuietly();
         }
 
         await ahead.SucceededAsync().ConfigureAwait(false);
@@ -366,7 +374,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             }
         }
 
-        private void CancelQuietly()
+        public void CancelQuietly()
         {
             try
             {

@@ -78,7 +78,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             // Whatever failed, rows of this batch (or of the next, classified ahead) may be remembered without being
             // committed: the key index is read again before it is trusted, and a copy ahead is rolled back.
             SetIndex(null, null, complete: false);
-            await DiscardCopyAheadAsync().ConfigureAwait(false);
+            await DiscardCopyAheadAsync(cancel: cancellationToken.IsCancellationRequested).ConfigureAwait(false);
             throw;
         }
     }
@@ -204,7 +204,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             }
             catch (Exception) when (!_deferred)
             {
-                await RollbackQuietlyAsync().ConfigureAwait(false);
+                await RollbackQuietlyAsync(cancelCopyAhead: cancellationToken.IsCancellationRequested).ConfigureAwait(false);
                 throw;
             }
         }
@@ -398,12 +398,12 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         _tempTablesInTx.Clear();
     }
 
-    private async Task RollbackQuietlyAsync()
+    private async Task RollbackQuietlyAsync(bool cancelCopyAhead = false)
     {
         // Rows remembered for the rolled-back work (or classified ahead of it) may not exist: forget the index, it is
         // reloaded on the next batch, and batches classified against it are classified again.
         SetIndex(null, null, complete: false);
-        await DiscardCopyAheadAsync().ConfigureAwait(false);
+        await DiscardCopyAheadAsync(cancelCopyAhead).ConfigureAwait(false);
         if (_tx is null)
         {
             return;

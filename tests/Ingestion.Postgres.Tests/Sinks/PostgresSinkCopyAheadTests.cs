@@ -362,4 +362,31 @@ public class PostgresSinkCopyAheadTests(PostgresDatabase db) : IClassFixture<Pos
         Assert.Equal(210, await db.ScalarAsync<long>("SELECT count(*) FROM copy_ahead_build"));
         Assert.True(await db.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = 'copy_ahead_build'::regclass AND indisprimary)"));
     }
+
+    [Fact]
+    public async Task A_cancelled_write_does_not_wait_for_a_copy_ahead_held_up_on_a_lock()
+    {
+        await using var h = new SinkHarness(db, o => o.BuildKeyIndexAfterFirstLoad = false);
+        await using var w = await OpenWithFirstBatchAsync(h, "copy-ahead-cancel", "copy_ahead_cancel");
+        await using var hold = await HoldAsync("copy_ahead_cancel", "SHARE");
+
+        // The second batch changes rows of the first (written by its own write); the third, all new, is copied ahead.
+        // Both wait for the table.
+        var second = h.Batch(Rows(1, 10, sign: -1));
+        var third = h.Batch(Rows(101, 200));
+        var secondPrepared = w.PrepareBatch(second.Records, second.FirstRecordNumber);
+        w.PrepareBatch(third.Records, third.FirstRecordNumber);
+        Assert.True(w.HoldsUnclaimedCopyAhead);
+        using var cts = new CancellationTokenSource();
+        var writing = w.WriteBatchAsync(Prepared(second, secondPrepared), cts.Token).AsTask();
+        Assert.Equal(2, await WaitForCountAsync("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE '%:copy-ahead-cancel' AND wait_event_type = 'Lock'", 2));
+
+        await cts.CancelAsync();
+        var ended = await Task.WhenAny(writing, Task.Delay(TimeSpan.FromSeconds(10)));
+        await hold.ReleaseAsync();
+        Assert.Same(writing, ended);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => writing);
+        Assert.False(w.HoldsUnclaimedCopyAhead);
+        Assert.Equal(100, await db.ScalarAsync<long>("SELECT count(*) FROM copy_ahead_cancel"));
+    }
 }

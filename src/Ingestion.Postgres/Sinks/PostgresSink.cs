@@ -94,6 +94,13 @@ public sealed class PostgresSink : IIngestionSink
         return new PostgresSinkWriter<TRecord>(conn, run, _database.Schema, _database.Options.DefaultTargetSchema, _options, _loggerFactory.CreateLogger("Ingestion.Postgres.Sink"), _time);
     }
 
+    /// <summary>Opens a writer's further connection (made by cloning one) and names its session as <see cref="NameSessionAsync"/> does.</summary>
+    internal static async Task OpenNamedAsync(NpgsqlConnection conn, PostgresSinkOptions options, string sourceName, CancellationToken cancellationToken)
+    {
+        await conn.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await NameSessionAsync(conn, options, sourceName, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Names a writer's session after the source (<c>application_name</c>), as operators see it in <c>pg_stat_activity</c>.</summary>
     internal static async Task NameSessionAsync(NpgsqlConnection conn, PostgresSinkOptions options, string sourceName, CancellationToken cancellationToken)
     {

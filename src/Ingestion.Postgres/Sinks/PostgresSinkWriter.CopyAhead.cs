@@ -161,8 +161,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
                 var fresh = (NpgsqlConnection)((ICloneable)ahead.Connection).Clone();
                 await ahead.Connection.DisposeAsync().ConfigureAwait(false);
                 _conn = fresh;
-                await fresh.OpenAsync(cancellationToken).ConfigureAwait(false);
-                await PostgresSink.NameSessionAsync(fresh, _options, Source, cancellationToken).ConfigureAwait(false);
+                await PostgresSink.OpenNamedAsync(fresh, _options, Source, cancellationToken).ConfigureAwait(false);
             }
 
             return null;
@@ -335,8 +334,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             var token = Cancel.Token;
             if (Connection.State != System.Data.ConnectionState.Open)
             {
-                await Connection.OpenAsync(token).ConfigureAwait(false);
-                await PostgresSink.NameSessionAsync(Connection, options, sourceName, token).ConfigureAwait(false);
+                await PostgresSink.OpenNamedAsync(Connection, options, sourceName, token).ConfigureAwait(false);
             }
 
             Transaction = await Connection.BeginTransactionAsync(token).ConfigureAwait(false);

@@ -48,14 +48,21 @@ internal sealed partial class PostgresSinkWriter<TRecord>
 
     /// <summary>
     /// Whether a batch classified ahead may be copied ahead: a Merge run committing batch by batch, rows in key order
-    /// into a table with no trigger, rule or foreign key; every row to send new by the key index (none past its
-    /// capacity; the table's key may still be unbuilt, as in a first load), or, in a table whose key is built, with the
-    /// hash column and by a complete index, a stored key whose row changed and which no record of the batch before
-    /// (<paramref name="before"/>, maybe still being written) has.
+    /// into a table with no trigger, rule or foreign key; every row to send new by the key index (the table's key may
+    /// still be unbuilt, as in a first load), or, in a table whose key is built, with the hash column and by a complete
+    /// index, a stored key whose row changed and which no record of the batch before (<paramref name="before"/>, maybe
+    /// still being written) has.
     /// </summary>
+    /// <remarks>
+    /// A key new to an index that is full may be one an earlier batch copied unremembered. Into a table whose key is
+    /// built such a row would fail the copy (or wait for the batch before), so those batches take the ordinary path;
+    /// into a table still without its key the ordinary write copies them all the same (the key build keeps the newest
+    /// row of a key copied twice), so a first load past the index's capacity is still copied ahead, and its write marks
+    /// the table as it would (<see cref="WriteRowsAsync"/>).
+    /// </remarks>
     private bool MayCopyAhead(TableMapping<TRecord> mapping, PreparedRows prepared, Classification classified, Classification? before) =>
         _options.CopyAheadOnSecondConnection && Mode == WriteMode.Merge && !_deferred && !_run.Verify
-        && classified.Fresh.Count + classified.Uncertain.Count > 0 && !classified.FreshPastCapacity
+        && classified.Fresh.Count + classified.Uncertain.Count > 0 && (!classified.FreshPastCapacity || mapping.KeyIndexPending)
         && prepared.Sorted && !mapping.HasTriggersRulesOrForeignKeys
         && (classified.Uncertain.Count == 0
             || (!mapping.KeyIndexPending && mapping.HasHash && classified.IndexComplete && before is not null && !ChangesKeysOf(classified, before)));

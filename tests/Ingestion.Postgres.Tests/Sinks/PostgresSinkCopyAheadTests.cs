@@ -321,6 +321,33 @@ public class PostgresSinkCopyAheadTests(PostgresDatabase db) : IClassFixture<Pos
     }
 
     [Fact]
+    public async Task A_first_load_past_what_its_key_index_remembers_is_still_copied_ahead_and_its_repeats_resolved_at_the_key_build()
+    {
+        const string Table = "copy_ahead_past_index";
+        await using var h = new SinkHarness(db, o => o.KeyIndexMaxRows = 150);
+        await using var w = await OpenWithFirstBatchAsync(h, "copy-ahead-past-index", Table);
+        var second = h.Batch(Rows(101, 200));
+        var secondPrepared = w.PrepareBatch(second.Records, second.FirstRecordNumber);
+        Assert.Equal(100, (await w.WriteBatchAsync(Prepared(second, secondPrepared), default)).Created);
+
+        // The index is full: k0151-k0200 were copied unremembered. The third batch sends ten of them again, changed.
+        var third = h.Batch(Rows(191, 290, sign: -1));
+        var thirdPrepared = w.PrepareBatch(third.Records, third.FirstRecordNumber);
+        Assert.True(await CopyHeldOpenAsync(), "a first load's batch past its key index was not copied ahead");
+        Assert.Equal(100, (await w.WriteBatchAsync(Prepared(third, thirdPrepared), default)).Created);
+
+        // Its write marked the table as it would have without the copy ahead, in the batch's transaction.
+        Assert.EndsWith("(may hold repeats)", await db.ScalarAsync<string>($"SELECT col_description('{Table}'::regclass, (SELECT attnum FROM pg_attribute WHERE attrelid = '{Table}'::regclass AND attname = '_ingestion_hash'))"));
+        Assert.Equal(300, await db.ScalarAsync<long>($"SELECT count(*) FROM {Table}"));
+
+        var completion = await w.CompleteAsync(default);
+        Assert.Equal((10L, 0L), (completion.RecountedAsUpdated, completion.RecountedAsUnchanged));
+        Assert.Equal(290, await db.ScalarAsync<long>($"SELECT count(*) FROM {Table}"));
+        Assert.Equal(10, await db.ScalarAsync<long>($"SELECT count(*) FROM {Table} WHERE id BETWEEN 'k0191' AND 'k0200' AND value < 0"));
+        Assert.True(await db.ScalarAsync<bool>($"SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = '{Table}'::regclass AND indisprimary)"));
+    }
+
+    [Fact]
     public async Task No_batch_is_copied_ahead_while_the_writer_builds_the_key_of_a_first_load()
     {
         // A copy that took the table between the build's roll-back of copies and its lock would make the build wait for

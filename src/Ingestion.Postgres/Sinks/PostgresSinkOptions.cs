@@ -73,8 +73,9 @@ public sealed class PostgresSinkOptions
     /// from 0.7 of a hand-written COPY to 0.9-1.2 of it, a re-run that changes every row from 0.35-0.4 to 0.5 of it, and
     /// a first load into a new table gained about a tenth (benchmarks/RESULTS.md, sessions 10 and 11). It is used only
     /// where the earlier batch can never wait for what the early write holds: a Merge run committing batch by batch, no
-    /// trigger, rule or foreign key on the table, every row new by the key index or (in a table with the key built and
-    /// the hash column, by a complete index) a changed row whose key no record of the batch before has, and no copy
+    /// trigger, rule or foreign key on the table, every row new by the key index (past <see cref="KeyIndexMaxRows"/>
+    /// only in a table still without its key, a first load, which copies such rows either way) or (in a table with the
+    /// key built and the hash column, by a complete index) a changed row whose key no record of the batch before has, and no copy
     /// starts while the writer builds a key; anything else (and any failure of the early write, or an update that finds
     /// fewer rows than it sent, which is then rolled back) takes the ordinary path. Each writer then holds two
     /// connections instead of one.

@@ -308,7 +308,7 @@ public class PostgresSinkCopyAheadTests(PostgresDatabase db) : IClassFixture<Pos
     {
         await using var h = new SinkHarness(db);
         await using var w = await OpenWithFirstBatchAsync(h, "copy-ahead-first", "copy_ahead_first");
-        Assert.False(await db.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = 'copy_ahead_first'::regclass AND indisprimary)"));
+        Assert.False(await db.ScalarAsync<bool>(HasPrimaryKeySql("copy_ahead_first")));
 
         var second = h.Batch(Rows(101, 200));
         var secondPrepared = w.PrepareBatch(second.Records, second.FirstRecordNumber);
@@ -317,7 +317,7 @@ public class PostgresSinkCopyAheadTests(PostgresDatabase db) : IClassFixture<Pos
         await w.CompleteAsync(default);
 
         Assert.Equal(200, await db.ScalarAsync<long>("SELECT count(DISTINCT id) FROM copy_ahead_first"));
-        Assert.True(await db.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = 'copy_ahead_first'::regclass AND indisprimary)"));
+        Assert.True(await db.ScalarAsync<bool>(HasPrimaryKeySql("copy_ahead_first")));
     }
 
     [Fact]
@@ -337,14 +337,14 @@ public class PostgresSinkCopyAheadTests(PostgresDatabase db) : IClassFixture<Pos
         Assert.Equal(100, (await w.WriteBatchAsync(Prepared(third, thirdPrepared), default)).Created);
 
         // Its write marked the table as it would have without the copy ahead, in the batch's transaction.
-        Assert.EndsWith("(may hold repeats)", await db.ScalarAsync<string>($"SELECT col_description('{Table}'::regclass, (SELECT attnum FROM pg_attribute WHERE attrelid = '{Table}'::regclass AND attname = '_ingestion_hash'))"));
+        Assert.EndsWith("(may hold repeats)", await db.ScalarAsync<string>(HashColumnCommentSql(Table)));
         Assert.Equal(300, await db.ScalarAsync<long>($"SELECT count(*) FROM {Table}"));
 
         var completion = await w.CompleteAsync(default);
         Assert.Equal((10L, 0L), (completion.RecountedAsUpdated, completion.RecountedAsUnchanged));
         Assert.Equal(290, await db.ScalarAsync<long>($"SELECT count(*) FROM {Table}"));
         Assert.Equal(10, await db.ScalarAsync<long>($"SELECT count(*) FROM {Table} WHERE id BETWEEN 'k0191' AND 'k0200' AND value < 0"));
-        Assert.True(await db.ScalarAsync<bool>($"SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = '{Table}'::regclass AND indisprimary)"));
+        Assert.True(await db.ScalarAsync<bool>(HasPrimaryKeySql(Table)));
     }
 
     [Fact]
@@ -387,7 +387,7 @@ public class PostgresSinkCopyAheadTests(PostgresDatabase db) : IClassFixture<Pos
         Assert.Equal((10L, 10L), (a.Created, a.Updated));
         Assert.Equal(100, b.Created);
         Assert.Equal(210, await db.ScalarAsync<long>("SELECT count(*) FROM copy_ahead_build"));
-        Assert.True(await db.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = 'copy_ahead_build'::regclass AND indisprimary)"));
+        Assert.True(await db.ScalarAsync<bool>(HasPrimaryKeySql("copy_ahead_build")));
     }
 
     [Fact]

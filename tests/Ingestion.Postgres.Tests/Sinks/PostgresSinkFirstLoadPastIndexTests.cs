@@ -22,7 +22,7 @@ public class PostgresSinkFirstLoadPastIndexTests(PostgresDatabase db) : IClassFi
         Assert.Equal((5L, 3L), (first.Created, second.Created));
         Assert.Equal(8L, await db.ScalarAsync<long>("SELECT count(*) FROM past_index"));
         Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM pg_index WHERE indrelid = 'past_index'::regclass AND indisprimary"));
-        Assert.EndsWith("(may hold repeats)", await db.ScalarAsync<string>("SELECT col_description('past_index'::regclass, (SELECT attnum FROM pg_attribute WHERE attrelid = 'past_index'::regclass AND attname = '_ingestion_hash'))"));
+        Assert.EndsWith("(may hold repeats)", await db.ScalarAsync<string>(HashColumnCommentSql("past_index")));
 
         var completion = await w.CompleteAsync(default);
 
@@ -37,14 +37,14 @@ public class PostgresSinkFirstLoadPastIndexTests(PostgresDatabase db) : IClassFi
     {
         await using var h = new SinkHarness(db, o => o.KeyIndexMaxRows = 3);
         await using var w = await h.OpenAsync<Row>(Run<Row>("fills-index", o => o.Table = "fills_index"));
-        const string Comment = "SELECT col_description('fills_index'::regclass, (SELECT attnum FROM pg_attribute WHERE attrelid = 'fills_index'::regclass AND attname = '_ingestion_hash'))";
+        var comment = HashColumnCommentSql("fills_index");
 
         // Its keys were all looked up while every earlier key was remembered: none can be a repeat.
         await w.WriteBatchAsync(h.Batch<Row>([R("k1", 1), R("k2", 2), R("k3", 3), R("k4", 4), R("k5", 5)]), default);
-        Assert.DoesNotContain("(may hold repeats)", await db.ScalarAsync<string>(Comment) ?? string.Empty, StringComparison.Ordinal);
+        Assert.DoesNotContain("(may hold repeats)", await db.ScalarAsync<string>(comment) ?? string.Empty, StringComparison.Ordinal);
 
         await w.WriteBatchAsync(h.Batch<Row>([R("k6", 6)]), default);
-        Assert.EndsWith("(may hold repeats)", await db.ScalarAsync<string>(Comment));
+        Assert.EndsWith("(may hold repeats)", await db.ScalarAsync<string>(comment));
         var completion = await w.CompleteAsync(default);
         Assert.Equal((0L, 0L), (completion.RecountedAsUpdated, completion.RecountedAsUnchanged));
     }

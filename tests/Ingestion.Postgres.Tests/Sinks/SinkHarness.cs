@@ -71,6 +71,14 @@ internal sealed class SinkHarness : IAsyncDisposable
     /// <summary>Rows <c>k{from}</c> to <c>k{to}</c> (four digits), each valued its number times <paramref name="sign"/>.</summary>
     public static List<Row> Rows(int from, int to, int sign = 1) => [.. Enumerable.Range(from, to - from + 1).Select(i => R($"k{i:D4}", sign * i, $"note {i}"))];
 
+    /// <summary>SQL giving whether <paramref name="table"/> (a test's own name) has its primary key.</summary>
+    public static string HasPrimaryKeySql(string table) =>
+        $"SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = '{table}'::regclass AND indisprimary)";
+
+    /// <summary>SQL giving the comment on the hash column of <paramref name="table"/> (a test's own name), where the sink notes a key still to build.</summary>
+    public static string HashColumnCommentSql(string table) =>
+        $"SELECT col_description('{table}'::regclass, (SELECT attnum FROM pg_attribute WHERE attrelid = '{table}'::regclass AND attname = '_ingestion_hash'))";
+
     /// <summary>The batch with what the writer's <c>PrepareBatch</c> gave for it, as the runner hands it over.</summary>
     public static SinkBatch<T> Prepared<T>(SinkBatch<T> batch, object? prepared)
         where T : class => new()

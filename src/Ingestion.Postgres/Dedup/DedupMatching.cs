@@ -11,7 +11,7 @@ namespace Ingestion.Postgres.Dedup;
 /// decides; links and review candidates written, groups moved to their canonical record, merges under the merge policy.
 /// </summary>
 /// <param name="schema">The quoted schema of the dedup tables.</param>
-internal sealed class DedupMatching(string schema)
+internal sealed partial class DedupMatching(string schema)
 {
     private readonly string _schema = schema;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, IReadOnlyList<(string Source, bool Unplaced)>> _sources = new(StringComparer.Ordinal);
@@ -49,32 +49,56 @@ internal sealed class DedupMatching(string schema)
     {
         stepIs($"waiting for the dedup lock of '{matcher.RecordType}'");
         var canonicals = staged?.ToDictionary(r => r.Id, r => r.Canonical) ?? new Dictionary<long, long>(ids.Length);
+        var sources = await LockAsync(conn, tx, matcher, staged is null ? ids : null, canonicals, cancellationToken).ConfigureAwait(false);
+
+        // A record whose row the staging just inserted has no links yet: only the others' links are read.
+        var linkable = staged is null ? ids : staged.Where(r => !r.Inserted).Select(r => r.Id).ToArray();
+        stepIs($"reading the links of {linkable.Length} records");
+        var (rejected, settled) = await LinkStateAsync(conn, tx, linkable, cancellationToken).ConfigureAwait(false);
+        var earlyKeys = early is { } e && e.Sources.SequenceEqual(sources) ? await e.Keys.ConfigureAwait(false) : null;
+        var open = Enumerable.Range(0, ids.Length).Where(i => !settled.Contains(ids[i])).ToArray();
+        var probes = new (long Record, MatchProfile Profile, IReadOnlyList<BlockEntry> Keys)[open.Length];
+        Parallel.For(0, open.Length, i =>
+        {
+            var id = ids[open[i]];
+            probes[i] = (id, profiles[id], earlyKeys?[open[i]] ?? DedupBlocksSql.ProbeEntries(matcher, profiles[id], sources));
+        });
+
+        stepIs(CandidateStep(probes));
+        var (byRecord, cut) = await DedupBlocksSql.CandidatesAsync(conn, tx, _schema, matcher, probes, cancellationToken).ConfigureAwait(false);
+        return await DecideAsync(conn, tx, matcher, policy, probes, canonicals, rejected, byRecord, cut, staged is null ? ids : null, runId, stepIs, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Takes the record type's dedup lock for the transaction, with the candidate query's settings, and reads the
+    /// type's sources (remembered for <see cref="StartProbeKeys"/>) and, when <paramref name="readCanonicals"/> is
+    /// given, the canonical records of those rows into <paramref name="canonicals"/>.
+    /// </summary>
+    private async Task<IReadOnlyList<(string Source, bool Unplaced)>> LockAsync(NpgsqlConnection conn, NpgsqlTransaction tx, RecordMatcher matcher, long[]? readCanonicals, Dictionary<long, long> canonicals, CancellationToken cancellationToken)
+    {
         var sources = new List<(string Source, bool Unplaced)>();
         var lockAndRead = new NpgsqlBatch(conn, tx);
         await using (lockAndRead.ConfigureAwait(false))
         {
+            AddCandidateSettings(lockAndRead);
             var lockCmd = new NpgsqlBatchCommand("SELECT pg_advisory_xact_lock(1684366704, hashtext($1))");
             lockCmd.Parameters.Add(new NpgsqlParameter { Value = matcher.RecordType });
-            var read = new NpgsqlBatchCommand($"SELECT id, canonical_id FROM {_schema}.dedup_records WHERE id = ANY($1)");
-            read.Parameters.Add(new NpgsqlParameter { Value = ids });
-            var src = new NpgsqlBatchCommand($"SELECT source, unplaced FROM {_schema}.dedup_sources WHERE record_type = $1 ORDER BY source");
-            src.Parameters.Add(new NpgsqlParameter { Value = matcher.RecordType });
-            // The candidate query's plan is a few index probes per record: compiling it (JIT, chosen for its row
-            // estimate) costs more than it saves; its probe list must not spill to a temporary file.
-            lockAndRead.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL jit = off"));
-            lockAndRead.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL work_mem = '32MB'"));
             lockAndRead.BatchCommands.Add(lockCmd);
-            if (staged is null)
+            if (readCanonicals is not null)
             {
+                var read = new NpgsqlBatchCommand($"SELECT id, canonical_id FROM {_schema}.dedup_records WHERE id = ANY($1)");
+                read.Parameters.Add(new NpgsqlParameter { Value = readCanonicals });
                 lockAndRead.BatchCommands.Add(read);
             }
 
+            var src = new NpgsqlBatchCommand($"SELECT source, unplaced FROM {_schema}.dedup_sources WHERE record_type = $1 ORDER BY source");
+            src.Parameters.Add(new NpgsqlParameter { Value = matcher.RecordType });
             lockAndRead.BatchCommands.Add(src);
             var reader = await lockAndRead.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await using (reader.ConfigureAwait(false))
             {
                 await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
-                if (staged is null)
+                if (readCanonicals is not null)
                 {
                     while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
                     {
@@ -91,29 +115,50 @@ internal sealed class DedupMatching(string schema)
             }
         }
 
-        // A record whose row the staging just inserted has no links yet: only the others' links are read.
-        var linkable = staged is null ? ids : staged.Where(r => !r.Inserted).Select(r => r.Id).ToArray();
-        stepIs($"reading the links of {linkable.Length} records");
-        var (rejected, settled) = linkable.Length == 0 ? ([], []) : await LinkStateAsync(conn, tx, linkable, cancellationToken).ConfigureAwait(false);
         _sources[matcher.RecordType] = sources;
-        var earlyKeys = early is { } e && e.Sources.SequenceEqual(sources) ? await e.Keys.ConfigureAwait(false) : null;
-        var open = Enumerable.Range(0, ids.Length).Where(i => !settled.Contains(ids[i])).ToArray();
-        var probes = new (long Record, MatchProfile Profile, IReadOnlyList<BlockEntry> Keys)[open.Length];
-        Parallel.For(0, open.Length, i =>
-        {
-            var id = ids[open[i]];
-            probes[i] = (id, profiles[id], earlyKeys?[open[i]] ?? DedupBlocksSql.ProbeEntries(matcher, profiles[id], sources));
-        });
+        return sources;
+    }
 
-        stepIs($"the candidate query ({probes.Length} records, {probes.Sum(p => p.Keys.Count)} block keys probed in dedup_blocks)");
-        var (byRecord, cut) = await DedupBlocksSql.CandidatesAsync(conn, tx, _schema, matcher, probes, cancellationToken).ConfigureAwait(false);
+    /// <summary>
+    /// The candidate query's settings for the transaction: its plan is a few index probes per record, so compiling it
+    /// (JIT, chosen for its row estimate) costs more than it saves; its probe list must not spill to a temporary file.
+    /// </summary>
+    private static void AddCandidateSettings(NpgsqlBatch batch)
+    {
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL jit = off"));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand("SET LOCAL work_mem = '32MB'"));
+    }
 
+    private static string CandidateStep(IReadOnlyList<(long Record, MatchProfile Profile, IReadOnlyList<BlockEntry> Keys)> probes) =>
+        $"the candidate query ({probes.Count} records, {probes.Sum(p => p.Keys.Count)} block keys probed in dedup_blocks)";
+
+    /// <summary>
+    /// Scores each probed record (by its row id) against its candidates, skipping pairs once rejected, and writes the
+    /// best match of each as a link, a review or a report (the groups moved to their canonical record, merged under
+    /// the merge policy); then marks <paramref name="markMatched"/> (records staged pending) matched.
+    /// </summary>
+    private async Task<DedupBatchResult> DecideAsync(NpgsqlConnection conn, NpgsqlTransaction tx, RecordMatcher matcher, DedupPolicy policy, IEnumerable<(long Record, MatchProfile Profile, IReadOnlyList<BlockEntry> Keys)> probes, IReadOnlyDictionary<long, long> canonicals, HashSet<(long, long)> rejected, Dictionary<long, List<DedupRow>> byRecord, long cut, long[]? markMatched, Guid? runId, Action<string> stepIs, CancellationToken cancellationToken)
+    {
         var links = new List<(long Record, long Target, double Score, string Reason, string Status, long OldCanonical, long NewCanonical)>();
         long compared = 0;
         var seen = new HashSet<long>();
+
+        // Groups joined by this batch's links, so a record never links into the group it already joined (records of two
+        // sources in one batch find each other both ways) and every move goes to the group's final canonical record.
+        var moved = new Dictionary<long, long>();
+        long Root(long c)
+        {
+            while (moved.TryGetValue(c, out var next))
+            {
+                c = next;
+            }
+
+            return c;
+        }
+
         foreach (var (id, profile, _) in probes)
         {
-            var canonical = canonicals[id];
+            var canonical = Root(canonicals[id]);
             seen.Clear();
             (long Target, long Canonical, MatchScore Score)? best = null;
             foreach (var c in byRecord.TryGetValue(id, out var list) ? list : [])
@@ -131,7 +176,7 @@ internal sealed class DedupMatching(string schema)
                 }
             }
 
-            if (best is not { } b || b.Canonical == canonical)
+            if (best is not { } b || Root(b.Canonical) == canonical)
             {
                 continue;
             }
@@ -139,7 +184,16 @@ internal sealed class DedupMatching(string schema)
             var status = policy.Kind == DedupPolicyKind.ReportOnly ? "reported"
                 : b.Score.Decision == MatchDecision.Link ? "linked"
                 : "review";
-            links.Add((id, b.Target, b.Score.Total, b.Score.Explain(), status, canonical, b.Canonical));
+            links.Add((id, b.Target, b.Score.Total, b.Score.Explain(), status, canonical, Root(b.Canonical)));
+            if (status == "linked")
+            {
+                moved[canonical] = Root(b.Canonical);
+            }
+        }
+
+        for (var i = 0; i < links.Count; i++)
+        {
+            links[i] = links[i] with { NewCanonical = Root(links[i].NewCanonical) };
         }
 
         stepIs($"writing {links.Count} links");
@@ -151,13 +205,13 @@ internal sealed class DedupMatching(string schema)
             (merged, conflicts) = await MergeAsync(conn, tx, matcher, policy, linked.Select(l => l.NewCanonical).Distinct().ToArray(), cancellationToken).ConfigureAwait(false);
         }
 
-        if (staged is null)
+        if (markMatched is not null)
         {
-            stepIs($"marking {ids.Length} records matched");
+            stepIs($"marking {markMatched.Length} records matched");
             var done = new NpgsqlCommand($"UPDATE {_schema}.dedup_records SET matched = true WHERE id = ANY($1) AND NOT matched", conn, tx);
             await using (done.ConfigureAwait(false))
             {
-                done.Parameters.AddWithValue(ids);
+                done.Parameters.AddWithValue(markMatched);
                 await done.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
         }
@@ -169,6 +223,11 @@ internal sealed class DedupMatching(string schema)
     {
         var rejected = new HashSet<(long, long)>();
         var settled = new HashSet<long>();
+        if (ids.Length == 0)
+        {
+            return (rejected, settled);
+        }
+
         var cmd = new NpgsqlCommand($"SELECT record_id, target_id, status FROM {_schema}.record_links WHERE record_id = ANY($1) OR target_id = ANY($1)", conn, tx);
         await using (cmd.ConfigureAwait(false))
         {

@@ -120,19 +120,26 @@ public sealed class PostgresDedupStore
                 var tx = await conn.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
                 await using (tx.ConfigureAwait(false))
                 {
-                    // The probe keys are computed on other cores while the records are written.
-                    var early = _matching.StartProbeKeys(matcher, matchable);
-
                     // Matched in this transaction: staged as matched (a failure rolls both back), no second write of each record.
-                    var staged = await DedupBlocksSql.StageAsync(conn, tx, _schema, matcher, matchable, matched: true, cancellationToken).ConfigureAwait(false);
-                    var ids = staged.Select(s => s.Id).ToArray();
-                    var known = new Dictionary<long, MatchProfile>(ids.Length);
-                    for (var i = 0; i < ids.Length; i++)
+                    if (DedupMatching.MayQueryAhead(_database.DataSource, matchable))
                     {
-                        known[ids[i]] = matchable[i];
+                        result = await _matching.StageAndMatchAsync(_database.DataSource, conn, tx, matcher, policy, matchable, runId, s => step = s, cancellationToken).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        // The probe keys are computed on other cores while the records are written.
+                        var early = _matching.StartProbeKeys(matcher, matchable);
+                        var staged = await DedupBlocksSql.StageAsync(conn, tx, _schema, matcher, matchable, matched: true, cancellationToken).ConfigureAwait(false);
+                        var ids = staged.Select(s => s.Id).ToArray();
+                        var known = new Dictionary<long, MatchProfile>(ids.Length);
+                        for (var i = 0; i < ids.Length; i++)
+                        {
+                            known[ids[i]] = matchable[i];
+                        }
+
+                        result = await _matching.MatchAsync(conn, tx, matcher, policy, ids, known, runId, staged, early, s => step = s, cancellationToken).ConfigureAwait(false);
                     }
 
-                    result = await _matching.MatchAsync(conn, tx, matcher, policy, ids, known, runId, staged, early, s => step = s, cancellationToken).ConfigureAwait(false);
                     step = "committing";
                     if (dryRun)
                     {

@@ -59,6 +59,7 @@ public sealed class MatchBlocking
 {
     private const double MetersPerDegree = 6_371_008.8 * Math.PI / 180;
     private const char Separator = '\u001f';
+    private const string SeparatorText = "\u001f";
     private readonly RecordMatcher _matcher;
     private readonly int _prefix;
     private readonly int _maxTokens;
@@ -229,7 +230,8 @@ public sealed class MatchBlocking
     /// <summary>The combinations of the record's cell, bucket and exact values (one when filing), or null when it lacks one.</summary>
     private List<string>? Dimensions(MatchProfile profile, bool probe)
     {
-        var combos = new List<string> { string.Empty };
+        // Built with plain loops: this runs twice per record matched (filing and probing).
+        var combos = new List<string>(4) { string.Empty };
         if (GeoField is { } g)
         {
             if (profile.Values[g.Ordinal] is not GeoPoint p)
@@ -238,7 +240,7 @@ public sealed class MatchBlocking
             }
 
             var cells = probe ? NearCells(p) : [Cell(Row(p.Latitude), p.Longitude)];
-            combos = [.. combos.SelectMany(c => cells.Select(cell => c + "g" + cell + Separator))];
+            combos = Combine(combos, cells, "g");
         }
 
         if (TimeField is { } t)
@@ -250,18 +252,18 @@ public sealed class MatchBlocking
 
             var ticks = time.UtcTicks;
             var bucket = Math.DivRem(ticks, _bucketTicks, out var offset);
-            var buckets = new List<long> { bucket };
+            var buckets = new List<string>(3) { bucket.ToString(CultureInfo.InvariantCulture) };
             if (probe && offset <= _toleranceTicks)
             {
-                buckets.Add(bucket - 1);
+                buckets.Add((bucket - 1).ToString(CultureInfo.InvariantCulture));
             }
 
             if (probe && offset >= _bucketTicks - _toleranceTicks)
             {
-                buckets.Add(bucket + 1);
+                buckets.Add((bucket + 1).ToString(CultureInfo.InvariantCulture));
             }
 
-            combos = [.. combos.SelectMany(c => buckets.Select(b => c + "b" + b.ToString(CultureInfo.InvariantCulture) + Separator))];
+            combos = Combine(combos, buckets, "b");
         }
 
         foreach (var e in ExactFields)
@@ -271,10 +273,25 @@ public sealed class MatchBlocking
                 return null;
             }
 
-            combos = [.. combos.Select(c => c + "e" + value + Separator)];
+            combos = Combine(combos, [value], "e");
         }
 
         return combos;
+    }
+
+    /// <summary>Each combination followed by each value with its tag and a separator (the combinations' order, then the values').</summary>
+    private static List<string> Combine(List<string> combos, IReadOnlyList<string> values, string tag)
+    {
+        var result = new List<string>(combos.Count * values.Count);
+        foreach (var c in combos)
+        {
+            foreach (var v in values)
+            {
+                result.Add(string.Concat(c, tag, v, SeparatorText));
+            }
+        }
+
+        return result;
     }
 
     private int Row(double latitude) => (int)Math.Min(Math.Floor((latitude + 90) / _cellDegrees), Math.Ceiling(180 / _cellDegrees) - 1);

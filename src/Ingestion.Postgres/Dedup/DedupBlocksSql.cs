@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using Ingestion.Dedup;
 using Npgsql;
@@ -38,18 +36,16 @@ internal static class DedupBlocksSql
         // The keys and encoded profiles are pure functions of each record: computed on every core (the server waits meanwhile).
         var entries = new IReadOnlyList<BlockEntry>[profiles.Count];
         var encoded = new string[profiles.Count];
-        var keyLists = new string[profiles.Count];
         Parallel.For(0, profiles.Count, i =>
         {
             entries[i] = matcher.Blocking.FileEntries(profiles[i]);
             encoded[i] = JsonSerializer.Serialize(matcher.Encode(profiles[i]));
-            keyLists[i] = ArrayLiteral(entries[i]);
         });
 
         await MarkUnplacedAsync(conn, tx, schema, matcher, profiles, entries, cancellationToken).ConfigureAwait(false);
         var result = new StagedRecord[profiles.Count];
         var all = Enumerable.Range(0, profiles.Count).ToArray();
-        var byKey = await WriteRecordsAsync(conn, tx, schema, matcher, profiles, all, encoded, keyLists, matched, refresh: false, cancellationToken).ConfigureAwait(false);
+        var byKey = await WriteRecordsAsync(conn, tx, schema, matcher, profiles, all, encoded, entries, matched, refresh: false, cancellationToken).ConfigureAwait(false);
         var filed = all.Where(i => !byKey.ContainsKey((profiles[i].Source, profiles[i].SourceId))).ToArray();
         for (var i = 0; i < profiles.Count; i++)
         {
@@ -61,7 +57,7 @@ internal static class DedupBlocksSql
 
         if (filed.Length > 0)
         {
-            var refreshed = await WriteRecordsAsync(conn, tx, schema, matcher, profiles, filed, encoded, keyLists, matched, refresh: true, cancellationToken).ConfigureAwait(false);
+            var refreshed = await WriteRecordsAsync(conn, tx, schema, matcher, profiles, filed, encoded, entries, matched, refresh: true, cancellationToken).ConfigureAwait(false);
             foreach (var i in filed)
             {
                 var row = refreshed[(profiles[i].Source, profiles[i].SourceId)];
@@ -74,7 +70,7 @@ internal static class DedupBlocksSql
     }
 
     /// <summary>Inserts the new records among some of a batch (<paramref name="refresh"/> false), or removes the old blocks of records already filed and updates their rows (true).</summary>
-    private static async Task<Dictionary<(string, string), (long Id, long Canonical)>> WriteRecordsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string schema, RecordMatcher matcher, IReadOnlyList<MatchProfile> profiles, int[] which, string[] encoded, string[] keyLists, bool matched, bool refresh, CancellationToken cancellationToken)
+    private static async Task<Dictionary<(string, string), (long Id, long Canonical)>> WriteRecordsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string schema, RecordMatcher matcher, IReadOnlyList<MatchProfile> profiles, int[] which, string[] encoded, IReadOnlyList<BlockEntry>[] entries, bool matched, bool refresh, CancellationToken cancellationToken)
     {
         var sources = which.Select(i => profiles[i].Source).ToArray();
         var ids = which.Select(i => profiles[i].SourceId).ToArray();
@@ -108,8 +104,8 @@ internal static class DedupBlocksSql
                 : "DO NOTHING";
             var write = new NpgsqlBatchCommand($"""
                 INSERT INTO {schema}.dedup_records AS r (record_type, source, source_id, match_text, match_time, profile, matched, block_keys)
-                SELECT $1, u.source, u.source_id, u.match_text, u.match_time, u.profile::jsonb, $8, u.block_keys::bigint[]
-                FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[]) WITH ORDINALITY AS u(source, source_id, match_text, match_time, profile, block_keys, n)
+                SELECT $1, u.source, u.source_id, u.match_text, u.match_time, u.profile::jsonb, $8, ($9::bigint[])[u.keys_from:u.keys_to]
+                FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::int[], $10::int[]) WITH ORDINALITY AS u(source, source_id, match_text, match_time, profile, keys_from, keys_to, n)
                 ORDER BY u.n
                 ON CONFLICT (record_type, source, source_id) {conflict}
                 RETURNING r.source, r.source_id, r.id, r.canonical_id
@@ -120,8 +116,11 @@ internal static class DedupBlocksSql
             write.Parameters.Add(new NpgsqlParameter { Value = which.Select(i => matcher.BlockText(profiles[i])!).ToArray() });
             write.Parameters.Add(new NpgsqlParameter { Value = which.Select(i => matcher.BlockTime(profiles[i]) is { } t ? (object)t.ToUniversalTime() : DBNull.Value).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
             write.Parameters.Add(new NpgsqlParameter { Value = which.Select(i => encoded[i]).ToArray() });
-            write.Parameters.Add(new NpgsqlParameter { Value = which.Select(i => keyLists[i]).ToArray() });
+            var (keys, from, to) = KeySlices(entries, which);
+            write.Parameters.Add(new NpgsqlParameter { Value = from });
             write.Parameters.Add(new NpgsqlParameter { Value = matched });
+            write.Parameters.Add(new NpgsqlParameter { Value = keys });
+            write.Parameters.Add(new NpgsqlParameter { Value = to });
             batch.BatchCommands.Add(write);
 
             var byKey = new Dictionary<(string, string), (long, long)>(which.Length);
@@ -171,15 +170,18 @@ internal static class DedupBlocksSql
                 // A record whose text no longer normalizes to anything (a changed normalizer) keeps an empty key list.
                 var entries = rows.Select(r => matcher.Unmatchable(r.Profile) is null ? matcher.Blocking.FileEntries(r.Profile) : []).ToArray();
                 var update = new NpgsqlCommand($"""
-                    UPDATE {schema}.dedup_records r SET block_keys = u.block_keys::bigint[], match_text = coalesce(u.match_text, r.match_text)
-                    FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, block_keys, match_text)
+                    UPDATE {schema}.dedup_records r SET block_keys = ($5::bigint[])[u.keys_from:u.keys_to], match_text = coalesce(u.match_text, r.match_text)
+                    FROM unnest($1::bigint[], $2::int[], $3::int[], $4::text[]) AS u(id, keys_from, keys_to, match_text)
                     WHERE r.id = u.id
                     """, conn, tx);
                 await using (update.ConfigureAwait(false))
                 {
+                    var (keys, from, to) = KeySlices(entries, [.. Enumerable.Range(0, entries.Length)]);
                     update.Parameters.AddWithValue(rows.Select(r => r.Id).ToArray());
-                    update.Parameters.AddWithValue(entries.Select(ArrayLiteral).ToArray());
+                    update.Parameters.AddWithValue(from);
+                    update.Parameters.AddWithValue(to);
                     update.Parameters.Add(new NpgsqlParameter { Value = rows.Select(r => (object?)matcher.BlockText(r.Profile) ?? DBNull.Value).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text });
+                    update.Parameters.AddWithValue(keys);
                     await update.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 }
 
@@ -385,40 +387,58 @@ internal static class DedupBlocksSql
         var writer = await conn.BeginBinaryImportAsync($"COPY {schema}.dedup_blocks (key, record_id, x, y, z, t) FROM STDIN (FORMAT BINARY)", cancellationToken).ConfigureAwait(false);
         await using (writer.ConfigureAwait(false))
         {
+            // Synchronous writes: they only fill Npgsql's buffer, and flush it when full.
             for (var i = 0; i < total; i++)
             {
                 var (key, id, p) = (keys[i], owners[i], places[i]);
-                await writer.StartRowAsync(cancellationToken).ConfigureAwait(false);
-                await writer.WriteAsync(key, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
-                await writer.WriteAsync(id, NpgsqlDbType.Bigint, cancellationToken).ConfigureAwait(false);
-                await WriteAsync(writer, p.X, NpgsqlDbType.Real, cancellationToken).ConfigureAwait(false);
-                await WriteAsync(writer, p.Y, NpgsqlDbType.Real, cancellationToken).ConfigureAwait(false);
-                await WriteAsync(writer, p.Z, NpgsqlDbType.Real, cancellationToken).ConfigureAwait(false);
-                await WriteAsync(writer, p.T, NpgsqlDbType.Double, cancellationToken).ConfigureAwait(false);
+                writer.StartRow();
+                writer.Write(key, NpgsqlDbType.Bigint);
+                writer.Write(id, NpgsqlDbType.Bigint);
+                Write(writer, p.X, NpgsqlDbType.Real);
+                Write(writer, p.Y, NpgsqlDbType.Real);
+                Write(writer, p.Z, NpgsqlDbType.Real);
+                Write(writer, p.T, NpgsqlDbType.Double);
             }
 
             await writer.CompleteAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private static Task WriteAsync<T>(NpgsqlBinaryImporter writer, T? value, NpgsqlDbType type, CancellationToken cancellationToken)
-        where T : struct =>
-        value is { } v ? writer.WriteAsync(v, type, cancellationToken) : writer.WriteNullAsync(cancellationToken);
-
-    private static string ArrayLiteral(IReadOnlyList<BlockEntry> keys)
+    private static void Write<T>(NpgsqlBinaryImporter writer, T? value, NpgsqlDbType type)
+        where T : struct
     {
-        var sb = new StringBuilder(2 + (keys.Count * 20));
-        sb.Append('{');
-        for (var i = 0; i < keys.Count; i++)
+        if (value is { } v)
         {
-            if (i > 0)
+            writer.Write(v, type);
+        }
+        else
+        {
+            writer.WriteNull();
+        }
+    }
+
+    /// <summary>
+    /// The keys of some records as one array and, for each record, the 1-based bounds of its keys in it (an empty
+    /// slice when it has none): each row's <c>block_keys</c> is a slice of one array parameter, with no text to format
+    /// or parse.
+    /// </summary>
+    private static (long[] Keys, int[] From, int[] To) KeySlices(IReadOnlyList<BlockEntry>[] entries, int[] which)
+    {
+        var keys = new long[which.Sum(i => entries[i].Count)];
+        var from = new int[which.Length];
+        var to = new int[which.Length];
+        var n = 0;
+        for (var w = 0; w < which.Length; w++)
+        {
+            from[w] = n + 1;
+            foreach (var e in entries[which[w]])
             {
-                sb.Append(',');
+                keys[n++] = e.Key;
             }
 
-            sb.Append(keys[i].Key.ToString(CultureInfo.InvariantCulture));
+            to[w] = n;
         }
 
-        return sb.Append('}').ToString();
+        return (keys, from, to);
     }
 }

@@ -88,7 +88,12 @@ public sealed class PostgresDedupStore
     internal Task MoveCanonicalAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string recordType, IReadOnlyList<(long Old, long New)> moves, CancellationToken cancellationToken) =>
         _matching.MoveCanonicalAsync(conn, tx, recordType, moves, cancellationToken);
 
-    /// <summary>Finds the duplicates of a batch of records among other sources' records, and links or reports them per the policy, in one transaction.</summary>
+    /// <summary>
+    /// Finds the duplicates of a batch of records among other sources' records, and links or reports them per the
+    /// policy, in one transaction. When the records all come from one source, their candidates are queried on a second
+    /// connection of the pool while the records are written (the batch then holds two connections; with a pool of one,
+    /// or none free within a second, the query follows the writing on the batch's connection).
+    /// </summary>
     /// <param name="matcher">The matcher of the record type.</param>
     /// <param name="policy">The policy of the source set.</param>
     /// <param name="profiles">The batch's records.</param>

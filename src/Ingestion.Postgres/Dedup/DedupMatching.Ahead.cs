@@ -104,7 +104,7 @@ internal sealed partial class DedupMatching
         var (rejected, settled) = await LinkStateAsync(conn, tx, linkable, cancellationToken).ConfigureAwait(false);
         var open = Enumerable.Range(0, staged.Length)
             .Where(i => !settled.Contains(staged[i].Id))
-            .Select(i => (staged[i].Id, records[i], probes[i].Keys));
+            .Select(i => (staged[i].Id, records[i]));
         return await DecideAsync(conn, tx, matcher, policy, open, canonicals, rejected, byRecord, found.Value.CutBlocks, null, runId, stepIs, cancellationToken).ConfigureAwait(false);
     }
 

@@ -66,7 +66,7 @@ internal sealed partial class DedupMatching(string schema)
 
         stepIs(CandidateStep(probes));
         var (byRecord, cut) = await DedupBlocksSql.CandidatesAsync(conn, tx, _schema, matcher, probes, cancellationToken).ConfigureAwait(false);
-        return await DecideAsync(conn, tx, matcher, policy, probes, canonicals, rejected, byRecord, cut, staged is null ? ids : null, runId, stepIs, cancellationToken).ConfigureAwait(false);
+        return await DecideAsync(conn, tx, matcher, policy, probes.Select(p => (p.Record, p.Profile)), canonicals, rejected, byRecord, cut, staged is null ? ids : null, runId, stepIs, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -133,11 +133,11 @@ internal sealed partial class DedupMatching(string schema)
         $"the candidate query ({probes.Count} records, {probes.Sum(p => p.Keys.Count)} block keys probed in dedup_blocks)";
 
     /// <summary>
-    /// Scores each probed record (by its row id) against its candidates, skipping pairs once rejected, and writes the
+    /// Scores each record (by its row id) against its candidates, skipping pairs once rejected, and writes the
     /// best match of each as a link, a review or a report (the groups moved to their canonical record, merged under
     /// the merge policy); then marks <paramref name="markMatched"/> (records staged pending) matched.
     /// </summary>
-    private async Task<DedupBatchResult> DecideAsync(NpgsqlConnection conn, NpgsqlTransaction tx, RecordMatcher matcher, DedupPolicy policy, IEnumerable<(long Record, MatchProfile Profile, IReadOnlyList<BlockEntry> Keys)> probes, IReadOnlyDictionary<long, long> canonicals, HashSet<(long, long)> rejected, Dictionary<long, List<DedupRow>> byRecord, long cut, long[]? markMatched, Guid? runId, Action<string> stepIs, CancellationToken cancellationToken)
+    private async Task<DedupBatchResult> DecideAsync(NpgsqlConnection conn, NpgsqlTransaction tx, RecordMatcher matcher, DedupPolicy policy, IEnumerable<(long Record, MatchProfile Profile)> records, IReadOnlyDictionary<long, long> canonicals, HashSet<(long, long)> rejected, Dictionary<long, List<DedupRow>> byRecord, long cut, long[]? markMatched, Guid? runId, Action<string> stepIs, CancellationToken cancellationToken)
     {
         var links = new List<(long Record, long Target, double Score, string Reason, string Status, long OldCanonical, long NewCanonical)>();
         long compared = 0;
@@ -156,7 +156,7 @@ internal sealed partial class DedupMatching(string schema)
             return c;
         }
 
-        foreach (var (id, profile, _) in probes)
+        foreach (var (id, profile) in records)
         {
             var canonical = Root(canonicals[id]);
             seen.Clear();
@@ -176,7 +176,14 @@ internal sealed partial class DedupMatching(string schema)
                 }
             }
 
-            if (best is not { } b || Root(b.Canonical) == canonical)
+            if (best is not { } b)
+            {
+                continue;
+            }
+
+            // The group the best match is in now (it may have joined another earlier in this batch).
+            var joined = Root(b.Canonical);
+            if (joined == canonical)
             {
                 continue;
             }
@@ -184,10 +191,10 @@ internal sealed partial class DedupMatching(string schema)
             var status = policy.Kind == DedupPolicyKind.ReportOnly ? "reported"
                 : b.Score.Decision == MatchDecision.Link ? "linked"
                 : "review";
-            links.Add((id, b.Target, b.Score.Total, b.Score.Explain(), status, canonical, Root(b.Canonical)));
+            links.Add((id, b.Target, b.Score.Total, b.Score.Explain(), status, canonical, joined));
             if (status == "linked")
             {
-                moved[canonical] = Root(b.Canonical);
+                moved[canonical] = joined;
             }
         }
 

@@ -105,7 +105,9 @@ internal static class DedupBlocksSql
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation && e.TableName == "dedup_records")
         {
             await tx.RollbackAsync(PlainInsertSavepoint, cancellationToken).ConfigureAwait(false);
-            return await WriteRecordsAsync(conn, tx, schema, matcher, profiles, which, encoded, entries, matched, RecordWrite.InsertNew, cancellationToken).ConfigureAwait(false);
+            var inserted = await WriteRecordsAsync(conn, tx, schema, matcher, profiles, which, encoded, entries, matched, RecordWrite.InsertNew, cancellationToken).ConfigureAwait(false);
+            await tx.ReleaseAsync(PlainInsertSavepoint, cancellationToken).ConfigureAwait(false);
+            return inserted;
         }
     }
 

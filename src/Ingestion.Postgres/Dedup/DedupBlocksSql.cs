@@ -96,19 +96,19 @@ internal static class DedupBlocksSql
     private static async Task<Dictionary<(string, string), (long Id, long Canonical)>> InsertRecordsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string schema, RecordMatcher matcher, IReadOnlyList<MatchProfile> profiles, int[] which, string[] encoded, IReadOnlyList<BlockEntry>[] entries, bool matched, CancellationToken cancellationToken)
     {
         await tx.SaveAsync(PlainInsertSavepoint, cancellationToken).ConfigureAwait(false);
+        Dictionary<(string, string), (long Id, long Canonical)> inserted;
         try
         {
-            var inserted = await WriteRecordsAsync(conn, tx, schema, matcher, profiles, which, encoded, entries, matched, RecordWrite.Insert, cancellationToken).ConfigureAwait(false);
-            await tx.ReleaseAsync(PlainInsertSavepoint, cancellationToken).ConfigureAwait(false);
-            return inserted;
+            inserted = await WriteRecordsAsync(conn, tx, schema, matcher, profiles, which, encoded, entries, matched, RecordWrite.Insert, cancellationToken).ConfigureAwait(false);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation && e.TableName == "dedup_records")
         {
             await tx.RollbackAsync(PlainInsertSavepoint, cancellationToken).ConfigureAwait(false);
-            var inserted = await WriteRecordsAsync(conn, tx, schema, matcher, profiles, which, encoded, entries, matched, RecordWrite.InsertNew, cancellationToken).ConfigureAwait(false);
-            await tx.ReleaseAsync(PlainInsertSavepoint, cancellationToken).ConfigureAwait(false);
-            return inserted;
+            inserted = await WriteRecordsAsync(conn, tx, schema, matcher, profiles, which, encoded, entries, matched, RecordWrite.InsertNew, cancellationToken).ConfigureAwait(false);
         }
+
+        await tx.ReleaseAsync(PlainInsertSavepoint, cancellationToken).ConfigureAwait(false);
+        return inserted;
     }
 
     /// <summary>Inserts some records of a batch (all new, or skipping those filed), or removes the old blocks of records already filed and updates their rows.</summary>

@@ -19,8 +19,7 @@ public class DedupBlockFilterTests(PostgresDatabase db) : IClassFixture<Postgres
             : RecordMatcher.For<GazetteerPlace>("places").Text("name", p => p.Name, weight: 0.6, required: true)
                 .Geo("position", p => new GeoPoint(p.Longitude, p.Latitude), maxDistanceMeters: 5_000, weight: 0.4).Build();
 
-    private IngestionDatabase Database(string schema) =>
-        new(Options.Create(new PostgresIngestionOptions { ConnectionString = db.ConnectionString, Schema = schema }), [.. DedupMigrations.All]);
+    private IngestionDatabase Database(string schema) => PostgresDedupTests.DedupDatabase(db.ConnectionString, schema);
 
     [Fact]
     public async Task Thousands_of_places_of_the_same_name_beyond_the_distance_are_dropped_in_the_index_and_the_near_one_links()

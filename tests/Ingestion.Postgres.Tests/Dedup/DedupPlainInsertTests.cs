@@ -2,7 +2,7 @@ using Ingestion.Dedup;
 using Ingestion.Postgres.Dedup;
 using Ingestion.Postgres.Hosting;
 using Ingestion.TestSupport;
-using Microsoft.Extensions.Options;
+using static Ingestion.Postgres.Tests.Dedup.PostgresDedupTests;
 
 namespace Ingestion.Postgres.Tests.Dedup;
 
@@ -15,11 +15,7 @@ public class DedupPlainInsertTests(PostgresDatabase db) : IClassFixture<Postgres
 {
     private static readonly DateTimeOffset T0 = new(2026, 8, 1, 19, 0, 0, TimeSpan.FromHours(-4));
 
-    private IngestionDatabase Database(string schema) =>
-        new(Options.Create(new PostgresIngestionOptions { ConnectionString = db.ConnectionString, Schema = schema }), [.. DedupMigrations.All]);
-
-    private static MatchProfile P(RecordMatcher<EventRow> m, string source, string id, string title, DateTimeOffset at) =>
-        m.Profile(source, id, new EventRow { SourceId = id, Title = title, StartsAt = at });
+    private IngestionDatabase Database(string schema) => PostgresDedupTests.DedupDatabase(db.ConnectionString, schema);
 
     [Fact]
     public async Task A_batch_whose_last_record_is_filed_already_files_the_new_ones_once_and_refreshes_the_filed_one_in_place()

@@ -2,8 +2,9 @@ using Ingestion.Dedup;
 using Ingestion.Postgres.Dedup;
 using Ingestion.Postgres.Hosting;
 using Ingestion.TestSupport;
-using Microsoft.Extensions.Options;
 using Npgsql;
+
+using static Ingestion.Postgres.Tests.Dedup.PostgresDedupTests;
 
 namespace Ingestion.Postgres.Tests.Dedup;
 
@@ -17,11 +18,7 @@ public class DedupQueryAheadTests(PostgresDatabase db) : IClassFixture<PostgresD
     private static readonly DateTimeOffset T0 = new(2026, 7, 1, 20, 0, 0, TimeSpan.FromHours(-4));
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
-    private IngestionDatabase Database(string schema, string? connectionString = null) =>
-        new(Options.Create(new PostgresIngestionOptions { ConnectionString = connectionString ?? db.ConnectionString, Schema = schema }), [.. DedupMigrations.All]);
-
-    private static MatchProfile P(RecordMatcher<EventRow> m, string source, string id, string title, DateTimeOffset at) =>
-        m.Profile(source, id, new EventRow { SourceId = id, Title = title, StartsAt = at });
+    private IngestionDatabase Database(string schema, string? connectionString = null) => PostgresDedupTests.DedupDatabase(connectionString ?? db.ConnectionString, schema);
 
     private static List<MatchProfile> Festivals(RecordMatcher<EventRow> m, string source, string prefix, Func<int, string> title) =>
         [.. Enumerable.Range(0, 40).Select(i => P(m, source, $"{prefix}{i}", title(i), T0.AddDays(i)))];
@@ -114,7 +111,7 @@ public class DedupQueryAheadTests(PostgresDatabase db) : IClassFixture<PostgresD
     [Fact]
     public async Task A_staging_that_fails_while_the_query_runs_ahead_reports_its_own_error_and_commits_nothing()
     {
-        await using var database = new IngestionDatabase(Options.Create(new PostgresIngestionOptions { ConnectionString = db.ConnectionString + ";Command Timeout=1", Schema = "dedup_ahead_fail" }), [.. DedupMigrations.All]);
+        await using var database = Database("dedup_ahead_fail", db.ConnectionString + ";Command Timeout=1");
         var store = new PostgresDedupStore(database);
         var m = PostgresDedupTests.Matcher();
         await store.MatchBatchAsync(m, DedupPolicy.Link, Festivals(m, "legacy", "l", i => $"Vente de garage numéro {i}"), null, false, default);

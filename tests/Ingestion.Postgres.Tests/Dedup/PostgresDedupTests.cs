@@ -71,11 +71,15 @@ public class PostgresDedupTests(PostgresDatabase db) : IClassFixture<PostgresDat
         .Thresholds(link: 0.8, review: 0.6)
         .Build();
 
-    private IngestionDatabase Database(string schema) =>
-        new(Options.Create(new PostgresIngestionOptions { ConnectionString = db.ConnectionString, Schema = schema }), [.. DedupMigrations.All]);
+    /// <summary>The dedup tables in <paramref name="schema"/> of the server at <paramref name="connectionString"/> (shared by the dedup test classes).</summary>
+    internal static IngestionDatabase DedupDatabase(string connectionString, string schema) =>
+        new(Options.Create(new PostgresIngestionOptions { ConnectionString = connectionString, Schema = schema }), [.. DedupMigrations.All]);
 
-    private static MatchProfile P(RecordMatcher<EventRow> m, string source, string id, string? title, DateTimeOffset? at, string? place = null, string? url = null) =>
+    /// <summary>An event's match profile (shared by the dedup test classes).</summary>
+    internal static MatchProfile P(RecordMatcher<EventRow> m, string source, string id, string? title, DateTimeOffset? at, string? place = null, string? url = null) =>
         m.Profile(source, id, new EventRow { SourceId = id, Title = title, StartsAt = at, Place = place, Url = url });
+
+    private IngestionDatabase Database(string schema) => DedupDatabase(db.ConnectionString, schema);
 
     [Theory]
     [InlineData("Festival International de Jazz de Montréal")]

@@ -11,6 +11,9 @@ public sealed partial class IngestionRunner
 {
     private sealed record InFlightBatch(Task<SinkBatchResult> Write, string Position, int Read, int SourceRejects);
 
+    /// <summary>A batch handed over behind another was not written: the one before it failed (that failure is reported).</summary>
+    private sealed class BatchNotWrittenException(Exception cause) : Exception("The batch was not written: the batch before it failed.", cause);
+
     private sealed class AttemptCounts
     {
         public IngestionCounts Counts { get; private set; }

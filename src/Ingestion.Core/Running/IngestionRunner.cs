@@ -351,19 +351,21 @@ public sealed partial class IngestionRunner : IIngestionRunner
             long recordNumber = 0;
             var cap = run.Options.MaxRecords;
 
-            // One batch is written in the background while the source reads the next one (a two-stage pipeline):
-            // batches still reach the sink one at a time and in order, each with its own checkpoint, and a batch's
-            // counts are taken (and its failure surfaces) before the next batch is handed over.
-            InFlightBatch? inFlight = null;
+            // Batches are written in the background while the source reads the next one (a pipeline): they still reach
+            // the sink one at a time and in order, each with its own checkpoint, and their counts are taken (and their
+            // failures surface) in that order. One write is in flight, or two when the sink prepares batches that far
+            // ahead (IPreparingSinkWriter.BatchesPreparedAhead): the second is handed over at once and starts when the
+            // first has finished, so the reading thread goes on reading meanwhile.
+            var inFlight = new Queue<InFlightBatch>(2);
+            var preparer = writer as IPreparingSinkWriter<TRecord>;
 
             async Task DrainAsync()
             {
-                if (inFlight is not { } pending)
+                if (!inFlight.TryDequeue(out var pending))
                 {
                     return;
                 }
 
-                inFlight = null;
                 run.Position = pending.Position;
                 var written = await pending.Write.ConfigureAwait(false);
                 var counts = new IngestionCounts
@@ -390,32 +392,61 @@ public sealed partial class IngestionRunner : IIngestionRunner
                 run.ReportProgress(attempt.Counts);
             }
 
-            async Task DrainQuietlyAsync()
+            async Task DrainAllAsync()
             {
-                try
+                while (inFlight.Count > 0)
                 {
                     await DrainAsync().ConfigureAwait(false);
                 }
-                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-                {
-                    // The attempt was cancelled: the batch in flight rolled back with it.
-                }
-#pragma warning disable CA1031 // another failure is already on its way out; this one is logged, not lost silently
-                catch (Exception e)
-#pragma warning restore CA1031
-                {
-                    Log.FlushAfterFailureFailed(run.Logger, e, run.SourceName, "the attempt ended early");
-                }
             }
 
-            var preparer = writer as IPreparingSinkWriter<TRecord>;
+            async Task DrainQuietlyAsync()
+            {
+                // A failure on its way out keeps its batch's position; the batches behind it are not where it failed.
+                var failedAt = run.Position;
+                while (inFlight.Count > 0)
+                {
+                    try
+                    {
+                        await DrainAsync().ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                    {
+                        // The attempt was cancelled: the batch in flight rolled back with it.
+                    }
+                    catch (BatchNotWrittenException)
+                    {
+                        // Never handed to the sink: the batch before it failed, and that failure is on its way out.
+                    }
+#pragma warning disable CA1031 // another failure is already on its way out; this one is logged, not lost silently
+                    catch (Exception e)
+#pragma warning restore CA1031
+                    {
+                        Log.FlushAfterFailureFailed(run.Logger, e, run.SourceName, "the attempt ended early");
+                    }
+                }
+
+                run.Position = failedAt;
+            }
+
+            RejectBudgetExceededException OverBudget(IReadOnlyList<RejectedRecord> rejects, long rejected)
+            {
+                var first = rejects[0];
+                return new RejectBudgetExceededException($"Source '{run.SourceName}' rejected {rejected} records, over its error budget of {run.Options.MaxRejected} (Ingestion:Sources:{run.SourceName}:MaxRejected); first rejected at {first.Position}{(first.Field is null ? string.Empty : $", field {first.Field}")}: {first.Reason}")
+                {
+                    SourceName = run.SourceName,
+                    Position = first.Position,
+                    Field = first.Field,
+                    Rejected = rejects,
+                };
+            }
 
             async Task FlushAsync()
             {
                 var (rejects, checkpoint) = context.TakePending();
                 if (buffer.Count == 0 && rejects.Count == 0 && checkpoint is null)
                 {
-                    await DrainAsync().ConfigureAwait(false);
+                    await DrainAllAsync().ConfigureAwait(false);
                     return;
                 }
 
@@ -425,37 +456,69 @@ public sealed partial class IngestionRunner : IIngestionRunner
                 var read = buffer.Count + rejects.Count;
                 buffer.Clear();
                 var prepared = preparer is not null && records.Length > 0 ? preparer.PrepareBatch(records, firstRecordNumber) : null;
-                await DrainAsync().ConfigureAwait(false);
+                var writesInFlight = Math.Clamp(preparer?.BatchesPreparedAhead ?? 1, 1, 2);
+                while (inFlight.Count >= writesInFlight)
+                {
+                    await DrainAsync().ConfigureAwait(false);
+                }
+
                 if (checkpoint is not null)
                 {
                     state = state.Apply(checkpoint);
                 }
 
-                var budgetLeft = run.Options.MaxRejected - run.Committed.Rejected - attempt.Rejected - rejects.Count;
-                if (budgetLeft < 0)
+                // The error budget left: what the batches still in flight rejected themselves is known only once they
+                // are written, so a batch handed over behind one takes its budget then (a batch over it is not written).
+                var ahead = inFlight.ToArray();
+                var rejectedKnown = run.Committed.Rejected + attempt.Rejected + rejects.Count + ahead.Sum(p => (long)p.SourceRejects);
+                if (ahead.Length == 0 && run.Options.MaxRejected - rejectedKnown < 0)
                 {
-                    var first = rejects[0];
-                    throw new RejectBudgetExceededException($"Source '{run.SourceName}' rejected {run.Committed.Rejected + attempt.Rejected + rejects.Count} records, over its error budget of {run.Options.MaxRejected} (Ingestion:Sources:{run.SourceName}:MaxRejected); first rejected at {first.Position}{(first.Field is null ? string.Empty : $", field {first.Field}")}: {first.Reason}")
-                    {
-                        SourceName = run.SourceName,
-                        Position = first.Position,
-                        Field = first.Field,
-                        Rejected = rejects,
-                    };
+                    throw OverBudget(rejects, rejectedKnown);
                 }
 
-                var batch = new SinkBatch<TRecord>
+                SinkBatch<TRecord> BatchWithin(long rejected) => new()
                 {
                     Records = records,
                     FirstRecordNumber = firstRecordNumber,
                     Rejected = rejects,
                     State = checkpoint is null ? null : state,
-                    RejectBudget = budgetLeft,
+                    RejectBudget = run.Options.MaxRejected - rejected,
                     Prepared = prepared,
                     MayDeferCommit = mayDeferCommit,
                 };
-                run.Position = batch.PositionOf(0);
-                inFlight = new InFlightBatch(Task.Run(async () => await writer.WriteBatchAsync(batch, cancellationToken).ConfigureAwait(false), CancellationToken.None), batch.PositionOf(0), read, rejects.Count);
+
+                var batch = BatchWithin(rejectedKnown);
+                var position = batch.PositionOf(0);
+                run.Position = position;
+                var write = ahead.Length == 0
+                    ? Task.Run(async () => await writer.WriteBatchAsync(batch, cancellationToken).ConfigureAwait(false), CancellationToken.None)
+                    : Task.Run(() => WriteAfterAsync(ahead, rejects, rejectedKnown, BatchWithin), CancellationToken.None);
+                inFlight.Enqueue(new InFlightBatch(write, position, read, rejects.Count));
+            }
+
+            // A batch handed over while others are in flight: written once they are, with the budget they left (a batch
+            // whose own rejects go over it is not written).
+            async Task<SinkBatchResult> WriteAfterAsync(InFlightBatch[] before, IReadOnlyList<RejectedRecord> rejects, long rejectedKnown, Func<long, SinkBatch<TRecord>> batchWithin)
+            {
+                var rejected = rejectedKnown;
+                foreach (var earlier in before)
+                {
+                    try
+                    {
+                        rejected += (await earlier.Write.ConfigureAwait(false)).Rejected.Count;
+                    }
+                    catch (Exception e)
+                    {
+                        throw new BatchNotWrittenException(e);
+                    }
+                }
+
+                if (rejects.Count > 0 && run.Options.MaxRejected - rejected < 0)
+                {
+                    throw OverBudget(rejects, rejected);
+                }
+
+                return await writer.WriteBatchAsync(batchWithin(rejected), cancellationToken).ConfigureAwait(false);
             }
 
             // The last batch: handed over, then waited for (its counts are in, its failure surfaces here). Batches whose
@@ -464,7 +527,7 @@ public sealed partial class IngestionRunner : IIngestionRunner
             async Task FlushAndDrainAsync()
             {
                 await FlushAsync().ConfigureAwait(false);
-                await DrainAsync().ConfigureAwait(false);
+                await DrainAllAsync().ConfigureAwait(false);
                 if (commitDeferred)
                 {
                     var closing = new SinkBatch<TRecord> { Records = [], FirstRecordNumber = recordNumber + 1, MayDeferCommit = false };

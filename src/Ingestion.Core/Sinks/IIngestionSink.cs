@@ -73,6 +73,14 @@ public interface IPreparingSinkWriter<TRecord> : ISinkWriter<TRecord>
     /// <param name="firstRecordNumber">The 1-based number of the first record in the run (for positions).</param>
     /// <returns>An opaque state for <see cref="SinkBatch{TRecord}.Prepared"/>, or <see langword="null"/>.</returns>
     object? PrepareBatch(IReadOnlyList<TRecord> records, long firstRecordNumber);
+
+    /// <summary>
+    /// How many batches handed over and not yet written <see cref="PrepareBatch"/> may be called behind: 1 (the default)
+    /// or 2. Read before each batch is handed over. At 2 the runner hands the next batch over while the one before is
+    /// still being written; writes still run one at a time and in order, but a call to <see cref="PrepareBatch"/> may
+    /// then come while the two batches before it are not yet written.
+    /// </summary>
+    int BatchesPreparedAhead => 1;
 }
 
 /// <summary>What a sink needs to know about the run it writes.</summary>

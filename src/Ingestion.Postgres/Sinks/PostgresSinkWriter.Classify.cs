@@ -24,6 +24,25 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     /// <summary>The last batch classified against <see cref="_index"/> (its write may still be running), or null.</summary>
     private Classification? _lastClassified;
 
+    /// <summary>The batch classified against <see cref="_index"/> before <see cref="_lastClassified"/> (its write may still be running too), or null.</summary>
+    private Classification? _beforeLastClassified;
+
+    /// <summary>The first record number of the last batch whose write succeeded (it holds no lock any more), or <see cref="NoBatch"/>.</summary>
+    private long _writtenThrough = NoBatch;
+
+    /// <summary>
+    /// 2 while the last batch classified sent mostly new rows and could be copied ahead (a first load): the runner then
+    /// hands the next batch over behind the one being written, and its copy starts on a third connection while the two
+    /// before it are written. Else 1.
+    /// </summary>
+    public int BatchesPreparedAhead => Volatile.Read(ref _loadsAhead) ? 2 : 1;
+
+    /// <summary>Backs <see cref="BatchesPreparedAhead"/>; set by each classification.</summary>
+    private bool _loadsAhead;
+
+    /// <summary>Whether the connection pool can give the writer a third connection (<see cref="BatchesPreparedAhead"/> stays 1 otherwise).</summary>
+    private readonly bool _mayCopyTwoAhead;
+
     /// <summary>The first record number of the batch <see cref="PrepareBatch"/> was last given (the reading thread's own).</summary>
     private long _lastPrepared = NoBatch;
 
@@ -40,10 +59,10 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     /// batch before it (the one <see cref="PrepareBatch"/> saw last) is the last one classified against the current
     /// index, of this mapping. Gives null otherwise, and the write classifies.
     /// </summary>
-    /// <remarks><paramref name="before"/> is the classification of the batch before (whose write may still be running).</remarks>
-    private Classification? ClassifyAhead(TableMapping<TRecord> mapping, long previous, long firstRecordNumber, List<int> winners, ulong[] keyHashes, ulong[] rowHashes, out Classification? before)
+    /// <remarks><paramref name="before"/> are the classifications of the two batches before (whose writes may still be running).</remarks>
+    private Classification? ClassifyAhead(TableMapping<TRecord> mapping, long previous, long firstRecordNumber, List<int> winners, ulong[] keyHashes, ulong[] rowHashes, out ClassifiedBefore before)
     {
-        before = null;
+        before = default;
         if (Mode != WriteMode.Merge || _run.Verify || _deferred || winners.Count == 0)
         {
             return null;
@@ -56,7 +75,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
                 return null;
             }
 
-            before = _lastClassified;
+            before = new ClassifiedBefore(_lastClassified, _beforeLastClassified);
             return ClassifyLocked(mapping, firstRecordNumber, winners, keyHashes, rowHashes);
         }
     }
@@ -119,8 +138,10 @@ internal sealed partial class PostgresSinkWriter<TRecord>
 
         // Sorted ahead (and prepared on one thread) only while batches send most of their rows: the next batch learns which it is.
         _sendsMost = (fresh.Count + uncertain.Count) * 2 >= winners.Count;
-        var classified = new Classification(index, mapping, winners, keyHashes, fresh, uncertain, unchanged, FreshPastCapacity: wasFull && fresh.Count > 0, IndexComplete: _indexComplete);
+        var classified = new Classification(firstRecordNumber, index, mapping, winners, keyHashes, fresh, uncertain, unchanged, FreshPastCapacity: wasFull && fresh.Count > 0, IndexComplete: _indexComplete);
+        _beforeLastClassified = _lastClassified;
         _lastClassified = classified;
+        Volatile.Write(ref _loadsAhead, _mayCopyTwoAhead && _options.CopyAheadOnSecondConnection && !_deferred && !_run.Verify && !mapping.HasTriggersRulesOrForeignKeys && fresh.Count * 2 >= winners.Count && uncertain.Count == 0);
         return classified;
     }
 
@@ -134,14 +155,19 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             _indexComplete = complete;
             _classifiedThrough = NoBatch;
             _lastClassified = null;
+            _beforeLastClassified = null;
         }
     }
+
+    /// <summary>The classifications of the two batches before the one being classified, the latest first (either may be null).</summary>
+    private readonly record struct ClassifiedBefore(Classification? Last, Classification? BeforeLast);
 
     /// <summary>
     /// A batch's rows by what the key index said of them. <see cref="Fresh"/> and <see cref="Uncertain"/> are remembered
     /// in <see cref="Index"/> with their new row hashes; <see cref="FreshPastCapacity"/>: a new key came once the index
     /// was full, so it may be one an earlier batch copied; <see cref="IndexComplete"/>: the index held every stored key,
-    /// so each uncertain row is a stored key whose row changed. <see cref="KeyHashes"/> are the batch's, by record.
+    /// so each uncertain row is a stored key whose row changed. <see cref="KeyHashes"/> are the batch's, by record;
+    /// <see cref="FirstRecordNumber"/> is its first record's number.
     /// </summary>
-    private sealed record Classification(KeyHashIndex Index, TableMapping<TRecord> Mapping, List<int> Winners, ulong[] KeyHashes, List<int> Fresh, List<int> Uncertain, long Unchanged, bool FreshPastCapacity, bool IndexComplete);
+    private sealed record Classification(long FirstRecordNumber, KeyHashIndex Index, TableMapping<TRecord> Mapping, List<int> Winners, ulong[] KeyHashes, List<int> Fresh, List<int> Uncertain, long Unchanged, bool FreshPastCapacity, bool IndexComplete);
 }

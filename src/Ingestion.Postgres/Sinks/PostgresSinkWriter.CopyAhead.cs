@@ -9,27 +9,32 @@ namespace Ingestion.Postgres.Sinks;
 /// batch before it is still being written (<see cref="PostgresSinkOptions.CopyAheadOnSecondConnection"/>): the new rows
 /// copied into the table, the changed ones staged and updated. The copy runs in its own open transaction; the batch's
 /// write then takes that connection and transaction, records the batch and commits, after the batch before it
-/// committed. At most one copy is ahead at a time, always on the connection the writer is not using.
+/// committed. At most two copies are ahead at a time (<see cref="MaxCopiesAhead"/>), each on a connection the writer is
+/// not using: two while the runner hands a batch over behind the one being written (<see cref="BatchesPreparedAhead"/>).
 /// </summary>
 /// <remarks>
 /// The earlier batch must never wait for a lock the copy holds: its commit waits for the client, so the run would hang
 /// where the server sees no deadlock. Hence the narrow conditions of <see cref="MayCopyAhead"/> (no key of the copy in
-/// the earlier batch: new keys are not in the index that holds the earlier batch's, and a changed row's key is checked
-/// against every record of the earlier batch; no trigger, rule or foreign key, so no write beyond the table), and every
+/// an earlier batch: new keys are not in the index that holds the earlier batches', and a changed row's key is checked
+/// against every record of the two batches before, the most that may still be in flight; no trigger, rule or foreign
+/// key, so no write beyond the table), and every
 /// statement of the writer that locks a table (a new mapping, a key build, the run's completion, any rollback) first
 /// rolls the copy back (<see cref="DiscardCopyAheadAsync"/>); a key build (a first load's, whose table has no key yet)
 /// also keeps new copies from starting until it is done (<see cref="BlockCopyAheadAsync"/>).
 /// </remarks>
 internal sealed partial class PostgresSinkWriter<TRecord>
 {
-    /// <summary>Guards <see cref="_ahead"/> and the swap of <see cref="_conn"/> with <see cref="_other"/>.</summary>
+    /// <summary>At most this many copies are ahead of the writes at once.</summary>
+    private const int MaxCopiesAhead = 2;
+
+    /// <summary>Guards <see cref="_aheads"/>, <see cref="_idle"/> and the swap of <see cref="_conn"/> with a copy's connection.</summary>
     private readonly Lock _aheadGate = new();
 
-    /// <summary>The writer's second connection (opened by the first copy ahead), never the one a write is using.</summary>
-    private NpgsqlConnection? _other;
+    /// <summary>The writer's other connections (opened by copies ahead) that no write or copy is using.</summary>
+    private readonly Stack<NpgsqlConnection> _idle = new();
 
-    /// <summary>The copy ahead, if one was started and not yet taken by its write or rolled back.</summary>
-    private CopyAhead? _ahead;
+    /// <summary>The copies ahead started and not yet taken by their writes or rolled back, oldest batch first.</summary>
+    private readonly List<CopyAhead> _aheads = [];
 
     /// <summary>While above 0 no copy ahead starts: the writer is building a table's key, which waits for any writer of the table.</summary>
     private int _aheadBlocked;
@@ -41,7 +46,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         {
             lock (_aheadGate)
             {
-                return _ahead is not null;
+                return _aheads.Count > 0;
             }
         }
     }
@@ -50,8 +55,8 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     /// Whether a batch classified ahead may be copied ahead: a Merge run committing batch by batch, rows in key order
     /// into a table with no trigger, rule or foreign key; every row to send new by the key index (the table's key may
     /// still be unbuilt, as in a first load), or, in a table whose key is built, with the hash column and by a complete
-    /// index, a stored key whose row changed and which no record of the batch before (<paramref name="before"/>, maybe
-    /// still being written) has.
+    /// index, a stored key whose row changed and which no record of the two batches before (<paramref name="before"/>)
+    /// whose writes may still be running has.
     /// </summary>
     /// <remarks>
     /// A key new to an index that is full may be one an earlier batch copied unremembered. Into a table whose key is
@@ -60,16 +65,25 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     /// row of a key copied twice), so a first load past the index's capacity is still copied ahead, and its write marks
     /// the table as it would (<see cref="WriteRowsAsync"/>).
     /// </remarks>
-    private bool MayCopyAhead(TableMapping<TRecord> mapping, PreparedRows prepared, Classification classified, Classification? before) =>
+    private bool MayCopyAhead(TableMapping<TRecord> mapping, PreparedRows prepared, Classification classified, ClassifiedBefore before) =>
         _options.CopyAheadOnSecondConnection && Mode == WriteMode.Merge && !_deferred && !_run.Verify
         && classified.Fresh.Count + classified.Uncertain.Count > 0 && (!classified.FreshPastCapacity || mapping.KeyIndexPending)
         && prepared.Sorted && !mapping.HasTriggersRulesOrForeignKeys
         && (classified.Uncertain.Count == 0
-            || (!mapping.KeyIndexPending && mapping.HasHash && classified.IndexComplete && before is not null && !ChangesKeysOf(classified, before)));
+            || (!mapping.KeyIndexPending && mapping.HasHash && classified.IndexComplete && before.Last is not null
+                && !ChangesKeysOf(classified, before.Last) && !ChangesKeysOf(classified, before.BeforeLast)));
 
-    /// <summary>Whether a row <paramref name="classified"/> would merge has the key of any record of the batch <paramref name="before"/> (rejected and repeated ones too).</summary>
-    private static bool ChangesKeysOf(Classification classified, Classification before)
+    /// <summary>
+    /// Whether a row <paramref name="classified"/> would merge has the key of any record of the batch
+    /// <paramref name="before"/> (rejected and repeated ones too) while that batch's write may still hold it.
+    /// </summary>
+    private bool ChangesKeysOf(Classification classified, Classification? before)
     {
+        if (before is null || before.FirstRecordNumber <= Interlocked.Read(ref _writtenThrough))
+        {
+            return false;
+        }
+
         var keys = new HashSet<ulong>(classified.Uncertain.Count);
         foreach (var i in classified.Uncertain)
         {
@@ -88,23 +102,23 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     }
 
     /// <summary>
-    /// Starts copying the batch's new rows on the other connection (on the reading thread, after the batch was
-    /// classified ahead); gives the copy, or null when one is already ahead or the writer is done.
+    /// Starts copying the batch's new rows on another connection (on the reading thread, after the batch was
+    /// classified ahead); gives the copy, or null when <see cref="MaxCopiesAhead"/> are already ahead or the writer is done.
     /// </summary>
     private CopyAhead? StartCopyAhead(TableMapping<TRecord> mapping, PreparedRows prepared, long firstRecordNumber, Classification classified)
     {
         lock (_aheadGate)
         {
-            if (_ahead is not null || _completed || _disposed || _aheadBlocked > 0)
+            if (_aheads.Count >= (_mayCopyTwoAhead ? MaxCopiesAhead : 1) || _completed || _disposed || _aheadBlocked > 0)
             {
                 return null;
             }
 
-            var conn = _other ??= (NpgsqlConnection)((ICloneable)_conn).Clone();
+            var conn = _idle.TryPop(out var idle) ? idle : (NpgsqlConnection)((ICloneable)_conn).Clone();
             var ahead = new CopyAhead(conn, prepared.Records!, firstRecordNumber, classified);
             var rowHashes = mapping.HasHash ? prepared.RowHashes : null;
             ahead.Copy = Task.Run(() => ahead.RunAsync(mapping, rowHashes, _options, Source));
-            _ahead = ahead;
+            _aheads.Add(ahead);
             return ahead;
         }
     }
@@ -112,7 +126,8 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     /// <summary>
     /// Takes the copy made ahead of this batch when the write can use it as it is (the same records, the classification
     /// the write uses, and the copy succeeded); the batch's write then continues on that copy's connection and
-    /// transaction. Any other copy ahead is rolled back.
+    /// transaction. When the oldest copy ahead is not this batch's to take, every copy ahead is rolled back (they were
+    /// classified against the same index or a later one); copies of later batches are left be.
     /// </summary>
     /// <remarks>
     /// The copy is claimed before it is waited for: the writer's own connection, idle once the batch before committed,
@@ -125,7 +140,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         CopyAhead? ahead;
         lock (_aheadGate)
         {
-            ahead = _ahead;
+            ahead = _aheads.Count > 0 ? _aheads[0] : null;
         }
 
         if (ahead is null || ahead.FirstRecordNumber > batch.FirstRecordNumber)
@@ -152,8 +167,9 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         await EndQuietTransactionAsync().ConfigureAwait(false);
         lock (_aheadGate)
         {
-            _ahead = null;
-            (_conn, _other) = (ahead.Connection, _conn);
+            _aheads.Remove(ahead);
+            _idle.Push(_conn);
+            _conn = ahead.Connection;
         }
 
         // Waited for with the write's own cancellation: a run cancelled while the copy waits (on a lock, say) cancels it.
@@ -201,42 +217,41 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     }
 
     /// <summary>
-    /// Rolls back the copy ahead, if any (waiting for it to finish first, or cancelling it when <paramref name="cancel"/>:
-    /// a cancelled write does not wait for a copy held up on a lock); the other connection stays for the next one.
+    /// Rolls back every copy ahead (waiting for each to finish first, or cancelling it when <paramref name="cancel"/>:
+    /// a cancelled write does not wait for a copy held up on a lock); their connections stay for the next ones.
     /// </summary>
     private async Task DiscardCopyAheadAsync(bool cancel = false)
     {
-        CopyAhead? ahead;
+        CopyAhead[] aheads;
         lock (_aheadGate)
         {
-            ahead = _ahead;
-            _ahead = null;
+            aheads = [.. _aheads];
+            _aheads.Clear();
         }
 
-        if (ahead is null)
+        // The latest first: it may only wait on the rows of an earlier one, never the other way round.
+        for (var i = aheads.Length - 1; i >= 0; i--)
         {
-            return;
-        }
-
-        if (cancel)
-        {
-            ahead.CancelQuietly();
-        }
-
-        await ahead.SucceededAsync().ConfigureAwait(false);
-        await RollBackAsync(ahead).ConfigureAwait(false);
-        if (ahead.Connection.State != System.Data.ConnectionState.Open && ahead.Connection.State != System.Data.ConnectionState.Closed)
-        {
-            // Broken by the failed copy: a fresh one is made for the next.
-            lock (_aheadGate)
+            var ahead = aheads[i];
+            if (cancel)
             {
-                if (ReferenceEquals(_other, ahead.Connection))
-                {
-                    _other = null;
-                }
+                ahead.CancelQuietly();
             }
 
-            await ahead.Connection.DisposeAsync().ConfigureAwait(false);
+            await ahead.SucceededAsync().ConfigureAwait(false);
+            await RollBackAsync(ahead).ConfigureAwait(false);
+            if (ahead.Connection.State is System.Data.ConnectionState.Open or System.Data.ConnectionState.Closed)
+            {
+                lock (_aheadGate)
+                {
+                    _idle.Push(ahead.Connection);
+                }
+            }
+            else
+            {
+                // Broken by the failed copy: a fresh one is made for the next.
+                await ahead.Connection.DisposeAsync().ConfigureAwait(false);
+            }
         }
     }
 
@@ -262,30 +277,23 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         }
     }
 
-    /// <summary>Ends the writer's second connection (after any copy ahead is cancelled and rolled back).</summary>
+    /// <summary>Ends the writer's other connections (after every copy ahead is cancelled and rolled back).</summary>
     private async Task DisposeOtherAsync()
     {
-        CopyAhead? ahead;
-        lock (_aheadGate)
-        {
-            ahead = _ahead;
-        }
-
-        if (ahead is not null)
-        {
-            await ahead.Cancel.CancelAsync().ConfigureAwait(false);
-        }
-
-        await DiscardCopyAheadAsync().ConfigureAwait(false);
-        NpgsqlConnection? other;
         lock (_aheadGate)
         {
             _disposed = true;
-            other = _other;
-            _other = null;
         }
 
-        if (other is not null)
+        await DiscardCopyAheadAsync(cancel: true).ConfigureAwait(false);
+        NpgsqlConnection[] others;
+        lock (_aheadGate)
+        {
+            others = [.. _idle];
+            _idle.Clear();
+        }
+
+        foreach (var other in others)
         {
             await other.DisposeAsync().ConfigureAwait(false);
         }

@@ -61,6 +61,9 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         _options = options;
         _logger = logger;
         _deferred = run.IsDryRun || run.Options.Transaction == TransactionScope.WholeRun || run.Options.WriteMode == WriteMode.Replace;
+
+        // Two copies ahead take a third connection: not from a pool too small to give it without waiting for this run.
+        _mayCopyTwoAhead = new NpgsqlConnectionStringBuilder(conn.ConnectionString) is { Pooling: false } or { MaxPoolSize: >= MaxCopiesAhead + 1 };
     }
 
     private string Source => _run.SourceName;
@@ -71,7 +74,9 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
     {
         try
         {
-            return await WriteBatchCoreAsync(batch, cancellationToken).ConfigureAwait(false);
+            var written = await WriteBatchCoreAsync(batch, cancellationToken).ConfigureAwait(false);
+            Interlocked.Exchange(ref _writtenThrough, batch.FirstRecordNumber);
+            return written;
         }
         catch
         {

@@ -7,8 +7,9 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Ingestion.Core.Tests.Running;
 
 /// <summary>
-/// The runner hands a full batch to the sink in the background and reads the next one meanwhile; batches still
-/// reach the sink one at a time, in order, and a failed write surfaces before anything after it is written.
+/// The runner hands a full batch to the sink in the background and reads the next one meanwhile (two batches when the
+/// sink prepares that far ahead); batches still reach the sink one at a time, in order, and a failed write surfaces
+/// before anything after it is written.
 /// </summary>
 public class BatchPipelineTests
 {
@@ -64,14 +65,116 @@ public class BatchPipelineTests
         Assert.Equal(10L, result.Counts.Created);
     }
 
-    private static ServiceProvider Build(GatedSink sink, Func<CancellationToken, IAsyncEnumerable<Item>> read)
+    [Fact]
+    public async Task A_sink_preparing_two_batches_ahead_gets_the_next_one_while_the_one_before_is_still_written()
+    {
+        var sink = new GatedSink { PreparedAhead = 2 };
+        await using var sp = Build(sink, (ct) => ScriptedSource.Items(45, ct: ct));
+        var run = sp.GetRequiredService<IIngestionRunner>().RunAsync("items", null, CancellationToken.None);
+
+        // The first write is held: the second batch is handed over behind it, and the third prepared meanwhile.
+        await sink.FirstWriteStarted.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        await sink.PreparedThird.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal(1, sink.Writes);
+        sink.Release.SetResult();
+
+        var result = await run;
+        Assert.Equal(IngestionStatus.Succeeded, result.Status);
+        Assert.Equal((45L, 45L), (result.Counts.Read, result.Counts.Created));
+        Assert.Equal([1L, 11L, 21L, 31L, 41L], sink.FirstRecordNumbers);
+        Assert.Equal(1, sink.MaxConcurrentWrites);
+    }
+
+    [Fact]
+    public async Task A_sink_preparing_one_batch_ahead_never_gets_the_third_before_the_first_is_written()
+    {
+        var sink = new GatedSink { PreparedAhead = 1 };
+        await using var sp = Build(sink, (ct) => ScriptedSource.Items(45, ct: ct));
+        var run = sp.GetRequiredService<IIngestionRunner>().RunAsync("items", null, CancellationToken.None);
+
+        await sink.FirstWriteStarted.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        var waited = await Task.WhenAny(sink.PreparedThird.Task, Task.Delay(TimeSpan.FromMilliseconds(300)));
+        Assert.False(ReferenceEquals(waited, sink.PreparedThird.Task), "the third batch was prepared while the first was written");
+        sink.Release.SetResult();
+
+        Assert.Equal(IngestionStatus.Succeeded, (await run).Status);
+        Assert.Equal([1L, 11L, 21L, 31L, 41L], sink.FirstRecordNumbers);
+    }
+
+    [Fact]
+    public async Task A_batch_handed_over_behind_one_whose_write_fails_is_never_written()
+    {
+        var sink = new GatedSink { PreparedAhead = 2, FailOnWrite = 2 };
+        sink.Release.SetResult();
+        await using var sp = Build(sink, (ct) => ScriptedSource.Items(45, ct: ct));
+        var result = await sp.GetRequiredService<IIngestionRunner>().RunAsync("items", null, CancellationToken.None);
+
+        Assert.Equal(IngestionStatus.Failed, result.Status);
+        Assert.Contains("write 2 failed", result.Error!.Message, StringComparison.Ordinal);
+        Assert.Equal("record 11", result.Error.Position);
+        Assert.Equal([1L, 11L], sink.FirstRecordNumbers);
+        Assert.Equal(10L, result.Counts.Created);
+    }
+
+    [Fact]
+    public async Task A_batch_handed_over_behind_another_gets_the_error_budget_that_one_left()
+    {
+        // The first write rejects 3 records; the second batch was handed over before that was known.
+        var sink = new GatedSink { PreparedAhead = 2, RejectsOfWrite = { [1] = 3 } };
+        await using var sp = Build(sink, (ct) => ScriptedSource.Items(45, ct: ct), maxRejected: 5);
+        var run = sp.GetRequiredService<IIngestionRunner>().RunAsync("items", null, CancellationToken.None);
+        await sink.PreparedThird.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        sink.Release.SetResult();
+
+        var result = await run;
+        Assert.Equal(IngestionStatus.PartiallySucceeded, result.Status);
+        Assert.Equal([5L, 2L, 2L, 2L, 2L], sink.Budgets);
+        Assert.Equal((3L, 42L), (result.Counts.Rejected, result.Counts.Created));
+    }
+
+    [Fact]
+    public async Task A_batch_handed_over_behind_another_whose_rejects_use_up_the_budget_is_not_written_when_its_own_go_over()
+    {
+        // The first write rejects 3 records of a budget of 3; the source rejects a record of the second batch.
+        var sink = new GatedSink { PreparedAhead = 2, RejectsOfWrite = { [1] = 3 } };
+        async IAsyncEnumerable<Item> Read(IngestionContext context, [EnumeratorCancellation] CancellationToken ct = default)
+        {
+            for (var i = 1; i <= 45; i++)
+            {
+                await Task.Yield();
+                if (i == 12)
+                {
+                    context.Reject(new RejectedRecord("line 12", "value", "not a number"));
+                    continue;
+                }
+
+                yield return new Item { Id = $"k{i}", Value = i };
+            }
+        }
+
+        sink.Release.SetResult();
+        await using var sp = Build(sink, Read, maxRejected: 3);
+        var result = await sp.GetRequiredService<IIngestionRunner>().RunAsync("items", null, CancellationToken.None);
+
+        Assert.Equal(IngestionStatus.Failed, result.Status);
+        Assert.Contains("over its error budget of 3", result.Error!.Message, StringComparison.Ordinal);
+        Assert.Contains("line 12", result.Error.Message, StringComparison.Ordinal);
+        Assert.Equal([1L], sink.FirstRecordNumbers);
+        Assert.Equal((7L, 3L), (result.Counts.Created, result.Counts.Rejected));
+    }
+
+    private static ServiceProvider Build(GatedSink sink, Func<CancellationToken, IAsyncEnumerable<Item>> read, long maxRejected = 0) =>
+        Build(sink, (_, ct) => read(ct), maxRejected);
+
+    private static ServiceProvider Build(GatedSink sink, Func<IngestionContext, CancellationToken, IAsyncEnumerable<Item>> read, long maxRejected = 0)
     {
         var services = new ServiceCollection();
         services.AddSingleton<IIngestionSink>(sink);
-        services.AddIngestion().AddSource("items", _ => new ScriptedSource((_, ct) => read(ct)), o =>
+        services.AddIngestion().AddSource("items", _ => new ScriptedSource(read), o =>
         {
             o.BatchSize = 10;
             o.MaxRetryAttempts = 0;
+            o.MaxRejected = maxRejected;
         });
         return services.BuildServiceProvider();
     }
@@ -92,10 +195,40 @@ public class BatchPipelineTests
 
         public int FailOnWrite { get; init; }
 
-        public ValueTask<ISinkWriter<TRecord>> OpenAsync<TRecord>(SinkRun run, CancellationToken cancellationToken)
-            where TRecord : class => ValueTask.FromResult<ISinkWriter<TRecord>>(new Writer<TRecord>(this));
+        /// <summary>0: a plain writer; else a preparing one that asks for this many batches ahead.</summary>
+        public int PreparedAhead { get; init; }
 
-        private sealed class Writer<TRecord>(GatedSink sink) : ISinkWriter<TRecord>
+        /// <summary>How many records the numbered write (1-based) rejects.</summary>
+        public Dictionary<int, int> RejectsOfWrite { get; } = [];
+
+        /// <summary>Set once the batch starting at record 21 is prepared.</summary>
+        public TaskCompletionSource PreparedThird { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        /// <summary>The error budget each write was given, in order.</summary>
+        public List<long> Budgets { get; } = [];
+
+        public ValueTask<ISinkWriter<TRecord>> OpenAsync<TRecord>(SinkRun run, CancellationToken cancellationToken)
+            where TRecord : class => ValueTask.FromResult<ISinkWriter<TRecord>>(PreparedAhead > 0 ? new PreparingWriter<TRecord>(this) : new Writer<TRecord>(this));
+
+        private sealed class PreparingWriter<TRecord>(GatedSink sink) : Writer<TRecord>(sink), IPreparingSinkWriter<TRecord>
+            where TRecord : class
+        {
+            private readonly GatedSink _sink = sink;
+
+            public int BatchesPreparedAhead => _sink.PreparedAhead;
+
+            public object? PrepareBatch(IReadOnlyList<TRecord> records, long firstRecordNumber)
+            {
+                if (firstRecordNumber == 21)
+                {
+                    _sink.PreparedThird.TrySetResult();
+                }
+
+                return null;
+            }
+        }
+
+        private class Writer<TRecord>(GatedSink sink) : ISinkWriter<TRecord>
             where TRecord : class
         {
             public async ValueTask<SinkBatchResult> WriteBatchAsync(SinkBatch<TRecord> batch, CancellationToken cancellationToken)
@@ -108,6 +241,7 @@ public class BatchPipelineTests
                         sink.MaxConcurrentWrites = Math.Max(sink.MaxConcurrentWrites, active);
                         sink.Writes++;
                         sink.FirstRecordNumbers.Add(batch.FirstRecordNumber);
+                        sink.Budgets.Add(batch.RejectBudget);
                     }
 
                     sink.FirstWriteStarted.TrySetResult();
@@ -117,7 +251,12 @@ public class BatchPipelineTests
                         throw new InvalidOperationException($"write {sink.Writes} failed");
                     }
 
-                    return new SinkBatchResult { Created = batch.Records.Count };
+                    var rejects = sink.RejectsOfWrite.GetValueOrDefault(sink.Writes);
+                    return new SinkBatchResult
+                    {
+                        Created = batch.Records.Count - rejects,
+                        Rejected = [.. batch.Records.Take(rejects).Select((_, i) => new RejectedRecord(batch.PositionOf(i), "value", "refused by the sink"))],
+                    };
                 }
                 finally
                 {

@@ -91,9 +91,11 @@ public class PostgresSinkCopyAheadTests(PostgresDatabase db) : IClassFixture<Pos
         Assert.Equal(100, await db.ScalarAsync<long>("SELECT count(*) FROM copy_ahead"));
         Assert.Equal(1, await db.ScalarAsync<long>(CopyHeldOpen + " AND application_name LIKE '%:copy-ahead'")); // named after the source, as the writer's own session
 
-        // One copy ahead at a time: the third batch waits for its own write.
+        // Two copies ahead at a time (as when the runner hands a batch over behind the one being written): the third
+        // batch is copied on a third session.
         var third = h.Batch([.. Rows(201, 300)]);
         var thirdPrepared = preparer.PrepareBatch(third.Records, third.FirstRecordNumber);
+        Assert.Equal(2, await WaitForCountAsync(CopyHeldOpen, 2));
 
         var a = await w.WriteBatchAsync(Prepared(second, secondPrepared), default);
         Assert.Equal((100L, 0L, 0L), (a.Created, a.Updated, a.Unchanged));
@@ -259,6 +261,84 @@ public class PostgresSinkCopyAheadTests(PostgresDatabase db) : IClassFixture<Pos
     }
 
     [Fact]
+    public async Task At_most_two_batches_are_copied_ahead_and_their_writes_commit_them_in_order()
+    {
+        await using var h = new SinkHarness(db, o => o.BuildKeyIndexAfterFirstLoad = false);
+        await using var w = await OpenWithFirstBatchAsync(h, "copy-ahead-two", "copy_ahead_two");
+        Assert.Equal(2, w.BatchesPreparedAhead);
+
+        var batches = new[] { h.Batch(Rows(101, 200)), h.Batch(Rows(201, 300)), h.Batch(Rows(301, 400)) };
+        var prepared = batches.Select(b => w.PrepareBatch(b.Records, b.FirstRecordNumber)).ToArray();
+        Assert.Equal(2, await WaitForCountAsync(CopyHeldOpen, 2));
+        await Task.Delay(200);
+        Assert.Equal(2, await db.ScalarAsync<long>(CopyHeldOpen));
+        Assert.Equal(100, await db.ScalarAsync<long>("SELECT count(*) FROM copy_ahead_two"));
+
+        for (var i = 0; i < batches.Length; i++)
+        {
+            Assert.Equal(100, (await w.WriteBatchAsync(Prepared(batches[i], prepared[i]), default)).Created);
+            Assert.Equal(200 + (100 * i), await db.ScalarAsync<long>("SELECT count(*) FROM copy_ahead_two"));
+        }
+
+        await w.CompleteAsync(default);
+        Assert.Equal(400, await db.ScalarAsync<long>("SELECT count(DISTINCT id) FROM copy_ahead_two"));
+        Assert.Equal(0, await db.ScalarAsync<long>("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'"));
+    }
+
+    [Fact]
+    public async Task A_pool_of_two_connections_keeps_one_copy_ahead()
+    {
+        // A third connection would wait for the pool: batches are handed over one at a time and copied one ahead.
+        var pooled = new NpgsqlConnectionStringBuilder(db.ConnectionString) { MaxPoolSize = 2 }.ConnectionString;
+        await using var h = new SinkHarness(db, o => o.BuildKeyIndexAfterFirstLoad = false, pooled);
+        await using var w = await OpenWithFirstBatchAsync(h, "copy-ahead-small-pool", "copy_ahead_small_pool");
+        Assert.Equal(1, w.BatchesPreparedAhead);
+
+        var batches = new[] { h.Batch(Rows(101, 200)), h.Batch(Rows(201, 300)) };
+        var prepared = batches.Select(b => w.PrepareBatch(b.Records, b.FirstRecordNumber)).ToArray();
+        Assert.True(await CopyHeldOpenAsync(), "the second batch was not copied ahead");
+        await Task.Delay(300);
+        Assert.Equal(1, await db.ScalarAsync<long>(CopyHeldOpen));
+        for (var i = 0; i < batches.Length; i++)
+        {
+            Assert.Equal(100, (await w.WriteBatchAsync(Prepared(batches[i], prepared[i]), default)).Created);
+        }
+
+        await w.CompleteAsync(default);
+        Assert.Equal(300, await db.ScalarAsync<long>("SELECT count(*) FROM copy_ahead_small_pool"));
+    }
+
+    [Fact]
+    public async Task A_changed_row_whose_key_the_batch_before_last_has_is_not_merged_ahead_while_that_batch_is_unwritten()
+    {
+        // With two batches in flight, the one before last may not have written its rows yet either.
+        await using var h = new SinkHarness(db, o => o.BuildKeyIndexAfterFirstLoad = false);
+        await using var w = await OpenWithFirstBatchAsync(h, "merge-ahead-two-back", "merge_ahead_two_back");
+
+        // The second batch changes rows the first (written) has: merged ahead. The third changes nothing, so it is not
+        // copied ahead and leaves a place for the fourth, which changes rows of the second, still unwritten: not merged.
+        var second = h.Batch(Rows(1, 50, sign: -1));
+        var third = h.Batch(Rows(51, 100));
+        var fourth = h.Batch(Rows(1, 10));
+        var secondPrepared = w.PrepareBatch(second.Records, second.FirstRecordNumber);
+        Assert.True(await CopyHeldOpenAsync(query: UpdateHeldOpen), "the second batch was not merged ahead");
+        var thirdPrepared = w.PrepareBatch(third.Records, third.FirstRecordNumber);
+        var fourthPrepared = w.PrepareBatch(fourth.Records, fourth.FirstRecordNumber);
+        await Task.Delay(300);
+        Assert.Equal(1, await db.ScalarAsync<long>(UpdateHeldOpen));
+
+        var a = await w.WriteBatchAsync(Prepared(second, secondPrepared), default);
+        var b = await w.WriteBatchAsync(Prepared(third, thirdPrepared), default);
+        var c = await w.WriteBatchAsync(Prepared(fourth, fourthPrepared), default);
+        await w.CompleteAsync(default);
+        Assert.Equal((0L, 50L), (a.Created, a.Updated));
+        Assert.Equal((0L, 0L, 50L), (b.Created, b.Updated, b.Unchanged));
+        Assert.Equal((0L, 10L, 0L), (c.Created, c.Updated, c.Unchanged));
+        Assert.Equal(40, await db.ScalarAsync<long>("SELECT count(*) FROM merge_ahead_two_back WHERE value < 0"));
+        Assert.Equal(100, await db.ScalarAsync<long>("SELECT count(*) FROM merge_ahead_two_back"));
+    }
+
+    [Fact]
     public async Task A_changed_row_whose_key_the_batch_before_has_is_not_merged_ahead_of_that_batch()
     {
         // The batch before may not have written that key yet: its write would then wait for the row the early update
@@ -271,7 +351,10 @@ public class PostgresSinkCopyAheadTests(PostgresDatabase db) : IClassFixture<Pos
         var third = h.Batch(Rows(1, 10));
         var secondPrepared = w.PrepareBatch(second.Records, second.FirstRecordNumber);
         var thirdPrepared = w.PrepareBatch(third.Records, third.FirstRecordNumber);
-        Assert.False(await CopyHeldOpenAsync(TimeSpan.FromMilliseconds(500), UpdateHeldOpen), "a batch changing keys of the batch before it was merged ahead");
+        // The second changes rows of the first, whose write is done: merged ahead. The third is not.
+        Assert.True(await CopyHeldOpenAsync(query: UpdateHeldOpen), "the second batch was not merged ahead");
+        await Task.Delay(500);
+        Assert.Equal(1, await db.ScalarAsync<long>(UpdateHeldOpen));
 
         var a = await w.WriteBatchAsync(Prepared(second, secondPrepared), default);
         var b = await w.WriteBatchAsync(Prepared(third, thirdPrepared), default);

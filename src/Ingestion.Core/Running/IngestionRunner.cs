@@ -476,12 +476,14 @@ public sealed partial class IngestionRunner : IIngestionRunner
                     throw OverBudget(rejects, rejectedKnown);
                 }
 
+                // Taken now: the reading thread moves state on to later checkpoints before a batch behind another is written.
+                var batchState = checkpoint is null ? null : state;
                 SinkBatch<TRecord> BatchWithin(long rejected) => new()
                 {
                     Records = records,
                     FirstRecordNumber = firstRecordNumber,
                     Rejected = rejects,
-                    State = checkpoint is null ? null : state,
+                    State = batchState,
                     RejectBudget = run.Options.MaxRejected - rejected,
                     Prepared = prepared,
                     MayDeferCommit = mayDeferCommit,

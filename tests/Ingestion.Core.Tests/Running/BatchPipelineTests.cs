@@ -86,6 +86,28 @@ public class BatchPipelineTests
     }
 
     [Fact]
+    public async Task A_batch_handed_over_behind_another_carries_its_own_checkpoint_not_a_later_one()
+    {
+        // The source checkpoints after every record, and the reader moves on while a batch waits behind another.
+        var sink = new GatedSink { PreparedAhead = 2 };
+        async IAsyncEnumerable<Item> Read(IngestionContext context, [EnumeratorCancellation] CancellationToken ct = default)
+        {
+            for (var i = 1; i <= 45; i++)
+            {
+                await Task.Yield();
+                yield return new Item { Id = $"k{i}", Value = i };
+                context.Checkpoint(new SourceCheckpoint(i.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+            }
+        }
+
+        sink.Release.SetResult();
+        await using var sp = Build(sink, Read, batchSize: 3);
+        Assert.Equal(IngestionStatus.Succeeded, (await sp.GetRequiredService<IIngestionRunner>().RunAsync("items", null, CancellationToken.None)).Status);
+        // Each batch of three carries the checkpoint taken before its last record; the last one comes alone.
+        Assert.Equal([.. Enumerable.Range(0, 15).Select(b => $"{(b * 3) + 2}"), "45"], sink.Cursors);
+    }
+
+    [Fact]
     public async Task A_sink_preparing_one_batch_ahead_never_gets_the_third_before_the_first_is_written()
     {
         var sink = new GatedSink { PreparedAhead = 1 };
@@ -166,13 +188,13 @@ public class BatchPipelineTests
     private static ServiceProvider Build(GatedSink sink, Func<CancellationToken, IAsyncEnumerable<Item>> read, long maxRejected = 0) =>
         Build(sink, (_, ct) => read(ct), maxRejected);
 
-    private static ServiceProvider Build(GatedSink sink, Func<IngestionContext, CancellationToken, IAsyncEnumerable<Item>> read, long maxRejected = 0)
+    private static ServiceProvider Build(GatedSink sink, Func<IngestionContext, CancellationToken, IAsyncEnumerable<Item>> read, long maxRejected = 0, int batchSize = 10)
     {
         var services = new ServiceCollection();
         services.AddSingleton<IIngestionSink>(sink);
         services.AddIngestion().AddSource("items", _ => new ScriptedSource(read), o =>
         {
-            o.BatchSize = 10;
+            o.BatchSize = batchSize;
             o.MaxRetryAttempts = 0;
             o.MaxRejected = maxRejected;
         });
@@ -206,6 +228,9 @@ public class BatchPipelineTests
 
         /// <summary>The error budget each write was given, in order.</summary>
         public List<long> Budgets { get; } = [];
+
+        /// <summary>The checkpoint cursor each write was given, in order.</summary>
+        public List<string?> Cursors { get; } = [];
 
         public ValueTask<ISinkWriter<TRecord>> OpenAsync<TRecord>(SinkRun run, CancellationToken cancellationToken)
             where TRecord : class => ValueTask.FromResult<ISinkWriter<TRecord>>(PreparedAhead > 0 ? new PreparingWriter<TRecord>(this) : new Writer<TRecord>(this));
@@ -242,6 +267,7 @@ public class BatchPipelineTests
                         sink.Writes++;
                         sink.FirstRecordNumbers.Add(batch.FirstRecordNumber);
                         sink.Budgets.Add(batch.RejectBudget);
+                        sink.Cursors.Add(batch.State?.Cursor);
                     }
 
                     sink.FirstWriteStarted.TrySetResult();

@@ -5,7 +5,7 @@ using Npgsql;
 namespace Ingestion.Postgres.Sinks;
 
 /// <summary>
-/// A batch whose rows are new keys or changed rows of stored keys, written on the writer's second connection while the
+/// A batch whose rows are new keys or changed rows of stored keys, written on another connection of the writer while the
 /// batch before it is still being written (<see cref="PostgresSinkOptions.CopyAheadOnSecondConnection"/>): the new rows
 /// copied into the table, the changed ones staged and updated. The copy runs in its own open transaction; the batch's
 /// write then takes that connection and transaction, records the batch and commits, after the batch before it
@@ -17,10 +17,10 @@ namespace Ingestion.Postgres.Sinks;
 /// where the server sees no deadlock. Hence the narrow conditions of <see cref="MayCopyAhead"/> (no key of the copy in
 /// an earlier batch: new keys are not in the index that holds the earlier batches', and a changed row's key is checked
 /// against every record of the two batches before, the most that may still be in flight; no trigger, rule or foreign
-/// key, so no write beyond the table), and every
-/// statement of the writer that locks a table (a new mapping, a key build, the run's completion, any rollback) first
-/// rolls the copy back (<see cref="DiscardCopyAheadAsync"/>); a key build (a first load's, whose table has no key yet)
-/// also keeps new copies from starting until it is done (<see cref="BlockCopyAheadAsync"/>).
+/// key, so no write beyond the table), and every statement of the writer that locks a table (a new mapping, a key
+/// build, the run's completion, any rollback) first rolls the copies back (<see cref="DiscardCopyAheadAsync"/>); a key
+/// build (a first load's, whose table has no key yet) also keeps new copies from starting until it is done
+/// (<see cref="BlockCopyAheadAsync"/>).
 /// </remarks>
 internal sealed partial class PostgresSinkWriter<TRecord>
 {
@@ -126,8 +126,8 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     /// <summary>
     /// Takes the copy made ahead of this batch when the write can use it as it is (the same records, the classification
     /// the write uses, and the copy succeeded); the batch's write then continues on that copy's connection and
-    /// transaction. When the oldest copy ahead is not this batch's to take, every copy ahead is rolled back (they were
-    /// classified against the same index or a later one); copies of later batches are left be.
+    /// transaction. Copies ahead of later batches only are left be; when the oldest copy is this batch's (or an earlier
+    /// one's) but cannot be used, every copy ahead is rolled back (the later ones were classified against the same index).
     /// </summary>
     /// <remarks>
     /// The copy is claimed before it is waited for: the writer's own connection, idle once the batch before committed,

@@ -229,10 +229,10 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             _aheads.Clear();
         }
 
-        // The latest first: it may only wait on the rows of an earlier one, never the other way round.
-        for (var i = aheads.Length - 1; i >= 0; i--)
+        // Oldest first: should a later copy wait for a row an earlier one holds, rolling the earlier back releases it
+        // (waiting for the later one first would wait for ever).
+        foreach (var ahead in aheads)
         {
-            var ahead = aheads[i];
             if (cancel)
             {
                 ahead.CancelQuietly();

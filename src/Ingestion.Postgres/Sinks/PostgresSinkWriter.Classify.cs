@@ -31,14 +31,13 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     private long _writtenThrough = NoBatch;
 
     /// <summary>
-    /// 2 while the last batch classified sent mostly new rows and could be copied ahead (a first load): the runner then
-    /// hands the next batch over behind the one being written, and its copy starts on a third connection while the two
-    /// before it are written. Else 1.
+    /// 2 while the last batch classified sent mostly new rows and none changed, into a table whose batches may be copied
+    /// ahead (a first load): the runner then hands the next batch over behind the one being written, and its copy starts
+    /// on a third connection while the two before it are written. Else 1.
     /// </summary>
-    public int BatchesPreparedAhead => Volatile.Read(ref _loadsAhead) ? 2 : 1;
-
-    /// <summary>Backs <see cref="BatchesPreparedAhead"/>; set by each classification.</summary>
-    private bool _loadsAhead;
+    public int BatchesPreparedAhead =>
+        _mayCopyTwoAhead && Volatile.Read(ref _lastClassified) is { Uncertain.Count: 0 } last
+        && last.Fresh.Count * 2 >= last.Winners.Count && MayCopyAheadInto(last.Mapping) ? 2 : 1;
 
     /// <summary>Whether the connection pool can give the writer a third connection (<see cref="BatchesPreparedAhead"/> stays 1 otherwise).</summary>
     private readonly bool _mayCopyTwoAhead;
@@ -141,7 +140,6 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         var classified = new Classification(firstRecordNumber, index, mapping, winners, keyHashes, fresh, uncertain, unchanged, FreshPastCapacity: wasFull && fresh.Count > 0, IndexComplete: _indexComplete);
         _beforeLastClassified = _lastClassified;
         _lastClassified = classified;
-        Volatile.Write(ref _loadsAhead, _mayCopyTwoAhead && _options.CopyAheadOnSecondConnection && !_deferred && !_run.Verify && !mapping.HasTriggersRulesOrForeignKeys && fresh.Count * 2 >= winners.Count && uncertain.Count == 0);
         return classified;
     }
 

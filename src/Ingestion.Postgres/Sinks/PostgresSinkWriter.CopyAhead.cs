@@ -66,12 +66,19 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     /// the table as it would (<see cref="WriteRowsAsync"/>).
     /// </remarks>
     private bool MayCopyAhead(TableMapping<TRecord> mapping, PreparedRows prepared, Classification classified, ClassifiedBefore before) =>
-        _options.CopyAheadOnSecondConnection && Mode == WriteMode.Merge && !_deferred && !_run.Verify
+        MayCopyAheadInto(mapping)
         && classified.Fresh.Count + classified.Uncertain.Count > 0 && (!classified.FreshPastCapacity || mapping.KeyIndexPending)
-        && prepared.Sorted && !mapping.HasTriggersRulesOrForeignKeys
+        && prepared.Sorted
         && (classified.Uncertain.Count == 0
             || (!mapping.KeyIndexPending && mapping.HasHash && classified.IndexComplete && before.Last is not null
                 && !ChangesKeysOf(classified, before.Last) && !ChangesKeysOf(classified, before.BeforeLast)));
+
+    /// <summary>
+    /// Whether batches of <paramref name="mapping"/> may be copied ahead at all: the option on, a Merge run committing
+    /// batch by batch, and a table with no trigger, rule or foreign key.
+    /// </summary>
+    private bool MayCopyAheadInto(TableMapping<TRecord> mapping) =>
+        _options.CopyAheadOnSecondConnection && Mode == WriteMode.Merge && !_deferred && !_run.Verify && !mapping.HasTriggersRulesOrForeignKeys;
 
     /// <summary>
     /// Whether a row <paramref name="classified"/> would merge has the key of any record of the batch

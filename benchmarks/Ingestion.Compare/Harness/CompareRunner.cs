@@ -189,13 +189,14 @@ public static class CompareRunner
             var jitTime = JitInfo.GetCompilationTime();
             var cpu = CpuMeter.Start();
             using var peak = c.MeasuresMemory ? PeakWorkingSet.Start() : null;
+            var gc = GcMeter.Start();
             var watch = Stopwatch.StartNew();
             var count = await c.RunAsync(context, cancellationToken);
             watch.Stop();
             var peakBytes = peak?.Stop();
             var used = cpu.Stop();
             var run = context.Options.Repeat > 1 ? $"round {round}: " : string.Empty;
-            context.Note(string.Create(CultureInfo.InvariantCulture, $"{run}{watch.Elapsed.TotalSeconds:0.000} s; cpu {used}; jit {JitInfo.GetCompiledMethodCount() - jitMethods} methods, {(JitInfo.GetCompilationTime() - jitTime).TotalMilliseconds:0} ms (after {state.WarmUps} warm-up passes of up to {WarmUpRows} rows)"));
+            context.Note(string.Create(CultureInfo.InvariantCulture, $"{run}{watch.Elapsed.TotalSeconds:0.000} s; cpu {used}; {gc.Stop()}; jit {JitInfo.GetCompiledMethodCount() - jitMethods} methods, {(JitInfo.GetCompilationTime() - jitTime).TotalMilliseconds:0} ms (after {state.WarmUps} warm-up passes of up to {WarmUpRows} rows)"));
             await c.VerifyAsync(context, cancellationToken);
             state.Runs.Add(new CaseResult(c.Name, c.Unit, count, watch.Elapsed.TotalSeconds, peakBytes));
         }

@@ -96,7 +96,9 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     private Classification ClassifyLocked(TableMapping<TRecord> mapping, long firstRecordNumber, List<int> winners, ulong[] keyHashes, ulong[] rowHashes)
     {
         var index = _index!;
-        var fresh = new List<int>();
+        // Sized for all the batch's rows while batches send most of theirs (a first load): a list grown by doubling
+        // leaves about its final size behind as garbage, in every batch.
+        var fresh = new List<int>(_sendsMost ? winners.Count : 0);
         var uncertain = new List<int>();
         long unchanged = 0;
 

@@ -105,7 +105,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
 
                 if (lastOfKey.TryGetValue(keyHashes[i], out var previous))
                 {
-                    if (!mapping.KeyFields.All(f => f.ValueEquals(records[previous], records[i])))
+                    if (!SameKey(mapping, records[previous], records[i]))
                     {
                         return throwOnProblem
                             ? throw new IngestionException($"Source '{Source}': {PositionOf(previous)} and {PositionOf(i)} have different keys with the same 64-bit key hash; split the batch differently (BatchSize) to write them.") { SourceName = Source, Position = PositionOf(i) }
@@ -137,6 +137,23 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             lastOfKey.Clear();
             _keyScratch = lastOfKey;
         }
+    }
+
+    /// <summary>
+    /// Whether two records have equal key values. A loop, not a lambda: a lambda capturing the loop's variables would
+    /// cost every record of a batch a closure object, duplicate or not (about 30 bytes a row, 30 MB per million).
+    /// </summary>
+    private static bool SameKey(TableMapping<TRecord> mapping, TRecord a, TRecord b)
+    {
+        foreach (var f in mapping.KeyFields)
+        {
+            if (!f.ValueEquals(a, b))
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     /// <summary>

@@ -1,6 +1,7 @@
 using Ingestion.Postgres.Sql;
 using Ingestion.Postgres.Stores;
 using Ingestion.Sinks;
+using Ingestion.Stores;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -43,11 +44,12 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         PostgresRunLockProvider.CheckFenceAsync(conn, tx, PgIdentifier.Quote(_storeSchema), _run.RunLock, cancellationToken);
 
     /// <summary>
-    /// Just before a batch transaction commits, in one statement: reads the source's fencing token with a share lock
-    /// (a takeover then waits for this commit, and a token already taken fails the batch, which rolls back), and adds
-    /// the batch's counts to its job row with a heartbeat.
+    /// Just before a batch transaction commits, in one round trip: saves the checkpoint <paramref name="state"/> (when
+    /// there is one), reads the source's fencing token with a share lock (a takeover then waits for this commit, and a
+    /// token already taken fails the batch, which rolls back), and adds the batch's counts to its job row with a
+    /// heartbeat.
     /// </summary>
-    private async Task FenceAndRecordBatchAsync(JobIncrement increment, CancellationToken cancellationToken)
+    private async Task FenceAndRecordBatchAsync(SourceState? state, JobIncrement increment, CancellationToken cancellationToken)
     {
         var schema = PgIdentifier.Quote(_storeSchema);
         const string progress = "read = read + $2, created = created + $3, updated = updated + $4, unchanged = unchanged + $5, duplicates = duplicates + $6, rejected = rejected + $7, heartbeat_at = now()";
@@ -55,35 +57,52 @@ internal sealed partial class PostgresSinkWriter<TRecord>
 
         // This transaction only (is_local): see PostgresSinkOptions.AsynchronousBatchCommits and FlushCommitsAsync.
         var asynchronous = _options.AsynchronousBatchCommits ? ", set_config('synchronous_commit', 'off', true)" : string.Empty;
-        var cmd = new NpgsqlCommand(
+        var record = new NpgsqlBatchCommand(
             fenced is null
                 ? $"WITH job AS (UPDATE {schema}.import_jobs SET {progress} WHERE id = $1 RETURNING 1) SELECT 1{asynchronous}"
                 : $"""
                   WITH fence AS (SELECT {PostgresRunLockProvider.HolderColumns} FROM {schema}.run_locks WHERE source = $8 FOR SHARE),
                   job AS (UPDATE {schema}.import_jobs SET {progress} WHERE id = $1 AND EXISTS (SELECT 1 FROM fence WHERE generation = $9 AND run_id = $10) RETURNING 1)
                   SELECT {PostgresRunLockProvider.HolderColumns}{asynchronous} FROM fence
-                  """,
-            _conn,
-            _tx);
+                  """);
         _commitsToFlush |= _options.AsynchronousBatchCommits;
-        await using (cmd.ConfigureAwait(false))
+        record.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = _run.RunId, NpgsqlDbType = NpgsqlDbType.Uuid });
+        foreach (var n in new long[] { increment.Read, increment.Created, increment.Updated, increment.Unchanged, increment.Duplicates, increment.Rejected })
         {
-            cmd.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = _run.RunId, NpgsqlDbType = NpgsqlDbType.Uuid });
-            foreach (var n in new long[] { increment.Read, increment.Created, increment.Updated, increment.Unchanged, increment.Duplicates, increment.Rejected })
-            {
-                cmd.Parameters.Add(new NpgsqlParameter<long> { TypedValue = n, NpgsqlDbType = NpgsqlDbType.Bigint });
-            }
+            record.Parameters.Add(new NpgsqlParameter<long> { TypedValue = n, NpgsqlDbType = NpgsqlDbType.Bigint });
+        }
 
+        // The checkpoint goes first in the same round trip: when it fails, the statements after it are not run.
+        var batch = new NpgsqlBatch(_conn, _tx);
+        if (state is not null)
+        {
+            batch.BatchCommands.Add(StoreSql.SaveStateCommand(schema, Source, state));
+        }
+
+        batch.BatchCommands.Add(record);
+        await using (batch.ConfigureAwait(false))
+        {
             if (fenced is null)
             {
-                await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
                 return;
             }
 
-            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = fenced.SourceName, NpgsqlDbType = NpgsqlDbType.Text });
-            cmd.Parameters.Add(new NpgsqlParameter<long> { TypedValue = fenced.FencingToken!.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
-            cmd.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = fenced.RunId, NpgsqlDbType = NpgsqlDbType.Uuid });
-            var holder = await PostgresRunLockProvider.ReadHolderAsync(cmd, fenced.SourceName, cancellationToken).ConfigureAwait(false);
+            record.Parameters.Add(new NpgsqlParameter<string> { TypedValue = fenced.SourceName, NpgsqlDbType = NpgsqlDbType.Text });
+            record.Parameters.Add(new NpgsqlParameter<long> { TypedValue = fenced.FencingToken!.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
+            record.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = fenced.RunId, NpgsqlDbType = NpgsqlDbType.Uuid });
+            RunLockHolder? holder;
+            var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            await using (reader.ConfigureAwait(false))
+            {
+                // On to the fence's result: past the checkpoint's, which has no columns (where the reader does not skip it).
+                while (reader.FieldCount == 0 && await reader.NextResultAsync(cancellationToken).ConfigureAwait(false))
+                {
+                }
+
+                holder = await PostgresRunLockProvider.ReadHolderAsync(reader, fenced.SourceName, cancellationToken).ConfigureAwait(false);
+            }
+
             PostgresRunLockProvider.ThrowIfNotHeld(fenced, fenced.FencingToken.Value, holder);
         }
     }
@@ -118,17 +137,18 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     /// </summary>
     private async Task SaveStateAndCommitAsync(SourceState? state, JobIncrement increment, CancellationToken cancellationToken)
     {
-        if ((state ?? _deferredState) is { } saved)
-        {
-            await StoreSql.SaveStateAsync(_conn, _tx, PgIdentifier.Quote(_storeSchema), Source, saved, cancellationToken).ConfigureAwait(false);
-        }
-
+        var saved = state ?? _deferredState;
         if (_deferred)
         {
+            if (saved is not null)
+            {
+                await StoreSql.SaveStateAsync(_conn, _tx, PgIdentifier.Quote(_storeSchema), Source, saved, cancellationToken).ConfigureAwait(false);
+            }
+
             return; // a run-long transaction commits at completion
         }
 
-        await FenceAndRecordBatchAsync(_deferredCounts + increment, cancellationToken).ConfigureAwait(false);
+        await FenceAndRecordBatchAsync(saved, _deferredCounts + increment, cancellationToken).ConfigureAwait(false);
         await _tx!.CommitAsync(cancellationToken).ConfigureAwait(false);
         await EndTransactionAsync().ConfigureAwait(false);
         _deferredCounts = default;

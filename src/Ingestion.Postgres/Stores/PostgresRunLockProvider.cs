@@ -146,11 +146,19 @@ public sealed partial class PostgresRunLockProvider : IRunLockProvider
         var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await using (reader.ConfigureAwait(false))
         {
-            return await reader.ReadAsync(cancellationToken).ConfigureAwait(false)
-                ? new RunLockHolder(sourceName, reader.GetGuid(1), reader.GetString(2), new DateTimeOffset(reader.GetFieldValue<DateTime>(3), TimeSpan.Zero), reader.GetInt64(0))
-                : null;
+            return await ReadHolderAsync(reader, sourceName, cancellationToken).ConfigureAwait(false);
         }
     }
+
+    /// <summary>Reads the holder of <paramref name="sourceName"/>'s lock from the current result of <paramref name="reader"/>, which selects <see cref="HolderColumns"/>.</summary>
+    /// <param name="reader">The reader, on the result that selects the holder.</param>
+    /// <param name="sourceName">The source.</param>
+    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <returns>The holder, or <see langword="null"/> when the result has no row.</returns>
+    internal static async Task<RunLockHolder?> ReadHolderAsync(NpgsqlDataReader reader, string sourceName, CancellationToken cancellationToken) =>
+        await reader.ReadAsync(cancellationToken).ConfigureAwait(false)
+            ? new RunLockHolder(sourceName, reader.GetGuid(1), reader.GetString(2), new DateTimeOffset(reader.GetFieldValue<DateTime>(3), TimeSpan.Zero), reader.GetInt64(0))
+            : null;
 
     /// <summary>Takes the advisory lock on <paramref name="conn"/> and a new fencing token; <see langword="null"/> when the source is busy.</summary>
     private async Task<long?> TakeAsync(NpgsqlConnection conn, string sourceName, Guid runId, CancellationToken cancellationToken)

@@ -74,29 +74,37 @@ internal static class StoreSql
 
     public static async Task SaveStateAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string schema, string source, SourceState state, CancellationToken cancellationToken)
     {
-        var cmd = new NpgsqlCommand(
+        var batch = new NpgsqlBatch(conn, tx) { BatchCommands = { SaveStateCommand(schema, source, state) } };
+        await using (batch.ConfigureAwait(false))
+        {
+            await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The statement that saves a source's checkpoint, for a batch of statements sent in one round trip (a sink writer
+    /// sends it with the batch's fencing check).
+    /// </summary>
+    public static NpgsqlBatchCommand SaveStateCommand(string schema, string source, SourceState state)
+    {
+        var cmd = new NpgsqlBatchCommand(
             $"""
             INSERT INTO {schema}.source_state AS s (source, cursor, etag, last_modified, content_hash, "values", last_checked, last_imported, last_success, updated_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
             ON CONFLICT (source) DO UPDATE SET cursor = EXCLUDED.cursor, etag = EXCLUDED.etag, last_modified = EXCLUDED.last_modified,
                 content_hash = EXCLUDED.content_hash, "values" = EXCLUDED."values", last_checked = EXCLUDED.last_checked,
                 last_imported = EXCLUDED.last_imported, last_success = EXCLUDED.last_success, updated_at = now()
-            """,
-            conn,
-            tx);
-        await using (cmd.ConfigureAwait(false))
-        {
-            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = source, NpgsqlDbType = NpgsqlDbType.Text });
-            cmd.Parameters.Add(Text(state.Cursor));
-            cmd.Parameters.Add(Text(state.ETag));
-            cmd.Parameters.Add(Time(state.LastModified));
-            cmd.Parameters.Add(Text(state.ContentHash));
-            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = JsonSerializer.Serialize(state.Values), NpgsqlDbType = NpgsqlDbType.Jsonb });
-            cmd.Parameters.Add(Time(state.LastChecked));
-            cmd.Parameters.Add(Time(state.LastImported));
-            cmd.Parameters.Add(Time(state.LastSuccess));
-            await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-        }
+            """);
+        cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = source, NpgsqlDbType = NpgsqlDbType.Text });
+        cmd.Parameters.Add(Text(state.Cursor));
+        cmd.Parameters.Add(Text(state.ETag));
+        cmd.Parameters.Add(Time(state.LastModified));
+        cmd.Parameters.Add(Text(state.ContentHash));
+        cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = JsonSerializer.Serialize(state.Values), NpgsqlDbType = NpgsqlDbType.Jsonb });
+        cmd.Parameters.Add(Time(state.LastChecked));
+        cmd.Parameters.Add(Time(state.LastImported));
+        cmd.Parameters.Add(Time(state.LastSuccess));
+        return cmd;
     }
 
     public static async Task<SourceState> GetStateAsync(NpgsqlConnection conn, string schema, string source, CancellationToken cancellationToken)

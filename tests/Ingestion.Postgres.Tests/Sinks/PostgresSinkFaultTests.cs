@@ -175,6 +175,50 @@ public class PostgresSinkFaultTests(PostgresDatabase db) : IClassFixture<Postgre
         Assert.Equal(30L, await db.ScalarAsync<long>("SELECT count(*) FROM cancel_copy"));
     }
 
+    [Fact]
+    public async Task A_checkpoint_the_server_refuses_fails_its_batch_and_nothing_of_the_batch_commits()
+    {
+        // A batch's checkpoint is saved in the same round trip as its fencing check and job-row update, first: when the
+        // server refuses it, the fence is not read and the batch's rows and counts roll back with it.
+        const string source = "fault-checkpoint";
+        const string table = "fault_checkpoint";
+        await using var sp = Services(source, table, null, offset: 0);
+        await sp.GetRequiredService<IngestionDatabase>().EnsureMigratedAsync(default);
+        await db.ExecuteAsync(
+            $"""
+            CREATE FUNCTION refuse_second_checkpoint() RETURNS trigger LANGUAGE plpgsql AS $f$
+            BEGIN
+                IF NEW.source = '{source}' AND NEW.cursor = '20' THEN RAISE EXCEPTION 'checkpoint 20 refused by the test'; END IF;
+                RETURN NEW;
+            END $f$;
+            CREATE TRIGGER refuse_second_checkpoint BEFORE INSERT OR UPDATE ON ingestion.source_state
+                FOR EACH ROW EXECUTE FUNCTION refuse_second_checkpoint();
+            """);
+        var runner = sp.GetRequiredService<IIngestionRunner>();
+        IngestionResult failed;
+        try
+        {
+            failed = await runner.RunAsync(source, null, default);
+        }
+        finally
+        {
+            await db.ExecuteAsync("DROP TRIGGER refuse_second_checkpoint ON ingestion.source_state; DROP FUNCTION refuse_second_checkpoint()");
+        }
+
+        Assert.Equal(IngestionStatus.Failed, failed.Status);
+        Assert.Contains("checkpoint 20 refused by the test", failed.Error!.Message);
+        Assert.Equal((10L, 10L), (failed.Counts.Read, failed.Counts.Created));
+        Assert.Equal("10|1-10", await db.ScalarAsync<string>($"SELECT count(*) || '|' || min(value) || '-' || max(value) FROM {table}"));
+        Assert.Equal("10", await CursorAsync(source));
+        Assert.Equal("10|10", await db.ScalarAsync<string>($"SELECT read || '|' || created FROM ingestion.import_jobs WHERE id = '{failed.RunId}'"));
+
+        // The next run resumes after the last checkpoint saved.
+        var next = await runner.RunAsync(source, null, default);
+        Assert.Equal((IngestionStatus.Succeeded, 20L, 20L), (next.Status, next.Counts.Read, next.Counts.Created));
+        Assert.Equal("30|465", await db.ScalarAsync<string>($"SELECT count(*) || '|' || sum(value) FROM {table}"));
+        Assert.Equal("30", await CursorAsync(source));
+    }
+
     private ServiceProvider Services(string source, string table, Pause? pause, int offset, Action<SourceOptions>? configure = null, Action<PostgresSinkOptions>? sink = null) =>
         PostgresRunnerTests.Services(db, b => b.ConfigurePostgresSink(o => sink?.Invoke(o)).AddSource(source, _ => new FuncSource<Row>((c, ct) => Rows(c, 30, offset, pause, ct)), o =>
         {

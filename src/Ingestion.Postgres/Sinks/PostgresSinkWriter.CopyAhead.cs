@@ -71,7 +71,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         && prepared.Sorted
         && (classified.Uncertain.Count == 0
             || (!mapping.KeyIndexPending && mapping.HasHash && classified.IndexComplete && before.Last is not null
-                && !ChangesKeysOf(classified, before.Last) && !ChangesKeysOf(classified, before.BeforeLast)));
+                && !ChangesKeysOf(classified, before)));
 
     /// <summary>
     /// Whether batches of <paramref name="mapping"/> may be copied ahead at all: the option on, a Merge run committing
@@ -81,23 +81,33 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         _options.CopyAheadOnSecondConnection && Mode == WriteMode.Merge && !_deferred && !_run.Verify && !mapping.HasTriggersRulesOrForeignKeys;
 
     /// <summary>
-    /// Whether a row <paramref name="classified"/> would merge has the key of any record of the batch
-    /// <paramref name="before"/> (rejected and repeated ones too) while that batch's write may still hold it.
+    /// Whether a row <paramref name="classified"/> would merge has the key of any record (rejected and repeated ones
+    /// too) of the two batches <paramref name="before"/> whose writes may still hold it (not yet written).
     /// </summary>
-    private bool ChangesKeysOf(Classification classified, Classification? before)
+    private bool ChangesKeysOf(Classification classified, ClassifiedBefore before)
     {
-        if (before is null || before.FirstRecordNumber <= Interlocked.Read(ref _writtenThrough))
+        var writtenThrough = Interlocked.Read(ref _writtenThrough);
+        var last = before.Last is { } l && l.FirstRecordNumber > writtenThrough ? l : null;
+        var beforeLast = before.BeforeLast is { } b && b.FirstRecordNumber > writtenThrough ? b : null;
+        if (last is null && beforeLast is null)
         {
             return false;
         }
 
+        // The rows to merge, by key: built once for both batches.
         var keys = new HashSet<ulong>(classified.Uncertain.Count);
         foreach (var i in classified.Uncertain)
         {
             keys.Add(classified.KeyHashes[i]);
         }
 
-        foreach (var key in before.KeyHashes)
+        return (last is not null && HasAnyKey(last, keys)) || (beforeLast is not null && HasAnyKey(beforeLast, keys));
+    }
+
+    /// <summary>Whether any record of <paramref name="batch"/> has one of <paramref name="keys"/>.</summary>
+    private static bool HasAnyKey(Classification batch, HashSet<ulong> keys)
+    {
+        foreach (var key in batch.KeyHashes)
         {
             if (keys.Contains(key))
             {

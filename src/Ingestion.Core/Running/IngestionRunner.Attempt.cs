@@ -46,6 +46,8 @@ public sealed partial class IngestionRunner
         // Batch by batch, with no hook working beside the sink, a batch that writes nothing may wait for the next commit.
         var perBatch = run.Options.Transaction == TransactionScope.PerBatch && !run.Request.DryRun && run.Options.WriteMode != WriteMode.Replace;
         var mayDeferCommit = perBatch && ReferenceEquals(writer, sinkWriter);
+        // Nothing but the sink reads a batch's records once it has them (no hook beside it): it may release them early.
+        var sinkOwnsRecords = ReferenceEquals(writer, sinkWriter);
         writer = _tracking.Wrap(writer, run.SourceName);
         await using (writer.ConfigureAwait(false))
         {
@@ -162,7 +164,9 @@ public sealed partial class IngestionRunner
                 var firstRecordNumber = recordNumber - buffer.Count + 1;
                 var read = buffer.Count + rejects.Count;
                 buffer.Clear();
-                var prepared = preparer is not null && records.Length > 0 ? preparer.PrepareBatch(records, firstRecordNumber) : null;
+                var prepared = preparer is null || records.Length == 0 ? null
+                    : sinkOwnsRecords ? preparer.PrepareReleasableBatch(records, firstRecordNumber)
+                    : preparer.PrepareBatch(records, firstRecordNumber);
                 var writesInFlight = Math.Clamp(preparer?.BatchesPreparedAhead ?? 1, 1, 2);
                 while (inFlight.Count >= writesInFlight)
                 {

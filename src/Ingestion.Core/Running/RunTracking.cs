@@ -50,6 +50,9 @@ internal sealed class RunTracking(ActiveRuns? active, IngestionTelemetry? teleme
         public object? PrepareBatch(IReadOnlyList<TRecord> records, long firstRecordNumber) =>
             inner is IPreparingSinkWriter<TRecord> preparing ? preparing.PrepareBatch(records, firstRecordNumber) : null;
 
+        public object? PrepareReleasableBatch(TRecord[] records, long firstRecordNumber) =>
+            inner is IPreparingSinkWriter<TRecord> preparing ? preparing.PrepareReleasableBatch(records, firstRecordNumber) : null;
+
         public int BatchesPreparedAhead => inner is IPreparingSinkWriter<TRecord> preparing ? preparing.BatchesPreparedAhead : 1;
 
         public async ValueTask<SinkBatchResult> WriteBatchAsync(SinkBatch<TRecord> batch, CancellationToken cancellationToken)

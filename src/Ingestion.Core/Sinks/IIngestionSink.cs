@@ -75,6 +75,18 @@ public interface IPreparingSinkWriter<TRecord> : ISinkWriter<TRecord>
     object? PrepareBatch(IReadOnlyList<TRecord> records, long firstRecordNumber);
 
     /// <summary>
+    /// As <see cref="PrepareBatch"/>, but the writer takes the array itself: nothing else reads the batch's records any
+    /// more (the runner reads only its length, and no hook works beside the writer), so the writer may set entries it
+    /// no longer needs to <see langword="null"/> (once it has encoded them, say) and let the collector reclaim them
+    /// while the batch is still in flight. <see cref="SinkBatch{TRecord}.Records"/> of the batch is that same array.
+    /// The default does what <see cref="PrepareBatch"/> does and releases nothing.
+    /// </summary>
+    /// <param name="records">The records of the coming batch; the writer owns the array from this call on.</param>
+    /// <param name="firstRecordNumber">The 1-based number of the first record in the run (for positions).</param>
+    /// <returns>An opaque state for <see cref="SinkBatch{TRecord}.Prepared"/>, or <see langword="null"/>.</returns>
+    object? PrepareReleasableBatch(TRecord[] records, long firstRecordNumber) => PrepareBatch(records, firstRecordNumber);
+
+    /// <summary>
     /// How many batches handed over and not yet written <see cref="PrepareBatch"/> may be called behind: 1 (the default)
     /// or 2. Read before each batch is handed over. At 2 the runner hands the next batch over while the one before is
     /// still being written; writes still run one at a time and in order, but a call to <see cref="PrepareBatch"/> may
@@ -126,7 +138,10 @@ public sealed class SinkRun
 public sealed class SinkBatch<TRecord>
     where TRecord : class
 {
-    /// <summary>The records in read order.</summary>
+    /// <summary>
+    /// The records in read order. A batch handed to <see cref="IPreparingSinkWriter{TRecord}.PrepareReleasableBatch"/>
+    /// may have entries that writer has released (set to <see langword="null"/>); its count stays the batch's.
+    /// </summary>
     public required IReadOnlyList<TRecord> Records { get; init; }
 
     /// <summary>The 1-based number of the first record of the batch in the run (for rejected-record positions).</summary>

@@ -23,8 +23,30 @@ internal sealed class BinaryCopyWriter : IDisposable
 
     private static readonly UInt128[] PowersOf10 = CreatePowers();
 
-    private byte[] _buffer = ArrayPool<byte>.Shared.Rent(InitialSize);
+    private byte[] _buffer;
     private int _pos;
+
+    /// <summary>A writer whose buffer starts at the usual size (it is flushed as it fills).</summary>
+    public BinaryCopyWriter()
+        : this(InitialSize)
+    {
+    }
+
+    /// <summary>A writer whose buffer starts at <paramref name="capacity"/> bytes at least (for rows kept whole, see <see cref="EncodedRows{TRecord}"/>).</summary>
+    /// <param name="capacity">The bytes expected.</param>
+    public BinaryCopyWriter(int capacity)
+    {
+        _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(capacity, InitialSize));
+    }
+
+    /// <summary>How many bytes are buffered.</summary>
+    public int Length => _pos;
+
+    /// <summary>The bytes buffered from <paramref name="start"/> on, <paramref name="length"/> of them.</summary>
+    /// <param name="start">The first byte.</param>
+    /// <param name="length">How many.</param>
+    /// <returns>The bytes, valid until the writer writes again or is disposed.</returns>
+    public ReadOnlyMemory<byte> Buffered(int start, int length) => _buffer.AsMemory(start, length);
 
     /// <summary>Whether enough is buffered to send it (checked between rows).</summary>
     public bool ShouldFlush => _pos >= FlushAt;
@@ -279,7 +301,10 @@ internal sealed class BinaryCopyWriter : IDisposable
         return rows;
     }
 
-    private static async Task CancelQuietlyAsync(NpgsqlRawCopyStream stream)
+    /// <summary>Aborts a raw COPY (nothing of it lands), quietly when the connection is already broken.</summary>
+    /// <param name="stream">The COPY stream.</param>
+    /// <returns>A task.</returns>
+    internal static async Task CancelQuietlyAsync(NpgsqlRawCopyStream stream)
     {
         try
         {

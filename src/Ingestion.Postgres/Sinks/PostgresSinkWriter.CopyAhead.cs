@@ -39,6 +39,9 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     /// <summary>While above 0 no copy ahead starts: the writer is building a table's key, which waits for any writer of the table.</summary>
     private int _aheadBlocked;
 
+    /// <summary>The bytes the last batch encoded whole took (<see cref="EncodedRows{TRecord}"/>): the next one's buffer is rented a little larger.</summary>
+    private int _encodedLength;
+
     /// <summary>Whether a copy ahead was started and not yet claimed by its batch's write (for tests).</summary>
     internal bool HoldsUnclaimedCopyAhead
     {
@@ -134,7 +137,11 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             var conn = _idle.TryPop(out var idle) ? idle : (NpgsqlConnection)((ICloneable)_conn).Clone();
             var ahead = new CopyAhead(conn, prepared.Records!, firstRecordNumber, classified);
             var rowHashes = mapping.HasHash ? prepared.RowHashes : null;
-            ahead.Copy = Task.Run(() => ahead.RunAsync(mapping, rowHashes, _options, Source));
+
+            // A first load's batch of new rows only, into the table the sink made (whose key is not built yet): its records
+            // may be released once encoded, since every row the write may send is among those encoded.
+            var release = mapping.KeyIndexPending && classified.Uncertain.Count == 0 && classified.Fresh.Count == prepared.Winners.Count ? prepared.Release : null;
+            ahead.Copy = Task.Run(() => ahead.RunAsync(mapping, rowHashes, release, this));
             _aheads.Add(ahead);
             return ahead;
         }
@@ -361,16 +368,26 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         /// <summary>The changed rows updated, once the copy succeeded.</summary>
         public int Updated { get; private set; }
 
-        public async Task RunAsync(TableMapping<TRecord> mapping, ulong[]? rowHashes, PostgresSinkOptions options, string sourceName)
+        public async Task RunAsync(TableMapping<TRecord> mapping, ulong[]? rowHashes, RecordRelease? release, PostgresSinkWriter<TRecord> writer)
         {
             var token = Cancel.Token;
             if (Connection.State != System.Data.ConnectionState.Open)
             {
-                await PostgresSink.OpenNamedAsync(Connection, options, sourceName, token).ConfigureAwait(false);
+                await PostgresSink.OpenNamedAsync(Connection, writer._options, writer.Source, token).ConfigureAwait(false);
             }
 
             Transaction = await Connection.BeginTransactionAsync(token).ConfigureAwait(false);
-            if (Classified.Fresh.Count > 0)
+            if (Classified.Fresh.Count > 0 && release is not null)
+            {
+                // Encoded whole before anything is sent, then the records let go: they die young instead of living on
+                // (and being copied by each collection) until the batch commits. The bytes serve the copy, and the write
+                // should the copy be rolled back.
+                var encoded = EncodedRows<TRecord>.Encode(mapping.Fields, rowHashes, Records, Classified.Fresh, Volatile.Read(ref writer._encodedLength) * 9 / 8, token);
+                Volatile.Write(ref writer._encodedLength, encoded.Length);
+                release.Release(encoded);
+                Rows = (ulong)await encoded.CopyAsync(Connection, mapping.CopyIntoTarget, mapping.Fields, rowHashes is not null, Classified.Fresh, token).ConfigureAwait(false);
+            }
+            else if (Classified.Fresh.Count > 0)
             {
                 Rows = await CopyRowsAsync(Connection, mapping.CopyIntoTarget, mapping.Fields, rowHashes, Records, Classified.Fresh, token).ConfigureAwait(false);
             }

@@ -9,7 +9,15 @@ namespace Ingestion.Postgres.Sinks;
 /// </summary>
 internal sealed partial class PostgresSinkWriter<TRecord>
 {
-    public object? PrepareBatch(IReadOnlyList<TRecord> records, long firstRecordNumber)
+    public object? PrepareBatch(IReadOnlyList<TRecord> records, long firstRecordNumber) => PrepareAhead(records, null, firstRecordNumber);
+
+    public object? PrepareReleasableBatch(TRecord[] records, long firstRecordNumber) => PrepareAhead(records, records, firstRecordNumber);
+
+    /// <summary>
+    /// Prepares a batch ahead of its write; <paramref name="owned"/> is the same records when the runner gave the array
+    /// over, so a copy ahead may release them once it has encoded their rows (<see cref="RecordRelease"/>).
+    /// </summary>
+    private PreparedRows? PrepareAhead(IReadOnlyList<TRecord> records, TRecord[]? owned, long firstRecordNumber)
     {
         ArgumentNullException.ThrowIfNull(records);
         var previous = NotePrepared(firstRecordNumber);
@@ -34,7 +42,11 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             return null;
         }
 
-        prepared = prepared with { Classified = ClassifyAhead(mapping, previous, firstRecordNumber, prepared.Winners, prepared.KeyHashes, prepared.RowHashes, out var before) };
+        prepared = prepared with
+        {
+            Classified = ClassifyAhead(mapping, previous, firstRecordNumber, prepared.Winners, prepared.KeyHashes, prepared.RowHashes, out var before),
+            Release = owned is null ? null : new RecordRelease(owned),
+        };
 
         // Rows new to a keyed table, or changed there and not written by the batch before: copied (and merged) now on
         // the other connection (PostgresSinkWriter.CopyAhead.cs).
@@ -257,11 +269,40 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         a.Columns.Count == b.Columns.Count
         && a.Columns.Zip(b.Columns).All(p => p.First.Name == p.Second.Name && p.First.Type == p.Second.Type && p.First.IsKey == p.Second.IsKey && p.First.IsSourceName == p.Second.IsSourceName);
 
+    /// <summary>
+    /// The records of a batch the writer owns (<see cref="PrepareReleasableBatch"/>) and, once a copy ahead has encoded
+    /// every row the batch may send, those rows as bytes (<see cref="Encoded"/>) in their stead: the records are then
+    /// released (all but the first, by which the write finds the batch's mapping), so the collector reclaims them while
+    /// the batch waits for its commit instead of copying them from generation to generation. Every later use of the
+    /// batch's rows by the write (the copy taken or written again, a merge, a batch rewritten without a refused record)
+    /// is served by those bytes; an error about a released record names its position and column, not its key.
+    /// </summary>
+    private sealed class RecordRelease(TRecord[] records) : IDisposable
+    {
+        private EncodedRows<TRecord>? _encoded;
+
+        /// <summary>The rows as bytes once the records are released, else null (the records are all there).</summary>
+        public EncodedRows<TRecord>? Encoded => Volatile.Read(ref _encoded);
+
+        /// <summary>Keeps <paramref name="encoded"/> (which must hold every row the batch may send) and releases the records.</summary>
+        public void Release(EncodedRows<TRecord> encoded)
+        {
+            Volatile.Write(ref _encoded, encoded);
+            Array.Clear(records, 1, records.Length - 1);
+        }
+
+        /// <summary>Gives the bytes' buffer back, once the batch's write is over.</summary>
+        public void Dispose() => Volatile.Read(ref _encoded)?.Dispose();
+    }
+
     /// <summary>A batch checked, hashed and deduplicated for one mapping, and maybe classified (<see cref="Classified"/>).</summary>
     private sealed record PreparedRows(TableMapping<TRecord>? Mapping, IReadOnlyList<TRecord>? Records, List<RejectedRecord> Rejected, ulong[] KeyHashes, ulong[] RowHashes, List<int> Winners, long Duplicates, bool Sorted)
     {
         /// <summary>The rows' classification made ahead of the write, if it could be.</summary>
         public Classification? Classified { get; init; }
+
+        /// <summary>The records' array when the runner gave it over (they may then be released once encoded), else null.</summary>
+        public RecordRelease? Release { get; init; }
 
         public static PreparedRows Empty { get; } = new(null, null, [], [], [], [], 0, false);
     }

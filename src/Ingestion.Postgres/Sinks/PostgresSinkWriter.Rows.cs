@@ -135,7 +135,11 @@ internal sealed partial class PostgresSinkWriter<TRecord>
                 }
 
                 uncertain.AddRange(fresh);
-                SortInKeyOrder(mapping, batch.Records, uncertain);
+                if (_writingEncoded is null)
+                {
+                    // (Released records were put in key order when prepared; their bytes go as they are.)
+                    SortInKeyOrder(mapping, batch.Records, uncertain);
+                }
             }
         }
 
@@ -227,7 +231,9 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         var records = batch.Records;
         try
         {
-            return await CopyRowsAsync(_conn, copySql, fields, rowHashes, records, rows, cancellationToken).ConfigureAwait(false);
+            return _writingEncoded is { } encoded
+                ? (ulong)await encoded.CopyAsync(_conn, copySql, fields, rowHashes is not null, rows, cancellationToken).ConfigureAwait(false)
+                : await CopyRowsAsync(_conn, copySql, fields, rowHashes, records, rows, cancellationToken).ConfigureAwait(false);
         }
         catch (PostgresException e) when (e.SqlState.StartsWith("22", StringComparison.Ordinal) && CopyLine(e, rows.Count) is { } line)
         {
@@ -243,7 +249,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
                 Position = batch.PositionOf(row),
                 Field = column,
                 Row = row,
-                RawValue = mapping.Fields.FirstOrDefault(f => f.Column.Name == column) is { } field ? KeyValue(field, records[row]) : $"key {key}",
+                RawValue = mapping.Fields.FirstOrDefault(f => f.Column.Name == column) is { } field && records[row] is { } record ? KeyValue(field, record) : $"key {key}",
                 Reason = $"Table {mapping.DisplayName} refuses the value{(column is null ? string.Empty : $" of column '{column}'")}: {e.MessageText}.",
             };
         }

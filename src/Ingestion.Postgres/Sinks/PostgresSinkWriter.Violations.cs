@@ -151,9 +151,14 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         };
     }
 
-    /// <summary>A record's key as errors show it: <c>id='b'</c>, columns joined by commas.</summary>
-    private string KeyText(TableMapping<TRecord> mapping, TRecord record) =>
-        string.Join(", ", mapping.KeyFields.Select(f => $"{f.Column.Name}={KeyValue(f, record)}"));
+    /// <summary>
+    /// A record's key as errors show it: <c>id='b'</c>, columns joined by commas; for a record released once its row was
+    /// encoded (<see cref="RecordRelease"/>), which only its position names, a note saying so.
+    /// </summary>
+    private string KeyText(TableMapping<TRecord> mapping, TRecord? record) =>
+        record is null
+            ? "not kept: the record was released once its row was encoded"
+            : string.Join(", ", mapping.KeyFields.Select(f => $"{f.Column.Name}={KeyValue(f, record)}"));
 
     private string KeyValue(FieldAccessor<TRecord> field, TRecord record)
     {

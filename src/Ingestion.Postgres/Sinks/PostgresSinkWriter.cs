@@ -39,6 +39,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
     private TableMapping<TRecord>? _lastMapping;
     private KeyHashIndex? _index;
     private Dictionary<ulong, int>? _keyScratch;
+    private EncodedRows<TRecord>? _writingEncoded;
     private bool _indexComplete;
     private bool _changedRows;
     private bool _completed;
@@ -86,6 +87,12 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
             await DiscardCopyAheadAsync(cancel: cancellationToken.IsCancellationRequested).ConfigureAwait(false);
             throw;
         }
+        finally
+        {
+            // The batch's copy ahead, if any, is over (taken or rolled back): its rows' bytes are of no more use.
+            _writingEncoded = null;
+            (batch.Prepared as PreparedRows)?.Release?.Dispose();
+        }
     }
 
     private async ValueTask<SinkBatchResult> WriteBatchCoreAsync(SinkBatch<TRecord> batch, CancellationToken cancellationToken)
@@ -112,6 +119,11 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
 
         // 1. Validate on the client (a bad value is a rejected record, never a failed COPY), hash, and dedup by key
         //    (the last record of a key wins): done ahead by PrepareBatch when the runner could, else here.
+        if (batch.Prepared is PreparedRows { Release.Encoded: not null } released && !(ReferenceEquals(released.Mapping, mapping) && ReferenceEquals(released.Records, records)))
+        {
+            throw new InvalidOperationException($"Source '{Source}': the batch starting at {batch.PositionOf(0)} was prepared for another table mapping than its write found, and its records are already released: a bug of the PostgreSQL sink.");
+        }
+
         var rows = mapping is null
             ? PreparedRows.Empty
             : batch.Prepared is PreparedRows p && ReferenceEquals(p.Mapping, mapping) && ReferenceEquals(p.Records, records)
@@ -154,6 +166,10 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
 
         // The batch's new rows may already be copied on the other connection (PostgresSinkWriter.CopyAhead.cs).
         var copiedAhead = mapping is null ? null : await TakeCopyAheadAsync(batch, rows, cancellationToken).ConfigureAwait(false);
+
+        // Read once the batch's copy ahead is over (taken or rolled back): it may have released the records, whose rows
+        // are then copied from its bytes.
+        _writingEncoded = rows.Release?.Encoded;
 
         Counts counts;
         List<int> indexUpdates;

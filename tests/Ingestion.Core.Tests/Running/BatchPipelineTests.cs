@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using Ingestion.Hosting;
 using Ingestion.Running;
 using Ingestion.Sinks;
+using Ingestion.Sync;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Ingestion.Core.Tests.Running;
@@ -172,13 +173,48 @@ public class BatchPipelineTests
         Assert.Equal((7L, 3L), (result.Counts.Created, result.Counts.Rejected));
     }
 
+    [Fact]
+    public async Task With_nothing_beside_the_sink_a_batch_is_given_over_to_it_and_reaches_its_write_as_the_same_array()
+    {
+        // The writer releases every record but the first as soon as it is given a batch: the runner must read nothing
+        // of the batch after that but its length.
+        var sink = new GatedSink { PreparedAhead = 2, ReleaseRecords = true };
+        sink.Release.SetResult();
+        await using var sp = Build(sink, (ct) => ScriptedSource.Items(25, ct: ct));
+        var result = await sp.GetRequiredService<IIngestionRunner>().RunAsync("items", null, CancellationToken.None);
+
+        Assert.Equal(IngestionStatus.Succeeded, result.Status);
+        Assert.Equal((25L, 25L), (result.Counts.Read, result.Counts.Created));
+        Assert.Equal(3, sink.GivenOver.Count);
+        Assert.Equal(3, sink.WrittenAsGivenOver);
+    }
+
+    [Fact]
+    public async Task With_a_hook_beside_the_sink_no_batch_is_given_over()
+    {
+        // The hook reads each batch's records after its write: the sink may not release them.
+        var sink = new GatedSink { PreparedAhead = 2, ReleaseRecords = true };
+        sink.Release.SetResult();
+        await using var sp = Build(sink, (_, ct) => ScriptedSource.Items(25, ct: ct), hook: new RecordReadingHook());
+        var result = await sp.GetRequiredService<IIngestionRunner>().RunAsync("items", null, CancellationToken.None);
+
+        Assert.Equal(IngestionStatus.Succeeded, result.Status);
+        Assert.Equal((25L, 25L), (result.Counts.Read, result.Counts.Created));
+        Assert.Empty(sink.GivenOver);
+    }
+
     private static ServiceProvider Build(GatedSink sink, Func<CancellationToken, IAsyncEnumerable<Item>> read, long maxRejected = 0) =>
         Build(sink, (_, ct) => read(ct), maxRejected);
 
-    private static ServiceProvider Build(GatedSink sink, Func<IngestionContext, CancellationToken, IAsyncEnumerable<Item>> read, long maxRejected = 0, int batchSize = 10)
+    private static ServiceProvider Build(GatedSink sink, Func<IngestionContext, CancellationToken, IAsyncEnumerable<Item>> read, long maxRejected = 0, int batchSize = 10, ISinkHook? hook = null)
     {
         var services = new ServiceCollection();
         services.AddSingleton<IIngestionSink>(sink);
+        if (hook is not null)
+        {
+            services.AddSingleton(hook);
+        }
+
         services.AddIngestion().AddSource("items", _ => new ScriptedSource(read), o =>
         {
             o.BatchSize = batchSize;
@@ -219,6 +255,15 @@ public class BatchPipelineTests
         /// <summary>The checkpoint cursor each write was given, in order.</summary>
         public List<string?> Cursors { get; } = [];
 
+        /// <summary>Whether the preparing writer releases (clears) every record but the first of a batch given over to it.</summary>
+        public bool ReleaseRecords { get; init; }
+
+        /// <summary>The arrays the runner gave over (<see cref="IPreparingSinkWriter{TRecord}.PrepareReleasableBatch"/>).</summary>
+        public List<object> GivenOver { get; } = [];
+
+        /// <summary>How many writes got one of <see cref="GivenOver"/> as their records.</summary>
+        public int WrittenAsGivenOver { get; private set; }
+
         public ValueTask<ISinkWriter<TRecord>> OpenAsync<TRecord>(SinkRun run, CancellationToken cancellationToken)
             where TRecord : class => ValueTask.FromResult<ISinkWriter<TRecord>>(PreparedAhead > 0 ? new PreparingWriter<TRecord>(this) : new Writer<TRecord>(this));
 
@@ -238,6 +283,21 @@ public class BatchPipelineTests
 
                 return null;
             }
+
+            public object? PrepareReleasableBatch(TRecord[] records, long firstRecordNumber)
+            {
+                lock (_sink)
+                {
+                    _sink.GivenOver.Add(records);
+                }
+
+                if (_sink.ReleaseRecords)
+                {
+                    Array.Clear(records, 1, records.Length - 1);
+                }
+
+                return PrepareBatch(records, firstRecordNumber);
+            }
         }
 
         private class Writer<TRecord>(GatedSink sink) : ISinkWriter<TRecord>
@@ -255,6 +315,7 @@ public class BatchPipelineTests
                         sink.FirstRecordNumbers.Add(batch.FirstRecordNumber);
                         sink.Budgets.Add(batch.RejectBudget);
                         sink.Cursors.Add(batch.State?.Cursor);
+                        sink.WrittenAsGivenOver += sink.GivenOver.Any(a => ReferenceEquals(a, batch.Records)) ? 1 : 0;
                     }
 
                     sink.FirstWriteStarted.TrySetResult();
@@ -278,6 +339,27 @@ public class BatchPipelineTests
             }
 
             public ValueTask<SinkCompletion> CompleteAsync(CancellationToken cancellationToken) => ValueTask.FromResult(SinkCompletion.None);
+
+            public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+        }
+    }
+
+    /// <summary>A hook attached to every run that reads each batch's records after its write, as deletion detection does.</summary>
+    private sealed class RecordReadingHook : ISinkHook
+    {
+        public ValueTask<ISinkHookRun<TRecord>?> OpenAsync<TRecord>(SinkRun run, CancellationToken cancellationToken)
+            where TRecord : class => ValueTask.FromResult<ISinkHookRun<TRecord>?>(new HookRun<TRecord>());
+
+        private sealed class HookRun<TRecord> : ISinkHookRun<TRecord>
+            where TRecord : class
+        {
+            public ValueTask<SinkBatchResult> AfterBatchAsync(SinkBatch<TRecord> batch, SinkBatchResult written, CancellationToken cancellationToken)
+            {
+                Assert.All(batch.Records, r => Assert.NotNull(r));
+                return ValueTask.FromResult(written);
+            }
+
+            public ValueTask<SinkCompletion> AfterCompleteAsync(SinkCompletion completion, CancellationToken cancellationToken) => ValueTask.FromResult(completion);
 
             public ValueTask DisposeAsync() => ValueTask.CompletedTask;
         }

@@ -78,7 +78,9 @@ public sealed class PostgresSinkOptions
     /// key built and the hash column, by a complete index) a changed row whose key no record of the batch before has, and no copy
     /// starts while the writer builds a key; anything else (and any failure of the early write, or an update that finds
     /// fewer rows than it sent, which is then rolled back) takes the ordinary path. Each writer then holds two
-    /// connections instead of one.
+    /// connections instead of one. In a first load into a table the sink made, a batch copied early is encoded whole
+    /// first and its records are released (when the runner gave them over: no sink hook reads them), so the collector
+    /// reclaims them young; the write uses the encoded bytes for anything it still does with those rows (docs/sink.md).
     /// </summary>
     public bool CopyAheadOnSecondConnection { get; set; } = true;
 

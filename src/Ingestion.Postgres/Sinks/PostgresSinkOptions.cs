@@ -81,6 +81,7 @@ public sealed class PostgresSinkOptions
     /// connections instead of one. In a first load into a table the sink made, a batch copied early is encoded whole
     /// first and its records are released (when the runner gave them over: no sink hook reads them), so the collector
     /// reclaims them young; the write uses the encoded bytes for anything it still does with those rows (docs/sink.md).
+    /// A first load's batch not copied early is encoded and released the same way on the runner's reading thread.
     /// </summary>
     public bool CopyAheadOnSecondConnection { get; set; } = true;
 

@@ -137,11 +137,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             var conn = _idle.TryPop(out var idle) ? idle : (NpgsqlConnection)((ICloneable)_conn).Clone();
             var ahead = new CopyAhead(conn, prepared.Records!, firstRecordNumber, classified);
             var rowHashes = mapping.HasHash ? prepared.RowHashes : null;
-
-            // A first load's batch of new rows only, into the table the sink made (whose key is not built yet): its records
-            // may be released once encoded, since every row the write may send is among those encoded.
-            var release = mapping.KeyIndexPending && classified.Uncertain.Count == 0 && classified.Fresh.Count == prepared.Winners.Count ? prepared.Release : null;
-            ahead.Copy = Task.Run(() => ahead.RunAsync(mapping, rowHashes, release, this));
+            ahead.Copy = Task.Run(() => ahead.RunAsync(mapping, prepared, rowHashes, this));
             _aheads.Add(ahead);
             return ahead;
         }
@@ -368,7 +364,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         /// <summary>The changed rows updated, once the copy succeeded.</summary>
         public int Updated { get; private set; }
 
-        public async Task RunAsync(TableMapping<TRecord> mapping, ulong[]? rowHashes, RecordRelease? release, PostgresSinkWriter<TRecord> writer)
+        public async Task RunAsync(TableMapping<TRecord> mapping, PreparedRows prepared, ulong[]? rowHashes, PostgresSinkWriter<TRecord> writer)
         {
             var token = Cancel.Token;
             if (Connection.State != System.Data.ConnectionState.Open)
@@ -377,14 +373,12 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             }
 
             Transaction = await Connection.BeginTransactionAsync(token).ConfigureAwait(false);
-            if (Classified.Fresh.Count > 0 && release is not null)
+            if (Classified.Fresh.Count > 0 && prepared.Release is { } release)
             {
                 // Encoded whole before anything is sent, then the records let go: they die young instead of living on
                 // (and being copied by each collection) until the batch commits. The bytes serve the copy, and the write
                 // should the copy be rolled back.
-                var encoded = EncodedRows<TRecord>.Encode(mapping.Fields, rowHashes, Records, Classified.Fresh, Volatile.Read(ref writer._encodedLength) * 9 / 8, token);
-                Volatile.Write(ref writer._encodedLength, encoded.Length);
-                release.Release(encoded);
+                var encoded = writer.EncodeAndRelease(mapping, prepared, Classified.Fresh, release, token);
                 Rows = (ulong)await encoded.CopyAsync(Connection, mapping.CopyIntoTarget, mapping.Fields, rowHashes is not null, Classified.Fresh, token).ConfigureAwait(false);
             }
             else if (Classified.Fresh.Count > 0)

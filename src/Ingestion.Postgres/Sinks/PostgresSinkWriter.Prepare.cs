@@ -42,20 +42,54 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             return null;
         }
 
-        prepared = prepared with
-        {
-            Classified = ClassifyAhead(mapping, previous, firstRecordNumber, prepared.Winners, prepared.KeyHashes, prepared.RowHashes, out var before),
-            Release = owned is null ? null : new RecordRelease(owned),
-        };
+        var classified = ClassifyAhead(mapping, previous, firstRecordNumber, prepared.Winners, prepared.KeyHashes, prepared.RowHashes, out var before);
+        var release = owned is not null && classified is not null && MayRelease(mapping, prepared, classified) ? new RecordRelease(owned) : null;
+        prepared = prepared with { Classified = classified, Release = release };
 
         // Rows new to a keyed table, or changed there and not written by the batch before: copied (and merged) now on
-        // the other connection (PostgresSinkWriter.CopyAhead.cs).
-        if (prepared.Classified is { } classified && MayCopyAhead(mapping, prepared, classified, before))
+        // the other connection (PostgresSinkWriter.CopyAhead.cs), which first encodes and releases records it may release.
+        if (classified is not null && MayCopyAhead(mapping, prepared, classified, before) && StartCopyAhead(mapping, prepared, firstRecordNumber, classified) is not null)
         {
-            StartCopyAhead(mapping, prepared, firstRecordNumber, classified);
+            return prepared;
+        }
+
+        if (release is not null)
+        {
+            try
+            {
+                EncodeAndRelease(mapping, prepared, classified!.Fresh, release, CancellationToken.None);
+            }
+#pragma warning disable CA1031 // never throws for bad data: the records stay, and the write (encoding them again) reports it
+            catch (Exception)
+#pragma warning restore CA1031
+            {
+            }
         }
 
         return prepared;
+    }
+
+    /// <summary>
+    /// Whether a batch's records, given over by the runner, may be released once encoded: a first load's batch (a Merge
+    /// committing batch by batch into the table the sink made, whose key is not built yet), every row new by the key
+    /// index and already in key order. Every row its write may then send is among those encoded, and nothing it does
+    /// needs the records but an error's key (<see cref="RecordRelease"/>).
+    /// </summary>
+    private bool MayRelease(TableMapping<TRecord> mapping, PreparedRows prepared, Classification classified) =>
+        mapping.KeyIndexPending && Mode == WriteMode.Merge && !_deferred && !_run.Verify && prepared.Sorted
+        && classified.Uncertain.Count == 0 && classified.Fresh.Count == prepared.Winners.Count;
+
+    /// <summary>
+    /// Encodes <paramref name="rows"/> of the batch as its copies send them (the row hash when the table has the column)
+    /// and releases its records; gives the bytes. The buffer is rented a little larger than the batch before took.
+    /// </summary>
+    private EncodedRows<TRecord> EncodeAndRelease(TableMapping<TRecord> mapping, PreparedRows prepared, List<int> rows, RecordRelease release, CancellationToken cancellationToken)
+    {
+        var rowHashes = mapping.HasHash ? prepared.RowHashes : null;
+        var encoded = EncodedRows<TRecord>.Encode(mapping.Fields, rowHashes, prepared.Records!, rows, Volatile.Read(ref _encodedLength) * 9 / 8, cancellationToken);
+        Volatile.Write(ref _encodedLength, encoded.Length);
+        release.Release(encoded);
+        return encoded;
     }
 
     /// <summary>

@@ -7,8 +7,9 @@ namespace Ingestion.Postgres.Tests.Sinks;
 
 /// <summary>
 /// A first load's batch that the runner gives over (<see cref="IPreparingSinkWriter{TRecord}.PrepareReleasableBatch"/>)
-/// and that is copied ahead has its rows encoded whole and its records released before the copy is sent: every later
-/// use of its rows (the copy rolled back and written again, a value the table refuses) is served by those bytes.
+/// has its rows encoded whole and its records released, by its copy ahead before the copy is sent or else on the reading
+/// thread: every later use of its rows (the copy rolled back and written again, a value the table refuses) is served by
+/// those bytes.
 /// </summary>
 public class PostgresSinkRecordReleaseTests(PostgresDatabase db) : IClassFixture<PostgresDatabase>
 {
@@ -54,6 +55,28 @@ public class PostgresSinkRecordReleaseTests(PostgresDatabase db) : IClassFixture
         Assert.Equal(Enumerable.Range(1, 200).Sum(), await db.ScalarAsync<long>("SELECT sum(value) FROM release_first_load"));
         Assert.Equal("note 173", await db.ScalarAsync<string>("SELECT note FROM release_first_load WHERE id = 'k0173'"));
         Assert.True(await db.ScalarAsync<bool>(HasPrimaryKeySql("release_first_load")));
+    }
+
+    [Fact]
+    public async Task A_first_load_batch_not_copied_ahead_is_encoded_on_the_reading_thread_and_written_from_its_bytes()
+    {
+        // No copy ahead (as when two are already ahead of the writes): the records are released all the same.
+        await using var h = new SinkHarness(db, o => o.CopyAheadOnSecondConnection = false);
+        await using var w = await OpenWithFirstBatchAsync(h, "release-no-copy-ahead", "release_no_copy_ahead");
+
+        var second = h.Batch(Rows(101, 200).ToArray());
+        var records = (Row[])second.Records;
+        var prepared = w.PrepareReleasableBatch(records, second.FirstRecordNumber);
+        Assert.All(records.Skip(1), r => Assert.Null(r));
+        Assert.False(w.HoldsUnclaimedCopyAhead);
+
+        var written = await w.WriteBatchAsync(Prepared(second, prepared), default);
+        await w.CompleteAsync(default);
+
+        Assert.Equal(100L, written.Created);
+        Assert.Equal(Enumerable.Range(1, 200).Sum(), await db.ScalarAsync<long>("SELECT sum(value) FROM release_no_copy_ahead"));
+        Assert.Equal("note 199", await db.ScalarAsync<string>("SELECT note FROM release_no_copy_ahead WHERE id = 'k0199'"));
+        Assert.True(await db.ScalarAsync<bool>(HasPrimaryKeySql("release_no_copy_ahead")));
     }
 
     [Fact]

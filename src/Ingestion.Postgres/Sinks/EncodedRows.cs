@@ -53,42 +53,99 @@ internal sealed class EncodedRows<TRecord> : IDisposable
     /// <returns>The encoded rows; dispose of them to give the buffer back.</returns>
     public static EncodedRows<TRecord> Encode(FieldAccessor<TRecord>[] fields, ulong[]? rowHashes, IReadOnlyList<TRecord> records, List<int> rows, int capacity, CancellationToken cancellationToken)
     {
-        var writer = new BinaryCopyWriter(capacity);
-        var encoded = new EncodedRows<TRecord>(writer, fields, rowHashes is not null, records.Count);
+        var encoded = Start(fields, rowHashes, records.Count, capacity);
         try
         {
-            writer.WriteHeader();
-            var width = (short)(fields.Length + (rowHashes is null ? 0 : 1));
-            for (var n = 0; n < rows.Count; n++)
-            {
-                if ((n & 1023) == 1023)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                }
-
-                var i = rows[n];
-                var record = records[i];
-                encoded._start[i] = writer.Length;
-                writer.StartRow(width);
-                foreach (var f in fields)
-                {
-                    f.Write(writer, record);
-                }
-
-                if (rowHashes is not null)
-                {
-                    writer.WriteInt64(unchecked((long)rowHashes[i]));
-                }
-
-                encoded._end[i] = writer.Length;
-            }
-
+            encoded.Append(rowHashes, records, rows, 0, rows.Count, cancellationToken);
             return encoded;
         }
         catch
         {
             encoded.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Encodes <paramref name="rows"/> as <see cref="Encode"/> does while copying them with <paramref name="copySql"/>: the
+    /// first rows are sent as soon as they are encoded, so the server starts at once; the rest are encoded in one go
+    /// (<paramref name="encoded"/> is then called, and may release the records), and sent.
+    /// </summary>
+    /// <param name="connection">The connection.</param>
+    /// <param name="copySql">The <c>COPY ... FROM STDIN (FORMAT BINARY)</c> statement.</param>
+    /// <param name="fields">The columns, in the COPY's order.</param>
+    /// <param name="rowHashes">The row hashes by record index, or <see langword="null"/> for a table without the hash column.</param>
+    /// <param name="records">The batch's records (checked already).</param>
+    /// <param name="rows">The records to encode and send.</param>
+    /// <param name="capacity">The bytes expected (the previous batch's size).</param>
+    /// <param name="encoded">Called once every row is encoded, before the last of them are sent; the rows are then its
+    /// caller's to dispose of, whether the copy succeeds or not.</param>
+    /// <param name="cancellationToken">Cancels (and aborts) the copy.</param>
+    /// <returns>The encoded rows; dispose of them to give the buffer back.</returns>
+    public static async Task<EncodedRows<TRecord>> EncodeAndCopyAsync(NpgsqlConnection connection, string copySql, FieldAccessor<TRecord>[] fields, ulong[]? rowHashes, IReadOnlyList<TRecord> records, List<int> rows, int capacity, Action<EncodedRows<TRecord>> encoded, CancellationToken cancellationToken)
+    {
+        var result = Start(fields, rowHashes, records.Count, capacity);
+        var handedOver = false;
+        try
+        {
+            await CopyStreamAsync(
+                connection,
+                copySql,
+                async stream =>
+                {
+                    // An eighth first: about what the server takes while the rest is encoded.
+                    var head = Math.Min(rows.Count, Math.Clamp(rows.Count / 8, 256, 2048));
+                    result.Append(rowHashes, records, rows, 0, head, cancellationToken);
+                    var sent = result.Length;
+                    await stream.WriteAsync(result._bytes.Buffered(0, sent), cancellationToken).ConfigureAwait(false);
+                    result.Append(rowHashes, records, rows, head, rows.Count, cancellationToken);
+                    encoded(result);
+                    handedOver = true;
+                    await stream.WriteAsync(result._bytes.Buffered(sent, result.Length - sent), cancellationToken).ConfigureAwait(false);
+                },
+                cancellationToken).ConfigureAwait(false);
+            return result;
+        }
+        catch when (!handedOver)
+        {
+            result.Dispose();
+            throw;
+        }
+    }
+
+    private static EncodedRows<TRecord> Start(FieldAccessor<TRecord>[] fields, ulong[]? rowHashes, int records, int capacity)
+    {
+        var writer = new BinaryCopyWriter(capacity);
+        writer.WriteHeader();
+        return new EncodedRows<TRecord>(writer, fields, rowHashes is not null, records);
+    }
+
+    /// <summary>Encodes <c>rows[from..to)</c> after the rows encoded so far (the buffer may grow: nothing may be sending from it meanwhile).</summary>
+    private void Append(ulong[]? rowHashes, IReadOnlyList<TRecord> records, List<int> rows, int from, int to, CancellationToken cancellationToken)
+    {
+        var width = (short)(_fields.Length + (rowHashes is null ? 0 : 1));
+        for (var n = from; n < to; n++)
+        {
+            if ((n & 1023) == 1023)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+
+            var i = rows[n];
+            var record = records[i];
+            _start[i] = _bytes.Length;
+            _bytes.StartRow(width);
+            foreach (var f in _fields)
+            {
+                f.Write(_bytes, record);
+            }
+
+            if (rowHashes is not null)
+            {
+                _bytes.WriteInt64(unchecked((long)rowHashes[i]));
+            }
+
+            _end[i] = _bytes.Length;
         }
     }
 
@@ -120,10 +177,10 @@ internal sealed class EncodedRows<TRecord> : IDisposable
             }
         }
 
-        var stream = await connection.BeginRawBinaryCopyAsync(copySql, cancellationToken).ConfigureAwait(false);
-        await using (stream.ConfigureAwait(false))
-        {
-            try
+        await CopyStreamAsync(
+            connection,
+            copySql,
+            async stream =>
             {
                 await stream.WriteAsync(_bytes.Buffered(0, HeaderLength), cancellationToken).ConfigureAwait(false);
                 int from = -1, to = -1;
@@ -147,7 +204,23 @@ internal sealed class EncodedRows<TRecord> : IDisposable
                 {
                     await stream.WriteAsync(_bytes.Buffered(from, to - from), cancellationToken).ConfigureAwait(false);
                 }
+            },
+            cancellationToken).ConfigureAwait(false);
+        return rows.Count;
+    }
 
+    /// <summary>
+    /// Runs a raw binary COPY: <paramref name="write"/> sends the header and rows, then the trailer ends it; a failed or
+    /// cancelled copy is aborted, so nothing of it lands.
+    /// </summary>
+    private static async Task CopyStreamAsync(NpgsqlConnection connection, string copySql, Func<NpgsqlRawCopyStream, Task> write, CancellationToken cancellationToken)
+    {
+        var stream = await connection.BeginRawBinaryCopyAsync(copySql, cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            try
+            {
+                await write(stream).ConfigureAwait(false);
                 cancellationToken.ThrowIfCancellationRequested();
                 await stream.WriteAsync(Trailer, cancellationToken).ConfigureAwait(false);
             }
@@ -158,8 +231,6 @@ internal sealed class EncodedRows<TRecord> : IDisposable
                 throw;
             }
         }
-
-        return rows.Count;
     }
 
     /// <summary>Gives the buffer back to the pool (once the batch's write is over).</summary>

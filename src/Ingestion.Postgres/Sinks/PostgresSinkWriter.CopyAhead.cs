@@ -375,11 +375,11 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             Transaction = await Connection.BeginTransactionAsync(token).ConfigureAwait(false);
             if (Classified.Fresh.Count > 0 && prepared.Release is { } release)
             {
-                // Encoded whole before anything is sent, then the records let go: they die young instead of living on
-                // (and being copied by each collection) until the batch commits. The bytes serve the copy, and the write
-                // should the copy be rolled back.
-                var encoded = writer.EncodeAndRelease(mapping, prepared, Classified.Fresh, release, token);
-                Rows = (ulong)await encoded.CopyAsync(Connection, mapping.CopyIntoTarget, mapping.Fields, rowHashes is not null, Classified.Fresh, token).ConfigureAwait(false);
+                // Encoded whole (the first rows sent meanwhile), then the records let go: they die young instead of living
+                // on (and being copied by each collection) until the batch commits. The bytes serve the rest of the copy,
+                // and the write should the copy be rolled back.
+                await EncodedRows<TRecord>.EncodeAndCopyAsync(Connection, mapping.CopyIntoTarget, mapping.Fields, rowHashes, Records, Classified.Fresh, writer.EncodedCapacity, encoded => writer.Release(release, encoded), token).ConfigureAwait(false);
+                Rows = (ulong)Classified.Fresh.Count;
             }
             else if (Classified.Fresh.Count > 0)
             {

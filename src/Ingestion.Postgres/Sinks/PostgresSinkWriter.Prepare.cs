@@ -81,15 +81,19 @@ internal sealed partial class PostgresSinkWriter<TRecord>
 
     /// <summary>
     /// Encodes <paramref name="rows"/> of the batch as its copies send them (the row hash when the table has the column)
-    /// and releases its records; gives the bytes. The buffer is rented a little larger than the batch before took.
+    /// and releases its records. The buffer is rented a little larger than the batch before took.
     /// </summary>
-    private EncodedRows<TRecord> EncodeAndRelease(TableMapping<TRecord> mapping, PreparedRows prepared, List<int> rows, RecordRelease release, CancellationToken cancellationToken)
+    private void EncodeAndRelease(TableMapping<TRecord> mapping, PreparedRows prepared, List<int> rows, RecordRelease release, CancellationToken cancellationToken) =>
+        Release(release, EncodedRows<TRecord>.Encode(mapping.Fields, mapping.HasHash ? prepared.RowHashes : null, prepared.Records!, rows, EncodedCapacity, cancellationToken));
+
+    /// <summary>The bytes to rent for a batch encoded whole: a little more than the batch before took.</summary>
+    private int EncodedCapacity => Volatile.Read(ref _encodedLength) * 9 / 8;
+
+    /// <summary>Releases a batch's records for its rows <paramref name="encoded"/>, and notes their size for the next batch.</summary>
+    private void Release(RecordRelease release, EncodedRows<TRecord> encoded)
     {
-        var rowHashes = mapping.HasHash ? prepared.RowHashes : null;
-        var encoded = EncodedRows<TRecord>.Encode(mapping.Fields, rowHashes, prepared.Records!, rows, Volatile.Read(ref _encodedLength) * 9 / 8, cancellationToken);
         Volatile.Write(ref _encodedLength, encoded.Length);
         release.Release(encoded);
-        return encoded;
     }
 
     /// <summary>

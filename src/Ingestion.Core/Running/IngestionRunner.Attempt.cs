@@ -43,11 +43,11 @@ public sealed partial class IngestionRunner
         var sinkWriter = writer;
         writer = await Sync.SinkHooks.WrapAsync(writer, sinkRun, _services.GetServices<Sync.ISinkHook>(), cancellationToken).ConfigureAwait(false);
 
-        // Batch by batch, with no hook working beside the sink, a batch that writes nothing may wait for the next commit.
-        var perBatch = run.Options.Transaction == TransactionScope.PerBatch && !run.Request.DryRun && run.Options.WriteMode != WriteMode.Replace;
-        var mayDeferCommit = perBatch && ReferenceEquals(writer, sinkWriter);
-        // Nothing but the sink reads a batch's records once it has them (no hook beside it): it may release them early.
+        // With no hook working beside the sink, nothing but the sink reads a batch's records once it has them (it may
+        // release them early), and, batch by batch, a batch that writes nothing may wait for the next commit.
         var sinkOwnsRecords = ReferenceEquals(writer, sinkWriter);
+        var perBatch = run.Options.Transaction == TransactionScope.PerBatch && !run.Request.DryRun && run.Options.WriteMode != WriteMode.Replace;
+        var mayDeferCommit = perBatch && sinkOwnsRecords;
         writer = _tracking.Wrap(writer, run.SourceName);
         await using (writer.ConfigureAwait(false))
         {

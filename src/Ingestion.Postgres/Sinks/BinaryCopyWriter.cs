@@ -17,11 +17,17 @@ internal sealed class BinaryCopyWriter : IDisposable
     private const int InitialSize = 64 * 1024;
     private const int FlushAt = 56 * 1024;
 
+    /// <summary>The bytes <see cref="WriteHeader"/> writes: signature, flags and header extension length.</summary>
+    internal const int HeaderLength = 19;
+
     // 2000-01-01T00:00:00, PostgreSQL's epoch for timestamps and dates.
     private const long PgEpochTicks = 630822816000000000L;
     private const int PgEpochDayNumber = 730119;
 
     private static readonly UInt128[] PowersOf10 = CreatePowers();
+
+    /// <summary>The end-of-data marker: a row of -1 fields.</summary>
+    private static readonly byte[] Trailer = [0xFF, 0xFF];
 
     private byte[] _buffer;
     private int _pos;
@@ -54,7 +60,7 @@ internal sealed class BinaryCopyWriter : IDisposable
     /// <summary>The signature, flags and header extension that start a binary COPY stream.</summary>
     public void WriteHeader()
     {
-        Ensure(19);
+        Ensure(HeaderLength);
         ReadOnlySpan<byte> signature = [(byte)'P', (byte)'G', (byte)'C', (byte)'O', (byte)'P', (byte)'Y', (byte)'\n', 0xFF, (byte)'\r', (byte)'\n', 0];
         signature.CopyTo(_buffer.AsSpan(_pos));
         _pos += signature.Length;
@@ -62,11 +68,28 @@ internal sealed class BinaryCopyWriter : IDisposable
         PutInt32(0);
     }
 
-    /// <summary>The end-of-data marker.</summary>
-    public void WriteTrailer()
+    /// <summary>
+    /// One record's row as the sink's copies send it: its <paramref name="fields"/>, then its row hash when
+    /// <paramref name="rowHashes"/> is given (a table with the hash column).
+    /// </summary>
+    /// <typeparam name="TRecord">The record type.</typeparam>
+    /// <param name="fields">The columns, in the COPY's order.</param>
+    /// <param name="record">The record.</param>
+    /// <param name="rowHashes">The row hashes by record index, or <see langword="null"/>.</param>
+    /// <param name="index">The record's index in the batch (for its row hash).</param>
+    public void WriteRecord<TRecord>(FieldAccessor<TRecord>[] fields, TRecord record, ulong[]? rowHashes, int index)
+        where TRecord : class
     {
-        Ensure(2);
-        PutInt16(-1);
+        StartRow(fields.Length + (rowHashes is null ? 0 : 1));
+        foreach (var f in fields)
+        {
+            f.Write(this, record);
+        }
+
+        if (rowHashes is not null)
+        {
+            WriteInt64(unchecked((long)rowHashes[index]));
+        }
     }
 
     /// <summary>Starts a row of <paramref name="fields"/> values.</summary>
@@ -270,11 +293,11 @@ internal sealed class BinaryCopyWriter : IDisposable
     /// <summary>Writes rows through a raw binary COPY, cancelling the COPY (nothing lands) when writing fails or is cancelled.</summary>
     public static async Task<long> CopyAsync<TState>(NpgsqlConnection connection, string copySql, TState state, int rows, Action<BinaryCopyWriter, TState, int> writeRow, CancellationToken cancellationToken)
     {
-        var stream = await connection.BeginRawBinaryCopyAsync(copySql, cancellationToken).ConfigureAwait(false);
-        await using (stream.ConfigureAwait(false))
-        {
-            using var writer = new BinaryCopyWriter();
-            try
+        using var writer = new BinaryCopyWriter();
+        await RawCopyAsync(
+            connection,
+            copySql,
+            async stream =>
             {
                 writer.WriteHeader();
                 for (var n = 0; n < rows; n++)
@@ -286,9 +309,31 @@ internal sealed class BinaryCopyWriter : IDisposable
                     }
                 }
 
-                cancellationToken.ThrowIfCancellationRequested();
-                writer.WriteTrailer();
                 await writer.FlushAsync(stream, cancellationToken).ConfigureAwait(false);
+            },
+            cancellationToken).ConfigureAwait(false);
+        return rows;
+    }
+
+    /// <summary>
+    /// Runs a raw binary COPY: <paramref name="write"/> sends the header and the rows, then the end-of-data marker ends
+    /// it; a COPY whose writing fails or is cancelled is aborted, so nothing of it lands.
+    /// </summary>
+    /// <param name="connection">The connection.</param>
+    /// <param name="copySql">The <c>COPY ... FROM STDIN (FORMAT BINARY)</c> statement.</param>
+    /// <param name="write">Sends the header and the rows.</param>
+    /// <param name="cancellationToken">Cancels (and aborts) the copy.</param>
+    /// <returns>A task.</returns>
+    internal static async Task RawCopyAsync(NpgsqlConnection connection, string copySql, Func<NpgsqlRawCopyStream, Task> write, CancellationToken cancellationToken)
+    {
+        var stream = await connection.BeginRawBinaryCopyAsync(copySql, cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            try
+            {
+                await write(stream).ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
+                await stream.WriteAsync(Trailer, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception)
             {
@@ -297,14 +342,9 @@ internal sealed class BinaryCopyWriter : IDisposable
                 throw;
             }
         }
-
-        return rows;
     }
 
-    /// <summary>Aborts a raw COPY (nothing of it lands), quietly when the connection is already broken.</summary>
-    /// <param name="stream">The COPY stream.</param>
-    /// <returns>A task.</returns>
-    internal static async Task CancelQuietlyAsync(NpgsqlRawCopyStream stream)
+    private static async Task CancelQuietlyAsync(NpgsqlRawCopyStream stream)
     {
         try
         {

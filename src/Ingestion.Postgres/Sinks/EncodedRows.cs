@@ -13,11 +13,6 @@ namespace Ingestion.Postgres.Sinks;
 internal sealed class EncodedRows<TRecord> : IDisposable
     where TRecord : class
 {
-    /// <summary>The signature, flags and header extension <see cref="BinaryCopyWriter.WriteHeader"/> writes.</summary>
-    private const int HeaderLength = 19;
-
-    private static readonly byte[] Trailer = [0xFF, 0xFF];
-
     private readonly BinaryCopyWriter _bytes;
     private readonly FieldAccessor<TRecord>[] _fields;
     private readonly bool _withRowHash;
@@ -88,7 +83,7 @@ internal sealed class EncodedRows<TRecord> : IDisposable
         var handedOver = false;
         try
         {
-            await CopyStreamAsync(
+            await BinaryCopyWriter.RawCopyAsync(
                 connection,
                 copySql,
                 async stream =>
@@ -123,7 +118,6 @@ internal sealed class EncodedRows<TRecord> : IDisposable
     /// <summary>Encodes <c>rows[from..to)</c> after the rows encoded so far (the buffer may grow: nothing may be sending from it meanwhile).</summary>
     private void Append(ulong[]? rowHashes, IReadOnlyList<TRecord> records, List<int> rows, int from, int to, CancellationToken cancellationToken)
     {
-        var width = (short)(_fields.Length + (rowHashes is null ? 0 : 1));
         for (var n = from; n < to; n++)
         {
             if ((n & 1023) == 1023)
@@ -132,19 +126,8 @@ internal sealed class EncodedRows<TRecord> : IDisposable
             }
 
             var i = rows[n];
-            var record = records[i];
             _start[i] = _bytes.Length;
-            _bytes.StartRow(width);
-            foreach (var f in _fields)
-            {
-                f.Write(_bytes, record);
-            }
-
-            if (rowHashes is not null)
-            {
-                _bytes.WriteInt64(unchecked((long)rowHashes[i]));
-            }
-
+            _bytes.WriteRecord(_fields, records[i], rowHashes, i);
             _end[i] = _bytes.Length;
         }
     }
@@ -177,12 +160,12 @@ internal sealed class EncodedRows<TRecord> : IDisposable
             }
         }
 
-        await CopyStreamAsync(
+        await BinaryCopyWriter.RawCopyAsync(
             connection,
             copySql,
             async stream =>
             {
-                await stream.WriteAsync(_bytes.Buffered(0, HeaderLength), cancellationToken).ConfigureAwait(false);
+                await stream.WriteAsync(_bytes.Buffered(0, BinaryCopyWriter.HeaderLength), cancellationToken).ConfigureAwait(false);
                 int from = -1, to = -1;
                 foreach (var row in rows)
                 {
@@ -207,30 +190,6 @@ internal sealed class EncodedRows<TRecord> : IDisposable
             },
             cancellationToken).ConfigureAwait(false);
         return rows.Count;
-    }
-
-    /// <summary>
-    /// Runs a raw binary COPY: <paramref name="write"/> sends the header and rows, then the trailer ends it; a failed or
-    /// cancelled copy is aborted, so nothing of it lands.
-    /// </summary>
-    private static async Task CopyStreamAsync(NpgsqlConnection connection, string copySql, Func<NpgsqlRawCopyStream, Task> write, CancellationToken cancellationToken)
-    {
-        var stream = await connection.BeginRawBinaryCopyAsync(copySql, cancellationToken).ConfigureAwait(false);
-        await using (stream.ConfigureAwait(false))
-        {
-            try
-            {
-                await write(stream).ConfigureAwait(false);
-                cancellationToken.ThrowIfCancellationRequested();
-                await stream.WriteAsync(Trailer, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception)
-            {
-                // Disposing the stream would end the COPY and keep the rows sent so far: abort it instead.
-                await BinaryCopyWriter.CancelQuietlyAsync(stream).ConfigureAwait(false);
-                throw;
-            }
-        }
     }
 
     /// <summary>Gives the buffer back to the pool (once the batch's write is over).</summary>

@@ -81,7 +81,10 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     /// batch by batch, and a table with no trigger, rule or foreign key.
     /// </summary>
     private bool MayCopyAheadInto(TableMapping<TRecord> mapping) =>
-        _options.CopyAheadOnSecondConnection && Mode == WriteMode.Merge && !_deferred && !_run.Verify && !mapping.HasTriggersRulesOrForeignKeys;
+        _options.CopyAheadOnSecondConnection && MergesBatchByBatch && !mapping.HasTriggersRulesOrForeignKeys;
+
+    /// <summary>Whether the run merges its batches and commits each on its own (not a run-long transaction, nor a verifying refresh).</summary>
+    private bool MergesBatchByBatch => Mode == WriteMode.Merge && !_deferred && !_run.Verify;
 
     /// <summary>
     /// Whether a row <paramref name="classified"/> would merge has the key of any record (rejected and repeated ones

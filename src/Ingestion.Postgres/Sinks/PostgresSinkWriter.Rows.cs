@@ -258,11 +258,10 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     /// <summary>Copies the given rows of <paramref name="records"/> (with their row hashes when given) on <paramref name="conn"/>.</summary>
     private static async Task<ulong> CopyRowsAsync(NpgsqlConnection conn, string copySql, FieldAccessor<TRecord>[] fields, ulong[]? rowHashes, IReadOnlyList<TRecord> records, List<int> rows, CancellationToken cancellationToken)
     {
-        var width = fields.Length + (rowHashes is null ? 0 : 1);
         return (ulong)await BinaryCopyWriter.CopyAsync(
             conn,
             copySql,
-            (Fields: fields, RowHashes: rowHashes, Records: records, Rows: rows, Width: width, Token: cancellationToken),
+            (Fields: fields, RowHashes: rowHashes, Records: records, Rows: rows, Token: cancellationToken),
             rows.Count,
             static (writer, s, n) =>
             {
@@ -272,17 +271,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
                 }
 
                 var i = s.Rows[n];
-                var record = s.Records[i];
-                writer.StartRow(s.Width);
-                foreach (var f in s.Fields)
-                {
-                    f.Write(writer, record);
-                }
-
-                if (s.RowHashes is not null)
-                {
-                    writer.WriteInt64(unchecked((long)s.RowHashes[i]));
-                }
+                writer.WriteRecord(s.Fields, s.Records[i], s.RowHashes, i);
             },
             cancellationToken).ConfigureAwait(false);
     }

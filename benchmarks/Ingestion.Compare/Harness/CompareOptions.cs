@@ -22,6 +22,10 @@ public sealed class CompareOptions
                            after it (PostgresSinkOptions.BuildKeyIndexAfterFirstLoad = false)
           --async-commits  our batch transactions commit without waiting for the disk
                            (PostgresSinkOptions.AsynchronousBatchCommits = true), to measure what it buys
+          --sync-first-load
+                           our first-load batches wait for the disk at each commit
+                           (PostgresSinkOptions.AsynchronousFirstLoadCommits = false), to measure what the
+                           default asynchronous first-load commits buy
           --key-index-max-rows N
                            keys our sink remembers per table (PostgresSinkOptions.KeyIndexMaxRows; default
                            the library's), to measure what remembering keys costs a first load
@@ -60,6 +64,9 @@ public sealed class CompareOptions
     /// <summary>Whether our batch transactions commit without waiting for the disk (<c>--async-commits</c>).</summary>
     public bool AsyncCommits { get; private set; }
 
+    /// <summary>Whether our first-load batches wait for the disk at each commit (<c>--sync-first-load</c>).</summary>
+    public bool SyncFirstLoad { get; private set; }
+
     /// <summary>The <c>--key-index-max-rows</c> value of our sink, when given.</summary>
     public int? KeyIndexMaxRows { get; private set; }
 
@@ -87,6 +94,7 @@ public sealed class CompareOptions
         ArrivalOrder = ArrivalOrder,
         KeyFirst = KeyFirst,
         AsyncCommits = AsyncCommits,
+        SyncFirstLoad = SyncFirstLoad,
         KeyIndexMaxRows = KeyIndexMaxRows,
     };
 
@@ -142,6 +150,9 @@ public sealed class CompareOptions
                     break;
                 case "--async-commits":
                     o.AsyncCommits = true;
+                    break;
+                case "--sync-first-load":
+                    o.SyncFirstLoad = true;
                     break;
                 case "--cases":
                     var names = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

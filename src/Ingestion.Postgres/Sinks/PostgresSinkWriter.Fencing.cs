@@ -49,14 +49,15 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     /// token already taken fails the batch, which rolls back), and adds the batch's counts to its job row with a
     /// heartbeat.
     /// </summary>
-    private async Task FenceAndRecordBatchAsync(SourceState? state, JobIncrement increment, CancellationToken cancellationToken)
+    private async Task FenceAndRecordBatchAsync(SourceState? state, JobIncrement increment, bool asynchronousCommit, CancellationToken cancellationToken)
     {
         var schema = PgIdentifier.Quote(_storeSchema);
         const string progress = "read = read + $2, created = created + $3, updated = updated + $4, unchanged = unchanged + $5, duplicates = duplicates + $6, rejected = rejected + $7, heartbeat_at = now()";
         var fenced = _run.RunLock is { FencingToken: { } } runLock ? runLock : null;
 
         // This transaction only (is_local): see PostgresSinkOptions.AsynchronousBatchCommits and FlushCommitsAsync.
-        var asynchronous = _options.AsynchronousBatchCommits ? ", set_config('synchronous_commit', 'off', true)" : string.Empty;
+        asynchronousCommit |= _options.AsynchronousBatchCommits;
+        var asynchronous = asynchronousCommit ? ", set_config('synchronous_commit', 'off', true)" : string.Empty;
         var record = new NpgsqlBatchCommand(
             fenced is null
                 ? $"WITH job AS (UPDATE {schema}.import_jobs SET {progress} WHERE id = $1 RETURNING 1) SELECT 1{asynchronous}"
@@ -65,7 +66,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
                   job AS (UPDATE {schema}.import_jobs SET {progress} WHERE id = $1 AND EXISTS (SELECT 1 FROM fence WHERE generation = $9 AND run_id = $10) RETURNING 1)
                   SELECT {PostgresRunLockProvider.HolderColumns}{asynchronous} FROM fence
                   """);
-        _commitsToFlush |= _options.AsynchronousBatchCommits;
+        _commitsToFlush |= asynchronousCommit;
         record.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = _run.RunId, NpgsqlDbType = NpgsqlDbType.Uuid });
         foreach (var n in new long[] { increment.Read, increment.Created, increment.Updated, increment.Unchanged, increment.Duplicates, increment.Rejected })
         {
@@ -121,7 +122,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         _tx ??= await BeginFencedAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await SaveStateAndCommitAsync(null, default, cancellationToken).ConfigureAwait(false);
+            await SaveStateAndCommitAsync(null, default, asynchronousCommit: false, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -133,9 +134,10 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     /// <summary>
     /// The end of every batch transaction: saves the checkpoint (<paramref name="state"/>, else the last one a deferred
     /// batch left) and, unless the run is one transaction, proves the run lock, adds <paramref name="increment"/> and the
-    /// deferred batches' counts to the job row, and commits.
+    /// deferred batches' counts to the job row, and commits: without waiting for the disk when
+    /// <paramref name="asynchronousCommit"/> or <see cref="PostgresSinkOptions.AsynchronousBatchCommits"/> says so.
     /// </summary>
-    private async Task SaveStateAndCommitAsync(SourceState? state, JobIncrement increment, CancellationToken cancellationToken)
+    private async Task SaveStateAndCommitAsync(SourceState? state, JobIncrement increment, bool asynchronousCommit, CancellationToken cancellationToken)
     {
         var saved = state ?? _deferredState;
         if (_deferred)
@@ -148,7 +150,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
             return; // a run-long transaction commits at completion
         }
 
-        await FenceAndRecordBatchAsync(saved, _deferredCounts + increment, cancellationToken).ConfigureAwait(false);
+        await FenceAndRecordBatchAsync(saved, _deferredCounts + increment, asynchronousCommit, cancellationToken).ConfigureAwait(false);
         await _tx!.CommitAsync(cancellationToken).ConfigureAwait(false);
         await EndTransactionAsync().ConfigureAwait(false);
         _deferredCounts = default;
@@ -182,6 +184,13 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         public static JobIncrement operator +(JobIncrement a, JobIncrement b) =>
             new(a.Read + b.Read, a.Created + b.Created, a.Updated + b.Updated, a.Unchanged + b.Unchanged, a.Duplicates + b.Duplicates, a.Rejected + b.Rejected);
     }
+
+    /// <summary>
+    /// Whether a batch writing into <paramref name="mapping"/>'s table commits without waiting for the disk as part of a
+    /// first load (<see cref="PostgresSinkOptions.AsynchronousFirstLoadCommits"/>): its table still waits for its key.
+    /// </summary>
+    private bool IsAsynchronousFirstLoadBatch(TableMapping<TRecord>? mapping) =>
+        _options.AsynchronousFirstLoadCommits && mapping is { KeyIndexPending: true } && MergesBatchByBatch;
 
     /// <summary>
     /// Waits until every batch this writer committed asynchronously is on disk: a transaction that takes a transaction

@@ -121,14 +121,19 @@ public class PostgresRunnerTests(PostgresDatabase db) : IClassFixture<PostgresDa
     }
 
     [Theory]
-    [InlineData(true, "off,off,off,off,on")]
-    [InlineData(false, "on,on,on,on,on")]
-    [InlineData(null, "on,on,on,on,on")]
-    public async Task Batch_transactions_commit_asynchronously_when_asked_and_synchronously_by_default(bool? asynchronous, string expected)
+    [InlineData(null, null, false, "first-default", "off,off,off,on,on")]
+    [InlineData(null, false, false, "first-sync", "on,on,on,on,on")]
+    [InlineData(null, null, true, "keyed-default", "on,on,on,on,on")]
+    [InlineData(true, null, true, "keyed-async", "off,off,off,off,on")]
+    [InlineData(false, false, false, "first-all-sync", "on,on,on,on,on")]
+    public async Task Batch_transactions_commit_asynchronously_in_a_first_load_or_when_asked_and_else_synchronously(bool? asynchronous, bool? firstLoad, bool keyedTable, string name, string expected)
     {
         // A deferred constraint trigger on the job row fires at each batch's commit and notes the setting then in force:
-        // four batch transactions (three of rows, then the last checkpoint), then the job's completion by the job store.
-        var source = $"runner-sync-{asynchronous?.ToString() ?? "default"}".ToLowerInvariant();
+        // four batch transactions (three of rows, then the last checkpoint, which writes no row), then the job's
+        // completion by the job store. A first load fills a table the sink made, whose key it builds at the end; a
+        // table made with its key beforehand is no first load.
+        var source = $"runner-sync-{name}";
+        var table = source.Replace('-', '_');
         await db.ExecuteAsync("""
             CREATE TABLE IF NOT EXISTS commit_settings (id bigserial PRIMARY KEY, source text, setting text);
             CREATE OR REPLACE FUNCTION note_commit_setting() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -137,11 +142,20 @@ public class PostgresRunnerTests(PostgresDatabase db) : IClassFixture<PostgresDa
               RETURN NULL;
             END $$;
             """);
+        if (keyedTable)
+        {
+            await db.ExecuteAsync($"CREATE TABLE {table} (id text PRIMARY KEY, value int NOT NULL, note text, at timestamptz)");
+        }
+
         await using var sp = Services(db, b => b
-            .ConfigurePostgresSink(o => o.AsynchronousBatchCommits = asynchronous ?? o.AsynchronousBatchCommits)
+            .ConfigurePostgresSink(o =>
+            {
+                o.AsynchronousBatchCommits = asynchronous ?? o.AsynchronousBatchCommits;
+                o.AsynchronousFirstLoadCommits = firstLoad ?? o.AsynchronousFirstLoadCommits;
+            })
             .AddSource(source, _ => new RowSource((c, ct) => RowSource.Rows(c, 1, 30, every: 10, ct: ct)), o =>
             {
-                o.Table = source.Replace('-', '_');
+                o.Table = table;
                 o.CreateTable = true;
                 o.BatchSize = 10;
             }));
@@ -159,6 +173,8 @@ public class PostgresRunnerTests(PostgresDatabase db) : IClassFixture<PostgresDa
 
         Assert.Equal(IngestionStatus.Succeeded, result.Status);
         Assert.Equal(expected, await db.ScalarAsync<string>($"SELECT string_agg(setting, ',' ORDER BY id) FROM commit_settings WHERE source = '{source}'"));
+        Assert.Equal(30L, await db.ScalarAsync<long>($"SELECT count(*) FROM {table}"));
+        Assert.True(await db.ScalarAsync<bool>($"SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = '{table}'::regclass AND indisprimary)"));
     }
 
     [Fact]

@@ -41,7 +41,7 @@ public sealed class CaseContext
         }
     };
 
-    /// <summary>The sink settings of every "ours" case: the <c>--fillfactor</c> of created tables when given, <c>--arrival-order</c>, <c>--key-first</c>, <c>--async-commits</c>, <c>--sync-first-load</c> and <c>--key-index-max-rows</c>.</summary>
+    /// <summary>The sink settings of every "ours" case: the <c>--fillfactor</c> of created tables when given, <c>--arrival-order</c>, <c>--key-first</c>, <c>--async-commits</c>, <c>--sync-first-load</c>, <c>--first-load-flush-after</c> and <c>--key-index-max-rows</c>.</summary>
     /// <param name="options">The sink options.</param>
     public void BenchSinkOptions(Ingestion.Postgres.Sinks.PostgresSinkOptions options)
     {
@@ -55,6 +55,10 @@ public sealed class CaseContext
         options.BuildKeyIndexAfterFirstLoad = !Options.KeyFirst;
         options.AsynchronousBatchCommits = Options.AsyncCommits;
         options.AsynchronousFirstLoadCommits = !Options.SyncFirstLoad;
+        if (Options.FirstLoadFlushAfter is { } flushAfter)
+        {
+            options.FirstLoadFlushAfterKilobytes = flushAfter;
+        }
         if (Options.KeyIndexMaxRows is { } keys)
         {
             options.KeyIndexMaxRows = keys;

@@ -26,6 +26,10 @@ public sealed class CompareOptions
                            our first-load batches wait for the disk at each commit
                            (PostgresSinkOptions.AsynchronousFirstLoadCommits = false), to measure what the
                            default asynchronous first-load commits buy
+          --first-load-flush-after KB
+                           backend_flush_after of our first-load sessions
+                           (PostgresSinkOptions.FirstLoadFlushAfterKilobytes; 0 leaves the server's), to
+                           measure what early writeback buys
           --key-index-max-rows N
                            keys our sink remembers per table (PostgresSinkOptions.KeyIndexMaxRows; default
                            the library's), to measure what remembering keys costs a first load
@@ -67,6 +71,9 @@ public sealed class CompareOptions
     /// <summary>Whether our first-load batches wait for the disk at each commit (<c>--sync-first-load</c>).</summary>
     public bool SyncFirstLoad { get; private set; }
 
+    /// <summary>The <c>--first-load-flush-after</c> value of our sink, in kB, when given.</summary>
+    public int? FirstLoadFlushAfter { get; private set; }
+
     /// <summary>The <c>--key-index-max-rows</c> value of our sink, when given.</summary>
     public int? KeyIndexMaxRows { get; private set; }
 
@@ -95,6 +102,7 @@ public sealed class CompareOptions
         KeyFirst = KeyFirst,
         AsyncCommits = AsyncCommits,
         SyncFirstLoad = SyncFirstLoad,
+        FirstLoadFlushAfter = FirstLoadFlushAfter,
         KeyIndexMaxRows = KeyIndexMaxRows,
     };
 
@@ -153,6 +161,12 @@ public sealed class CompareOptions
                     break;
                 case "--sync-first-load":
                     o.SyncFirstLoad = true;
+                    break;
+                case "--first-load-flush-after":
+                    var flush = Value();
+                    o.FirstLoadFlushAfter = int.TryParse(flush, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var kb) && kb <= 2048
+                        ? kb
+                        : throw new ArgumentException($"--first-load-flush-after needs a whole number of kB from 0 to 2048 (was '{flush}').");
                     break;
                 case "--cases":
                     var names = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

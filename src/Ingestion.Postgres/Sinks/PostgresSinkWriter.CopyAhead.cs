@@ -375,6 +375,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
                 await PostgresSink.OpenNamedAsync(Connection, writer._options, writer.Source, token).ConfigureAwait(false);
             }
 
+            await writer.TuneFirstLoadSessionAsync(Connection, mapping, token).ConfigureAwait(false);
             Transaction = await Connection.BeginTransactionAsync(token).ConfigureAwait(false);
             if (Classified.Fresh.Count > 0 && prepared.Release is { } release)
             {

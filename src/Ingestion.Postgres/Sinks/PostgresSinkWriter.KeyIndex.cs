@@ -178,6 +178,34 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         }
     }
 
+    /// <summary>
+    /// Before a first load writes on <paramref name="conn"/> (outside a transaction, so a rollback cannot undo it): asks
+    /// its session to have the pages it writes flushed as it goes (<see cref="PostgresSinkOptions.FirstLoadFlushAfterKilobytes"/>),
+    /// once per connection. The setting lasts until the connection goes back to the pool, which resets it.
+    /// </summary>
+    private async Task TuneFirstLoadSessionAsync(NpgsqlConnection conn, TableMapping<TRecord> mapping, CancellationToken cancellationToken)
+    {
+        if (_options.FirstLoadFlushAfterKilobytes <= 0 || !mapping.KeyIndexPending || !MergesBatchByBatch)
+        {
+            return;
+        }
+
+        lock (_tunedSessions)
+        {
+            if (!_tunedSessions.Add(conn))
+            {
+                return;
+            }
+        }
+
+        var cmd = new NpgsqlCommand("SELECT set_config('backend_flush_after', $1, false)", conn);
+        await using (cmd.ConfigureAwait(false))
+        {
+            cmd.Parameters.AddWithValue(_options.FirstLoadFlushAfterKilobytes.ToString(CultureInfo.InvariantCulture) + "kB");
+            await cmd.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     [LoggerMessage(3020, LogLevel.Information, "Source {SourceName}: {Rows} older row(s) of keys copied twice by a first load past its key index were removed from {Table} before building its key")]
     private static partial void LogRepeatsResolved(ILogger logger, string sourceName, string table, long rows);
 

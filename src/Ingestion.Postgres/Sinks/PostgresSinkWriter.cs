@@ -46,6 +46,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
     private bool _disposed;
     private bool _copiedForgottenKeys;
     private bool _commitsToFlush;
+    private readonly HashSet<NpgsqlConnection> _tunedSessions = [];
     private volatile bool _sendsMost = true;
     private long _lastCommit;
     private JobIncrement _deferredCounts;
@@ -176,6 +177,11 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
         var commitDeferred = false;
         while (true)
         {
+            if (_tx is null && mapping is not null && winners.Count > 0)
+            {
+                await TuneFirstLoadSessionAsync(_conn, mapping, cancellationToken).ConfigureAwait(false);
+            }
+
             _tx ??= await BeginFencedAsync(cancellationToken).ConfigureAwait(false);
             counts = new Counts();
             indexUpdates = [];

@@ -121,24 +121,26 @@ public class PostgresRunnerTests(PostgresDatabase db) : IClassFixture<PostgresDa
     }
 
     [Theory]
-    [InlineData(null, null, false, "first-default", "off,off,off,on,on")]
-    [InlineData(null, false, false, "first-sync", "on,on,on,on,on")]
-    [InlineData(null, null, true, "keyed-default", "on,on,on,on,on")]
-    [InlineData(true, null, true, "keyed-async", "off,off,off,off,on")]
-    [InlineData(false, false, false, "first-all-sync", "on,on,on,on,on")]
-    public async Task Batch_transactions_commit_asynchronously_in_a_first_load_or_when_asked_and_else_synchronously(bool? asynchronous, bool? firstLoad, bool keyedTable, string name, string expected)
+    [InlineData(null, null, null, false, "first-default", "off,off,off,on,on", "2MB,2MB,2MB,2MB,0")]
+    [InlineData(null, false, 0, false, "first-sync", "on,on,on,on,on", "0,0,0,0,0")]
+    [InlineData(null, null, 512, false, "first-flush-512", "off,off,off,on,on", "512kB,512kB,512kB,512kB,0")]
+    [InlineData(null, null, null, true, "keyed-default", "on,on,on,on,on", "0,0,0,0,0")]
+    [InlineData(true, null, null, true, "keyed-async", "off,off,off,off,on", "0,0,0,0,0")]
+    [InlineData(false, false, null, false, "first-all-sync", "on,on,on,on,on", "2MB,2MB,2MB,2MB,0")]
+    public async Task Batch_transactions_commit_asynchronously_and_flush_early_in_a_first_load_or_when_asked(bool? asynchronous, bool? firstLoad, int? flushAfter, bool keyedTable, string name, string expected, string expectedFlush)
     {
-        // A deferred constraint trigger on the job row fires at each batch's commit and notes the setting then in force:
-        // four batch transactions (three of rows, then the last checkpoint, which writes no row), then the job's
-        // completion by the job store. A first load fills a table the sink made, whose key it builds at the end; a
-        // table made with its key beforehand is no first load.
+        // A deferred constraint trigger on the job row fires at each batch's commit and notes the settings then in force
+        // (synchronous_commit, and backend_flush_after, which the writer sets on its sessions during a first load): four
+        // batch transactions (three of rows, then the last checkpoint, which writes no row), then the job's completion
+        // by the job store on a session of its own. A first load fills a table the sink made, whose key it builds at
+        // the end; a table made with its key beforehand is no first load.
         var source = $"runner-sync-{name}";
         var table = source.Replace('-', '_');
         await db.ExecuteAsync("""
-            CREATE TABLE IF NOT EXISTS commit_settings (id bigserial PRIMARY KEY, source text, setting text);
+            CREATE TABLE IF NOT EXISTS commit_settings (id bigserial PRIMARY KEY, source text, setting text, flush text);
             CREATE OR REPLACE FUNCTION note_commit_setting() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
-              INSERT INTO commit_settings (source, setting) VALUES (NEW.source, current_setting('synchronous_commit'));
+              INSERT INTO commit_settings (source, setting, flush) VALUES (NEW.source, current_setting('synchronous_commit'), current_setting('backend_flush_after'));
               RETURN NULL;
             END $$;
             """);
@@ -152,6 +154,7 @@ public class PostgresRunnerTests(PostgresDatabase db) : IClassFixture<PostgresDa
             {
                 o.AsynchronousBatchCommits = asynchronous ?? o.AsynchronousBatchCommits;
                 o.AsynchronousFirstLoadCommits = firstLoad ?? o.AsynchronousFirstLoadCommits;
+                o.FirstLoadFlushAfterKilobytes = flushAfter ?? o.FirstLoadFlushAfterKilobytes;
             })
             .AddSource(source, _ => new RowSource((c, ct) => RowSource.Rows(c, 1, 30, every: 10, ct: ct)), o =>
             {
@@ -173,6 +176,7 @@ public class PostgresRunnerTests(PostgresDatabase db) : IClassFixture<PostgresDa
 
         Assert.Equal(IngestionStatus.Succeeded, result.Status);
         Assert.Equal(expected, await db.ScalarAsync<string>($"SELECT string_agg(setting, ',' ORDER BY id) FROM commit_settings WHERE source = '{source}'"));
+        Assert.Equal(expectedFlush, await db.ScalarAsync<string>($"SELECT string_agg(flush, ',' ORDER BY id) FROM commit_settings WHERE source = '{source}'"));
         Assert.Equal(30L, await db.ScalarAsync<long>($"SELECT count(*) FROM {table}"));
         Assert.True(await db.ScalarAsync<bool>($"SELECT EXISTS (SELECT 1 FROM pg_index WHERE indrelid = '{table}'::regclass AND indisprimary)"));
     }

@@ -59,8 +59,11 @@ public sealed class PostgresSinkOptions
     /// for that transaction only; default false). The batch's rows, checkpoint and job-row counts commit together, so a
     /// server crash can only undo the last few batches (about the last 0.6 s) as a whole, and the next run reads them
     /// again from the checkpoint that survived: nothing is lost or counted twice. Before a run reports its end, the
-    /// writer waits for everything it committed to be durable. Worth it where a flush is slow (network storage); on a
-    /// local disk that flushes in a fraction of a millisecond it made no measurable difference (benchmarks/RESULTS.md).
+    /// writer waits for everything it committed to be durable. Worth it where a flush is slow (network storage) or the
+    /// load is large: on a local disk it made no measurable difference at 1M rows, but at 10M rows, where the disk is
+    /// busy with the load's own writes, a one-connection load committing every 10,000 rows took 27.9 s to copy with
+    /// durable commits against 20.3 s without (benchmarks/RESULTS.md, session 18). First loads commit this way by
+    /// default (<see cref="AsynchronousFirstLoadCommits"/>).
     /// </summary>
     public bool AsynchronousBatchCommits { get; set; }
 
@@ -71,7 +74,7 @@ public sealed class PostgresSinkOptions
     /// once its key is built at the run's end, in a transaction that waits for the disk and so makes every batch before
     /// it durable too. A server crash during the load undoes at most the last batches (about the last 0.6 s) with their
     /// checkpoint and job-row counts, and the next run reads those records again, as it would after a crash in any
-    /// batch. At 10M rows this saved 3-4 s of a 35-40 s load on these machines (benchmarks/RESULTS.md, session 18).
+    /// batch. At 10M rows this saved 4-6 s of a 37-42 s load on these machines (benchmarks/RESULTS.md, session 18).
     /// Set it to false to have each first-load batch wait for the disk before the next commits.
     /// </summary>
     public bool AsynchronousFirstLoadCommits { get; set; } = true;
@@ -81,8 +84,8 @@ public sealed class PostgresSinkOptions
     /// to disk (<c>backend_flush_after</c>, set on the writer's sessions while they load a table the sink made whose key
     /// is not built yet; default 2048 kB, the server's maximum; 0 leaves the server's setting). A first load writes each
     /// page once, so nothing is gained by leaving gigabytes of it dirty in the page cache, where they are flushed in bursts
-    /// that stall the load and the key build when a checkpoint syncs them. At 10M rows it saved about 2.5 s of a 35 s load
-    /// on these machines (benchmarks/RESULTS.md, session 18). Sessions go back to the pool with their settings reset.
+    /// that stall the load and the key build when a checkpoint syncs them. At 10M rows it saved 3-4 s of a 33-37 s load
+    /// on these machines, and made no difference at 1M (benchmarks/RESULTS.md, session 18). Sessions go back to the pool with their settings reset.
     /// </summary>
     public int FirstLoadFlushAfterKilobytes { get; set; } = 2048;
 

@@ -87,6 +87,12 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     private bool MergesBatchByBatch => Mode == WriteMode.Merge && !_deferred && !_run.Verify;
 
     /// <summary>
+    /// Whether writing into <paramref name="mapping"/>'s table is a first load: a run merging batch by batch into a table
+    /// the sink made, whose key is not built yet (it is built at the run's end).
+    /// </summary>
+    private bool IsFirstLoadInto(TableMapping<TRecord> mapping) => mapping.KeyIndexPending && MergesBatchByBatch;
+
+    /// <summary>
     /// Whether a row <paramref name="classified"/> would merge has the key of any record (rejected and repeated ones
     /// too) of the two batches <paramref name="before"/> whose writes may still hold it (not yet written).
     /// </summary>

@@ -55,8 +55,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         const string progress = "read = read + $2, created = created + $3, updated = updated + $4, unchanged = unchanged + $5, duplicates = duplicates + $6, rejected = rejected + $7, heartbeat_at = now()";
         var fenced = _run.RunLock is { FencingToken: { } } runLock ? runLock : null;
 
-        // This transaction only (is_local): see PostgresSinkOptions.AsynchronousBatchCommits and FlushCommitsAsync.
-        asynchronousCommit |= _options.AsynchronousBatchCommits;
+        // This transaction only (is_local): see CommitsAsynchronously and FlushCommitsAsync.
         var asynchronous = asynchronousCommit ? ", set_config('synchronous_commit', 'off', true)" : string.Empty;
         var record = new NpgsqlBatchCommand(
             fenced is null
@@ -122,7 +121,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
         _tx ??= await BeginFencedAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await SaveStateAndCommitAsync(null, default, asynchronousCommit: false, cancellationToken).ConfigureAwait(false);
+            await SaveStateAndCommitAsync(null, default, CommitsAsynchronously(null), cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -135,7 +134,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     /// The end of every batch transaction: saves the checkpoint (<paramref name="state"/>, else the last one a deferred
     /// batch left) and, unless the run is one transaction, proves the run lock, adds <paramref name="increment"/> and the
     /// deferred batches' counts to the job row, and commits: without waiting for the disk when
-    /// <paramref name="asynchronousCommit"/> or <see cref="PostgresSinkOptions.AsynchronousBatchCommits"/> says so.
+    /// <paramref name="asynchronousCommit"/> (see <see cref="CommitsAsynchronously"/>).
     /// </summary>
     private async Task SaveStateAndCommitAsync(SourceState? state, JobIncrement increment, bool asynchronousCommit, CancellationToken cancellationToken)
     {
@@ -186,11 +185,12 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     }
 
     /// <summary>
-    /// Whether a batch writing into <paramref name="mapping"/>'s table commits without waiting for the disk as part of a
-    /// first load (<see cref="PostgresSinkOptions.AsynchronousFirstLoadCommits"/>): its table still waits for its key.
+    /// Whether a batch writing into <paramref name="mapping"/>'s table (none for a batch that wrote no table) commits
+    /// without waiting for the disk: every batch with <see cref="PostgresSinkOptions.AsynchronousBatchCommits"/>, a first
+    /// load's with <see cref="PostgresSinkOptions.AsynchronousFirstLoadCommits"/>.
     /// </summary>
-    private bool IsAsynchronousFirstLoadBatch(TableMapping<TRecord>? mapping) =>
-        _options.AsynchronousFirstLoadCommits && mapping is { KeyIndexPending: true } && MergesBatchByBatch;
+    private bool CommitsAsynchronously(TableMapping<TRecord>? mapping) =>
+        _options.AsynchronousBatchCommits || (_options.AsynchronousFirstLoadCommits && mapping is not null && IsFirstLoadInto(mapping));
 
     /// <summary>
     /// Waits until every batch this writer committed asynchronously is on disk: a transaction that takes a transaction

@@ -185,7 +185,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     /// </summary>
     private async Task TuneFirstLoadSessionAsync(NpgsqlConnection conn, TableMapping<TRecord> mapping, CancellationToken cancellationToken)
     {
-        if (_options.FirstLoadFlushAfterKilobytes <= 0 || !mapping.KeyIndexPending || !MergesBatchByBatch)
+        if (_options.FirstLoadFlushAfterKilobytes <= 0 || !IsFirstLoadInto(mapping))
         {
             return;
         }

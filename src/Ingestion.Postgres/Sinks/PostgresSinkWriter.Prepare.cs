@@ -76,7 +76,7 @@ internal sealed partial class PostgresSinkWriter<TRecord>
     /// needs the records but an error's key (<see cref="RecordRelease"/>).
     /// </summary>
     private bool MayRelease(TableMapping<TRecord> mapping, PreparedRows prepared, Classification classified) =>
-        mapping.KeyIndexPending && MergesBatchByBatch && prepared.Sorted
+        IsFirstLoadInto(mapping) && prepared.Sorted
         && classified.Uncertain.Count == 0 && classified.Fresh.Count == prepared.Winners.Count;
 
     /// <summary>

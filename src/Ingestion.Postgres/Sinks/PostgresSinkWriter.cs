@@ -207,7 +207,7 @@ internal sealed partial class PostgresSinkWriter<TRecord> : IPreparingSinkWriter
                 await StoreSql.InsertRejectedAsync(_conn, _tx, PgIdentifier.Quote(_storeSchema), _run.RunId, Source, allRejects, _options.MaxRejectedValueLength, cancellationToken).ConfigureAwait(false);
                 // Batches deferred before this one commit with it: their counts, and their checkpoint unless this
                 // batch has a later one.
-                await SaveStateAndCommitAsync(batch.State, increment, IsAsynchronousFirstLoadBatch(mapping), cancellationToken).ConfigureAwait(false);
+                await SaveStateAndCommitAsync(batch.State, increment, CommitsAsynchronously(mapping), cancellationToken).ConfigureAwait(false);
                 break;
             }
             catch (RefusedValueException e) when (!_deferred && rejected.Count < batch.RejectBudget)

@@ -104,7 +104,11 @@ public sealed class SourceHttpClientTests
         var http = Client(new TestIngestionContext(), options);
         var e = await Assert.ThrowsAsync<TransientIngestionException>(() => http.GetAsync(server.Url("slow"), default));
         Assert.Contains("RequestTimeout", e.Message, StringComparison.Ordinal);
-        Assert.Equal(2, server.RequestCount);
+
+        // The timeout was retried once: two attempts, as the client counts them. The server saw the first; the second
+        // may time out on a busy machine before the server has dispatched it (a CI run once saw only one).
+        Assert.Contains("2 attempt(s)", e.Message, StringComparison.Ordinal);
+        Assert.InRange(server.RequestCount, 1, 2);
     }
 
     [Fact]

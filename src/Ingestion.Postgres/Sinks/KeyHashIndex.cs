@@ -11,9 +11,10 @@ namespace Ingestion.Postgres.Sinks;
 /// </summary>
 /// <remarks>
 /// The slots are split into <see cref="ShardCount"/> small tables chosen by the top bits of the mixed hash, each
-/// doubling on its own. A single table would double in one step (at 1.6M rows: 32 MB live next to the new 64 MB,
-/// the old half then garbage on the large-object heap); shards double a few hundred kilobytes at a time, so a
-/// doubling never needs twice the index's memory at once.
+/// doubling on its own. A single table would double in one step (at 1.6M rows: 32 MB live next to the new 64 MB);
+/// shards double a few hundred kilobytes at a time, so a doubling never needs twice the index's memory at once. Past
+/// 32 kB, a shard's table is made of pages that the next shard to double reuses, so the shards doubling one after the
+/// other do not leave the index's old size behind as garbage either.
 /// A table of a million keys spans tens of megabytes: a lookup is a cache (and TLB) miss, so loops over a batch
 /// announce the keys a few rows ahead (<see cref="Prefetch"/>) and the misses overlap.
 /// </remarks>
@@ -33,8 +34,16 @@ internal sealed class KeyHashIndex
 
     private const int ShardBits = 9;
 
+    /// <summary>The words of a page of a shard's table (32 kB: 2,048 slots), a power of two.</summary>
+    private const int PageWords = 1 << PageShift;
+
+    private const int PageShift = 12;
+
+    private const int PageMask = PageWords - 1;
+
     private readonly int _maxCount;
     private readonly Shard[] _shards;
+    private readonly PagePool _pool = new();
 
     public KeyHashIndex(int maxCount, int initialCapacity = 1024)
     {
@@ -48,7 +57,7 @@ internal sealed class KeyHashIndex
         _shards = new Shard[ShardCount];
         for (var s = 0; s < ShardCount; s++)
         {
-            _shards[s] = new Shard(perShard);
+            _shards[s] = new Shard(perShard, _pool);
         }
     }
 
@@ -60,7 +69,13 @@ internal sealed class KeyHashIndex
     public int MaxCount => _maxCount;
 
     /// <summary>The slots allocated over all shards (for tests and diagnostics).</summary>
-    internal long Slots => _shards.Sum(s => (long)s.Entries.Length / 2);
+    internal long Slots => _shards.Sum(s => ((long)s.Mask + 1) / 2);
+
+    /// <summary>The whole pages allocated so far, reused ones counted once (for tests and diagnostics).</summary>
+    internal long PagesAllocated => _pool.Allocated;
+
+    /// <summary>The slots of one whole page.</summary>
+    internal const int SlotsPerPage = PageWords / 2;
 
     /// <summary>Maps a hash to a key that is never the empty-slot marker.</summary>
     public static ulong NonZero(ulong hash) => hash == 0 ? 1 : hash;
@@ -68,11 +83,9 @@ internal sealed class KeyHashIndex
     public bool TryGetValue(ulong key, out ulong rowHash)
     {
         var mixed = Mix(key);
-        var shard = _shards[(int)(mixed >> (64 - ShardBits))];
-        var entries = shard.Entries;
-        var i = Shard.Find(entries, key, mixed);
-        rowHash = entries[i + 1];
-        return entries[i] == key;
+        var page = _shards[(int)(mixed >> (64 - ShardBits))].Find(key, mixed, out var i);
+        rowHash = page[i + 1];
+        return page[i] == key;
     }
 
     /// <summary>
@@ -86,10 +99,10 @@ internal sealed class KeyHashIndex
         if (Sse.IsSupported)
         {
             var mixed = Mix(key);
-            var entries = _shards[(int)(mixed >> (64 - ShardBits))].Entries;
+            var page = _shards[(int)(mixed >> (64 - ShardBits))].Home(mixed, out var i);
 
             // A prefetch never faults, so an address the collector moves meanwhile costs at most a wasted fetch.
-            Sse.Prefetch0(Unsafe.AsPointer(ref entries[Shard.Home(entries, mixed)]));
+            Sse.Prefetch0(Unsafe.AsPointer(ref page[i]));
         }
     }
 
@@ -104,20 +117,20 @@ internal sealed class KeyHashIndex
     {
         var mixed = Mix(key);
         var shard = _shards[(int)(mixed >> (64 - ShardBits))];
-        var i = Shard.Find(shard.Entries, key, mixed);
-        if (shard.Entries[i] == key)
+        var page = shard.Find(key, mixed, out var i);
+        if (page[i] == key)
         {
-            previous = shard.Entries[i + 1];
-            shard.Entries[i + 1] = rowHash;
+            previous = page[i + 1];
+            page[i + 1] = rowHash;
             return Remembered.Held;
         }
 
         previous = UnknownRowHash;
-        return Insert(shard, i, key, mixed, rowHash) ? Remembered.New : Remembered.NotKept;
+        return Insert(shard, page, i, key, mixed, rowHash) ? Remembered.New : Remembered.NotKept;
     }
 
     /// <summary>Puts a new key into the free slot <paramref name="i"/> of its shard, unless the index is full.</summary>
-    private bool Insert(Shard shard, int i, ulong key, ulong mixed, ulong rowHash)
+    private bool Insert(Shard shard, ulong[] page, int i, ulong key, ulong mixed, ulong rowHash)
     {
         if (Count >= _maxCount)
         {
@@ -125,14 +138,14 @@ internal sealed class KeyHashIndex
             return false;
         }
 
-        if ((shard.Count + 1) * 8 > shard.Entries.Length * 3)
+        if ((shard.Count + 1) * 8 > (shard.Mask + 1) * 3)
         {
-            shard.Grow();
-            i = Shard.Find(shard.Entries, key, mixed);
+            shard.Grow(_pool);
+            page = shard.Find(key, mixed, out i);
         }
 
-        shard.Entries[i + 1] = rowHash;
-        shard.Entries[i] = key;
+        page[i + 1] = rowHash;
+        page[i] = key;
         shard.Count++;
         Count++;
         return true;
@@ -199,45 +212,136 @@ internal sealed class KeyHashIndex
         return x;
     }
 
-    /// <summary>One open-addressing table: entry pairs (key, row hash) in one array, linear probing, 0 marks a free slot.</summary>
-    private sealed class Shard(int size)
+    /// <summary>
+    /// One open-addressing table: entry pairs (key, row hash), linear probing, 0 marks a free slot. Its words are split
+    /// into pages of <see cref="PageWords"/> (a table smaller than that is one shorter page), so that a doubling reuses
+    /// the pages another shard left when it doubled (<see cref="PagePool"/>).
+    /// </summary>
+    private sealed class Shard
     {
-        public ulong[] Entries { get; private set; } = new ulong[size * 2];
+        public Shard(int size, PagePool pool)
+        {
+            Pages = pool.Rent(size * 2);
+            Mask = size * 2 - 1;
+        }
+
+        /// <summary>The table's words, page by page: word <c>i</c> is <c>Pages[i &gt;&gt; PageShift][i &amp; PageMask]</c>.</summary>
+        public ulong[][] Pages { get; private set; }
+
+        /// <summary>The number of words less one (a power of two less one).</summary>
+        public int Mask { get; private set; }
 
         public int Count { get; set; }
 
-        /// <summary>The index (of the key word) of the slot where the search for <paramref name="mixed"/> starts.</summary>
+        /// <summary>The page and offset (of the key word) of the slot where the search for <paramref name="mixed"/> starts.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static int Home(ulong[] entries, ulong mixed) => ((int)mixed << 1) & (entries.Length - 1);
-
-        /// <summary>The index (of the key word) of the slot holding <paramref name="key"/>, or of the free slot where it would go.</summary>
-        public static int Find(ulong[] entries, ulong key, ulong mixed)
+        public ulong[] Home(ulong mixed, out int offset)
         {
-            var mask = entries.Length - 1;
-            var i = Home(entries, mixed);
-            while (entries[i] != key && entries[i] != 0)
-            {
-                i = (i + 2) & mask;
-            }
-
-            return i;
+            var i = ((int)mixed << 1) & Mask;
+            offset = i & PageMask;
+            return Pages[i >> PageShift];
         }
 
-        public void Grow()
+        /// <summary>
+        /// The page and offset (of the key word) of the slot holding <paramref name="key"/>, or of the free slot where it
+        /// would go. A pair never straddles two pages: pages hold an even number of words.
+        /// </summary>
+        public ulong[] Find(ulong key, ulong mixed, out int offset) => Find(Pages, Mask, key, mixed, out offset);
+
+        private static ulong[] Find(ulong[][] pages, int mask, ulong key, ulong mixed, out int offset)
         {
-            var old = Entries;
-            var entries = new ulong[old.Length * 2];
-            for (var j = 0; j < old.Length; j += 2)
+            var i = ((int)mixed << 1) & mask;
+            while (true)
             {
-                if (old[j] != 0)
+                var page = pages[i >> PageShift];
+                var o = i & PageMask;
+                var found = page[o];
+                if (found == key || found == 0)
                 {
-                    var i = Find(entries, old[j], Mix(old[j]));
-                    entries[i] = old[j];
-                    entries[i + 1] = old[j + 1];
+                    offset = o;
+                    return page;
+                }
+
+                i = (i + 2) & mask;
+            }
+        }
+
+        /// <summary>Doubles the table: its entries move into pages rented from <paramref name="pool"/>, and its old pages go back to it.</summary>
+        public void Grow(PagePool pool)
+        {
+            var old = Pages;
+            var mask = Mask * 2 + 1;
+            var pages = pool.Rent(mask + 1);
+            foreach (var page in old)
+            {
+                for (var j = 0; j < page.Length; j += 2)
+                {
+                    if (page[j] != 0)
+                    {
+                        var to = Find(pages, mask, page[j], Mix(page[j]), out var o);
+                        to[o] = page[j];
+                        to[o + 1] = page[j + 1];
+                    }
                 }
             }
 
-            Entries = entries;
+            Pages = pages;
+            Mask = mask;
+            pool.Return(old);
+        }
+    }
+
+    /// <summary>
+    /// Whole pages of <see cref="PageWords"/> words left by shards that doubled, handed to the next shard that doubles.
+    /// Shards fill at about the same pace, so they double in waves: without reuse, each wave would leave the index's
+    /// whole previous size behind as garbage (32 MB at 1.6M rows) until a full collection, on top of its new size.
+    /// With it, a wave allocates only the growth, plus one shard's pages. Touched only by the index's single user at a
+    /// time, like the rest of the index.
+    /// </summary>
+    private sealed class PagePool
+    {
+        private readonly Stack<ulong[]> _free = new();
+
+        /// <summary>Pages allocated so far (for tests and diagnostics).</summary>
+        public long Allocated { get; private set; }
+
+        /// <summary>Cleared pages for a table of <paramref name="words"/> words (a power of two).</summary>
+        public ulong[][] Rent(int words)
+        {
+            if (words < PageWords)
+            {
+                return [new ulong[words]];
+            }
+
+            var pages = new ulong[words / PageWords][];
+            for (var p = 0; p < pages.Length; p++)
+            {
+                if (_free.TryPop(out var page))
+                {
+                    Array.Clear(page);
+                }
+                else
+                {
+                    page = new ulong[PageWords];
+                    Allocated++;
+                }
+
+                pages[p] = page;
+            }
+
+            return pages;
+        }
+
+        /// <summary>Takes back a table's pages; a table shorter than one page is left to the collector (it is small).</summary>
+        public void Return(ulong[][] pages)
+        {
+            foreach (var page in pages)
+            {
+                if (page.Length == PageWords)
+                {
+                    _free.Push(page);
+                }
+            }
         }
     }
 }

@@ -103,20 +103,38 @@ public class KeyHashIndexTests
     }
 
     [Fact]
-    public void Its_slots_grow_with_its_rows_at_most_about_twice_over()
+    public void Its_slots_grow_with_its_rows_at_most_about_twice_over_reusing_the_pages_doubled_shards_leave()
     {
         var small = new KeyHashIndex(3_000_000);
         var smallSlots = small.Slots;
         Assert.True(smallSlots <= 16 * KeyHashIndex.ShardCount, $"an empty index has {smallSlots} slots");
+        Assert.Equal(0, small.PagesAllocated);
 
         var full = new KeyHashIndex(3_000_000);
         for (ulong k = 1; k <= 3_000_000; k++)
         {
-            full.Set(k * 0x9E3779B97F4A7C15UL, k);
+            Assert.True(full.Set(k * 0x9E3779B97F4A7C15UL, k));
         }
 
         // 3M rows at a load factor between 3/8 and 3/4: 4M-8M slots (16 bytes each), never one huge table.
         Assert.InRange(full.Slots, 4_000_000, 8_000_000);
         Assert.Equal(3_000_000, full.Count);
+
+        // Every shard doubled through one, two and four pages. Had each doubling allocated afresh, the pages of the
+        // sizes left behind would add about three quarters again; reused, all but a shard's worth are in use.
+        var inUse = full.Slots / KeyHashIndex.SlotsPerPage;
+        Assert.InRange(full.PagesAllocated, inUse, inUse + 8);
+
+        // Across pages, and across the doublings that moved them: every key is found with its row hash, no other is.
+        for (ulong k = 1; k <= 3_000_000; k++)
+        {
+            Assert.True(full.TryGetValue(k * 0x9E3779B97F4A7C15UL, out var row), $"key {k} lost");
+            Assert.Equal(k, row);
+        }
+
+        for (ulong k = 3_000_001; k <= 3_100_000; k++)
+        {
+            Assert.False(full.TryGetValue(k * 0x9E3779B97F4A7C15UL, out _));
+        }
     }
 }

@@ -12,7 +12,7 @@ namespace Ingestion.Postgres.Sinks;
 /// <remarks>
 /// The slots are split into <see cref="ShardCount"/> small tables chosen by the top bits of the mixed hash, each
 /// doubling on its own. A single table would double in one step (at 1.6M rows: 32 MB live next to the new 64 MB);
-/// shards double a few hundred kilobytes at a time, so a doubling never needs twice the index's memory at once. Past
+/// shards double a few hundred kilobytes at a time, so a doubling never needs twice the index's memory at once. From
 /// 32 kB, a shard's table is made of pages that the next shard to double reuses, so the shards doubling one after the
 /// other do not leave the index's old size behind as garbage either.
 /// A table of a million keys spans tens of megabytes: a lookup is a cache (and TLB) miss, so loops over a batch

@@ -233,11 +233,15 @@ internal sealed class KeyHashIndex
 
         public int Count { get; set; }
 
+        /// <summary>The word index (of the key word) of the slot where the search for <paramref name="mixed"/> starts.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private int Start(ulong mixed) => ((int)mixed << 1) & Mask;
+
         /// <summary>The page and offset (of the key word) of the slot where the search for <paramref name="mixed"/> starts.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public ulong[] Home(ulong mixed, out int offset)
         {
-            var i = ((int)mixed << 1) & Mask;
+            var i = Start(mixed);
             offset = i & PageMask;
             return Pages[i >> PageShift];
         }
@@ -246,11 +250,11 @@ internal sealed class KeyHashIndex
         /// The page and offset (of the key word) of the slot holding <paramref name="key"/>, or of the free slot where it
         /// would go. A pair never straddles two pages: pages hold an even number of words.
         /// </summary>
-        public ulong[] Find(ulong key, ulong mixed, out int offset) => Find(Pages, Mask, key, mixed, out offset);
-
-        private static ulong[] Find(ulong[][] pages, int mask, ulong key, ulong mixed, out int offset)
+        public ulong[] Find(ulong key, ulong mixed, out int offset)
         {
-            var i = ((int)mixed << 1) & mask;
+            var pages = Pages;
+            var mask = Mask;
+            var i = Start(mixed);
             while (true)
             {
                 var page = pages[i >> PageShift];
@@ -270,23 +274,21 @@ internal sealed class KeyHashIndex
         public void Grow(PagePool pool)
         {
             var old = Pages;
-            var mask = Mask * 2 + 1;
-            var pages = pool.Rent(mask + 1);
+            Pages = pool.Rent((Mask + 1) * 2);
+            Mask = Mask * 2 + 1;
             foreach (var page in old)
             {
                 for (var j = 0; j < page.Length; j += 2)
                 {
                     if (page[j] != 0)
                     {
-                        var to = Find(pages, mask, page[j], Mix(page[j]), out var o);
+                        var to = Find(page[j], Mix(page[j]), out var o);
                         to[o] = page[j];
                         to[o + 1] = page[j + 1];
                     }
                 }
             }
 
-            Pages = pages;
-            Mask = mask;
             pool.Return(old);
         }
     }

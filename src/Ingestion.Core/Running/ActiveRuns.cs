@@ -65,9 +65,15 @@ public sealed class ActiveRuns : IIngestionObserver
         /// <summary>Fires when the caller cancels or <see cref="Cancel"/> is called.</summary>
         public CancellationToken Token => entry.Token;
 
+        /// <summary>
+        /// Takes the run off the list once its outcome is decided: from then on it is neither listed nor cancellable,
+        /// while the runner records that outcome (state, job row, observers).
+        /// </summary>
+        public void Ended() => owner._runs.TryRemove(new KeyValuePair<Guid, Entry>(entry.RunId, entry));
+
         public void Dispose()
         {
-            owner._runs.TryRemove(new KeyValuePair<Guid, Entry>(entry.RunId, entry));
+            Ended();
             entry.Dispose();
         }
     }

@@ -125,11 +125,11 @@ public sealed partial class IngestionRunner : IIngestionRunner
 
         await using (runLock.ConfigureAwait(false))
         {
-            return tracked.Complete(await RunLockedAsync(registration, sourceName, request, runId, started, stopwatch, logger, runLock, secrets, cancellationToken).ConfigureAwait(false));
+            return tracked.Complete(await RunLockedAsync(registration, sourceName, request, runId, started, stopwatch, logger, runLock, secrets, tracked, cancellationToken).ConfigureAwait(false));
         }
     }
 
-    private async Task<IngestionResult> RunLockedAsync(SourceRegistration registration, string sourceName, RunRequest request, Guid runId, DateTimeOffset started, Stopwatch stopwatch, ILogger logger, IRunLock runLock, SecretMask secrets, CancellationToken cancellationToken)
+    private async Task<IngestionResult> RunLockedAsync(SourceRegistration registration, string sourceName, RunRequest request, Guid runId, DateTimeOffset started, Stopwatch stopwatch, ILogger logger, IRunLock runLock, SecretMask secrets, RunTracking.Scope tracked, CancellationToken cancellationToken)
     {
         var options = _sourceOptions.Get(sourceName);
 
@@ -211,6 +211,10 @@ public sealed partial class IngestionRunner : IIngestionRunner
 
         await runCancellation.CancelAsync().ConfigureAwait(false);
         await heartbeat.ConfigureAwait(false);
+
+        // Its outcome decided, the run is over: a cancel from now on is refused (not accepted and then ignored), and no
+        // list shows it going on beside a job row that says it ended.
+        tracked.Ended();
         var lockLost = runLock.Lost.IsCancellationRequested || error?.Type == nameof(RunLockLostException);
         if (!request.DryRun && status != IngestionStatus.Cancelled && !lockLost)
         {

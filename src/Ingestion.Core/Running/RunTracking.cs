@@ -37,6 +37,9 @@ internal sealed class RunTracking(ActiveRuns? active, IngestionTelemetry? teleme
             return result;
         }
 
+        /// <summary>The run's outcome is decided: it is no longer going on, so no longer listed or cancellable (<see cref="ActiveRuns.Handle.Ended"/>).</summary>
+        public void Ended() => handle?.Ended();
+
         public void Dispose()
         {
             activity?.Dispose();

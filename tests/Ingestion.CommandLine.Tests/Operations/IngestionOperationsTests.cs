@@ -91,6 +91,43 @@ public sealed class IngestionOperationsTests(PostgresDatabase db) : IClassFixtur
     }
 
     [Fact]
+    public async Task A_run_whose_outcome_is_being_recorded_is_no_longer_listed_or_cancellable()
+    {
+        var probe = new EndProbe();
+        using var host = TestHost.Build(db, b =>
+        {
+            b.Items("ops-ended", 10);
+            b.Services.AddSingleton<IIngestionObserver>(probe);
+        }, "ops_ended");
+        probe.Operations = host.Services.GetRequiredService<IIngestionOperations>();
+
+        var result = Assert.Single((await probe.Operations.RunAsync(new RunSourcesRequest { Sources = ["ops-ended"], Trigger = "test" }, default)).Results);
+
+        // Seen by an observer told of the outcome, which comes after the job row is written: the run is over by then.
+        Assert.Equal(IngestionStatus.Succeeded, result.Status);
+        Assert.Equal((result.RunId, false, false), (probe.RunId, probe.Listed, probe.Cancellable));
+    }
+
+    private sealed class EndProbe : IIngestionObserver
+    {
+        public IIngestionOperations? Operations { get; set; }
+
+        public Guid RunId { get; private set; }
+
+        public bool Listed { get; private set; } = true;
+
+        public bool Cancellable { get; private set; } = true;
+
+        public ValueTask OnRunCompletedAsync(IngestionResult result, CancellationToken cancellationToken)
+        {
+            RunId = result.RunId;
+            Listed = Operations!.GetActiveRuns().Any(r => r.RunId == result.RunId);
+            Cancellable = Operations.CancelRun(result.RunId);
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    [Fact]
     public async Task A_paused_schedule_is_not_run_on_any_host_until_resumed_and_shows_its_next_runs_in_local_time_and_utc()
     {
         void Configure(IIngestionBuilder b) => b.Items("ops-scheduled", 1).UsePostgresScheduling().AddScheduling(o => o.Schedules["every-second"] = new ScheduleOptions

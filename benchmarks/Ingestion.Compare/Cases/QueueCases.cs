@@ -264,14 +264,21 @@ public sealed class QueueCopyCeilingCase(bool sorted) : QueueCaseBase
 /// fillfactor), with the columns the bulk path sends (queue id and key; the rest take their defaults). Only what
 /// the bulk path adds beyond the table's own cost separates the two.
 /// </summary>
-public sealed class QueueCopyItemsCase : QueueCaseBase
+/// <param name="chunked">
+/// Whether the keys are sorted only within each run of 100,000 (as read): the order a bulk enqueue that streams its
+/// input can send, without holding the whole input to sort it once.
+/// </param>
+public sealed class QueueCopyItemsCase(bool chunked) : QueueCaseBase
 {
+    /// <summary>The items a streaming bulk enqueue sorts at a time (its chunk).</summary>
+    private const int Chunk = 100_000;
+
     private Npgsql.NpgsqlDataSource? _dataSource;
     private string[] _keys = [];
     private int _queueId;
 
     /// <inheritdoc />
-    public override string Name => "queue_copy_items";
+    public override string Name => chunked ? "queue_copy_items_chunked" : "queue_copy_items";
 
     /// <inheritdoc />
     protected override long ItemCount(long rows) => Math.Min(rows, 1_000_000);
@@ -286,7 +293,11 @@ public sealed class QueueCopyItemsCase : QueueCaseBase
             _keys[i] = Key(i);
         }
 
-        Array.Sort(_keys, StringComparer.Ordinal);
+        for (var start = 0; start < _keys.Length; start += chunked ? Chunk : _keys.Length)
+        {
+            Array.Sort(_keys, start, Math.Min(chunked ? Chunk : _keys.Length, _keys.Length - start), StringComparer.Ordinal);
+        }
+
         _queueId = (int)await context.ScalarAsync<int>($"INSERT INTO {Schema}.queues (name) VALUES ('{Queue}') RETURNING id", cancellationToken);
     }
 

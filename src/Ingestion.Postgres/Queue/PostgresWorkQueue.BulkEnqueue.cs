@@ -26,7 +26,7 @@ public sealed partial class PostgresWorkQueue
                     while (await reader.NextAsync(cancellationToken).ConfigureAwait(false) is { } chunk)
                     {
                         reader.ReadAhead(cancellationToken);
-                        read += chunk.Items.Count;
+                        read += chunk.Count;
                         long? copied;
 
                         // Read committed (as Npgsql begins by default, said here because the check after the COPY
@@ -169,23 +169,30 @@ public sealed partial class PostgresWorkQueue
                 // Synchronous writes: they only fill Npgsql's buffer, and flush it when full.
                 for (var n = 0; n < chunk.Distinct; n++)
                 {
-                    var item = chunk.Items[chunk.Order[n]];
+                    var i = chunk.Ordered(n);
                     importer.StartRow();
                     importer.Write(queueId, NpgsqlDbType.Integer);
-                    importer.Write(item.Key, NpgsqlDbType.Text);
+                    importer.Write(chunk.Key(i), NpgsqlDbType.Text);
                     if (chunk.AnyPayload)
                     {
-                        WritePayload(importer, item.Payload);
+                        if (chunk.Payload(i) is { } payload)
+                        {
+                            importer.Write(payload, NpgsqlDbType.Text);
+                        }
+                        else
+                        {
+                            importer.WriteNull();
+                        }
                     }
 
                     if (chunk.AnyPriority)
                     {
-                        importer.Write(item.Priority, NpgsqlDbType.Integer);
+                        importer.Write(chunk.Priority(i), NpgsqlDbType.Integer);
                     }
 
                     if (chunk.AnyNotBefore)
                     {
-                        importer.Write(item.NotBefore is { } nb ? nb.UtcDateTime : now, NpgsqlDbType.TimestampTz);
+                        importer.Write(chunk.NotBefore(i) ?? now, NpgsqlDbType.TimestampTz);
                     }
                 }
 
@@ -211,11 +218,12 @@ public sealed partial class PostgresWorkQueue
     /// <summary>Merges a chunk the fast path could not take through staging, from its buffered items.</summary>
     private async Task<long> MergeBufferedAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string queue, int queueId, BulkChunk chunk, CancellationToken cancellationToken)
     {
-        var buffered = Buffered(chunk.Items).GetAsyncEnumerator(cancellationToken);
+        var items = chunk.ToRequests();
+        var buffered = Buffered(items).GetAsyncEnumerator(cancellationToken);
         await using (buffered.ConfigureAwait(false))
         {
             await buffered.MoveNextAsync().ConfigureAwait(false);
-            var (_, merged, _) = await BulkChunkAsync(conn, tx, queue, queueId, buffered, chunk.Start, chunk.Items.Count, cancellationToken).ConfigureAwait(false);
+            var (_, merged, _) = await BulkChunkAsync(conn, tx, queue, queueId, buffered, chunk.Start, items.Count, cancellationToken).ConfigureAwait(false);
             return merged;
         }
     }

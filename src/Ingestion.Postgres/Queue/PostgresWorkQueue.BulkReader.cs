@@ -6,41 +6,13 @@ namespace Ingestion.Postgres.Queue;
 public sealed partial class PostgresWorkQueue
 {
     /// <summary>
-    /// A chunk of a bulk enqueue: its items in input order, and the positions of the first item of each distinct key
-    /// in key order (ordinal: UTF-16 order, the "C" collation's byte order but for rare surrogate pairs, which only
-    /// costs index locality), which is the order the COPY sends them in.
-    /// </summary>
-    private sealed class BulkChunk
-    {
-        /// <summary>The items, in input order.</summary>
-        public required List<WorkItemRequest> Items { get; init; }
-
-        /// <summary>Indexes into <see cref="Items"/>: the first item of each key, in key order.</summary>
-        public required int[] Order { get; init; }
-
-        /// <summary>How many of <see cref="Order"/> are used (the distinct keys).</summary>
-        public required int Distinct { get; init; }
-
-        /// <summary>Items of the call before this chunk (for positions in error messages).</summary>
-        public required long Start { get; init; }
-
-        /// <summary>Whether an item has a payload (else the COPY leaves the column out).</summary>
-        public bool AnyPayload { get; init; }
-
-        /// <summary>Whether an item has a priority other than 0 (else the column's default).</summary>
-        public bool AnyPriority { get; init; }
-
-        /// <summary>Whether an item has a <see cref="WorkItemRequest.NotBefore"/> (else <c>run_after</c> is the transaction's <c>now()</c>, its default).</summary>
-        public bool AnyNotBefore { get; init; }
-    }
-
-    /// <summary>
     /// Reads the items of a bulk enqueue in chunks, checked and put in key order, one chunk ahead of the COPY: while
     /// the server takes a chunk, the next is read from the caller's sequence and sorted on a pool thread, so the client's
     /// work overlaps the server's instead of alternating with it. The caller's enumerator is only ever used by one
     /// read at a time (a read ahead is awaited before the next read, and before disposal). Chunks start at
-    /// <see cref="FirstDirectChunkRows"/> and double up to <see cref="DirectChunkRows"/>, so the first COPY starts early.
-    /// At most two chunks are held.
+    /// <see cref="FirstDirectChunkRows"/> and double up to <see cref="DirectChunkRows"/> (or <see cref="DirectChunkChars"/>
+    /// characters of keys and payloads), so the first COPY starts early. At most two chunks are held, and a chunk's
+    /// arrays are reused once the chunk after it is handed out.
     /// </summary>
     private sealed class BulkReader(IAsyncEnumerator<WorkItemRequest> items, string queue) : IAsyncDisposable
     {
@@ -50,12 +22,20 @@ public sealed partial class PostgresWorkQueue
         private bool _more = true;
         private bool _started;
         private Task<BulkChunk?>? _ahead;
+        private BulkChunk? _current;
+        private BulkChunk? _spare;
 
-        /// <summary>The next chunk (the one read ahead, if any), or <see langword="null"/> at the end of the items.</summary>
-        public Task<BulkChunk?> NextAsync(CancellationToken cancellationToken)
+        /// <summary>
+        /// The next chunk (the one read ahead, if any), or <see langword="null"/> at the end of the items. The chunk
+        /// returned before is done with: its arrays are reused for the next read ahead.
+        /// </summary>
+        public async Task<BulkChunk?> NextAsync(CancellationToken cancellationToken)
         {
-            var next = _ahead ?? ReadAsync(cancellationToken);
+            var ahead = _ahead;
             _ahead = null;
+            var next = await (ahead ?? ReadAsync(TakeSpare(), cancellationToken, _stop.Token)).ConfigureAwait(false);
+            _spare ??= _current;
+            _current = next;
             return next;
         }
 
@@ -65,7 +45,8 @@ public sealed partial class PostgresWorkQueue
             if (_more && _ahead is null)
             {
                 var token = _stop.Token;
-                _ahead = Task.Run(() => ReadAsync(cancellationToken, token), CancellationToken.None);
+                var spare = TakeSpare();
+                _ahead = Task.Run(() => ReadAsync(spare, cancellationToken, token), CancellationToken.None);
             }
         }
 
@@ -79,7 +60,7 @@ public sealed partial class PostgresWorkQueue
             if (_ahead is { } ahead)
             {
                 _ahead = null;
-                buffered = (await ahead.ConfigureAwait(false))?.Items;
+                buffered = (await ahead.ConfigureAwait(false))?.ToRequests();
             }
 
             await StartAsync().ConfigureAwait(false);
@@ -119,9 +100,14 @@ public sealed partial class PostgresWorkQueue
             }
         }
 
-        private Task<BulkChunk?> ReadAsync(CancellationToken cancellationToken) => ReadAsync(cancellationToken, _stop.Token);
+        private BulkChunk? TakeSpare()
+        {
+            var spare = _spare;
+            _spare = null;
+            return spare;
+        }
 
-        private async Task<BulkChunk?> ReadAsync(CancellationToken cancellationToken, CancellationToken stop)
+        private async Task<BulkChunk?> ReadAsync(BulkChunk? spare, CancellationToken cancellationToken, CancellationToken stop)
         {
             await StartAsync().ConfigureAwait(false);
             if (!_more)
@@ -131,16 +117,12 @@ public sealed partial class PostgresWorkQueue
 
             var rows = _nextRows;
             _nextRows = Math.Min(rows * 2, DirectChunkRows);
-            var start = _read;
-            var chunk = new List<WorkItemRequest>(rows);
-            bool anyPayload = false, anyPriority = false, anyNotBefore = false;
-            while (_more && chunk.Count < rows)
+            var chunk = spare ?? new BulkChunk();
+            chunk.Reset(_read);
+            while (_more && chunk.Count < rows && chunk.TextLength < DirectChunkChars)
             {
-                var item = items.Current ?? throw new ArgumentException($"Bulk enqueue to queue '{queue}': item {start + chunk.Count + 1} is null.", "items");
-                CheckKey(item.Key, $"item {start + chunk.Count + 1}");
-                anyPayload |= item.Payload is not null;
-                anyPriority |= item.Priority != 0;
-                anyNotBefore |= item.NotBefore is not null;
+                var item = items.Current ?? throw new ArgumentException($"Bulk enqueue to queue '{queue}': item {chunk.Start + chunk.Count + 1} is null.", "items");
+                CheckKey(item.Key, $"item {chunk.Start + chunk.Count + 1}");
                 chunk.Add(item);
                 if ((chunk.Count & 4095) == 0)
                 {
@@ -152,56 +134,8 @@ public sealed partial class PostgresWorkQueue
             }
 
             _read += chunk.Count;
-            var (order, distinct) = KeyOrder(chunk);
-            return new BulkChunk
-            {
-                Items = chunk,
-                Order = order,
-                Distinct = distinct,
-                Start = start,
-                AnyPayload = anyPayload,
-                AnyPriority = anyPriority,
-                AnyNotBefore = anyNotBefore,
-            };
-        }
-
-        /// <summary>
-        /// The first item of each key, in key order. A listing that already arrives in key order (storage listings
-        /// usually do) is not sorted again; otherwise keys and positions are sorted together with the ordinal
-        /// comparer, and of a run of equal keys the earliest position wins (the sort is not stable).
-        /// </summary>
-        private static (int[] Order, int Distinct) KeyOrder(List<WorkItemRequest> chunk)
-        {
-            var keys = new string[chunk.Count];
-            var order = new int[chunk.Count];
-            var sorted = true;
-            for (var i = 0; i < keys.Length; i++)
-            {
-                keys[i] = chunk[i].Key;
-                order[i] = i;
-                sorted = sorted && (i == 0 || string.CompareOrdinal(keys[i - 1], keys[i]) <= 0);
-            }
-
-            if (!sorted)
-            {
-                Array.Sort(keys, order, StringComparer.Ordinal);
-            }
-
-            var distinct = 0;
-            for (var i = 0; i < keys.Length;)
-            {
-                var first = order[i];
-                var j = i + 1;
-                for (; j < keys.Length && string.Equals(keys[j], keys[i], StringComparison.Ordinal); j++)
-                {
-                    first = Math.Min(first, order[j]);
-                }
-
-                order[distinct++] = first;
-                i = j;
-            }
-
-            return (order, distinct);
+            chunk.SortKeys();
+            return chunk;
         }
 
         /// <summary>Stops a read ahead at its next check and waits for it, so the caller's enumerator is free to dispose.</summary>

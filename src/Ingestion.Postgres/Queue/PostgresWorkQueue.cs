@@ -22,6 +22,7 @@ public sealed partial class PostgresWorkQueue : IWorkQueueStore, IAsyncDisposabl
     private const int BulkChunkRows = 500_000;
     private const int DirectChunkRows = 100_000;
     private const int FirstDirectChunkRows = 12_500;
+    private const int DirectChunkChars = 16 << 20;
     private const short Pending = 0;
     private const short Running = 1;
     private const short Dead = 3;

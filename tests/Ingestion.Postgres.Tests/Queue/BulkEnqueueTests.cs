@@ -30,6 +30,52 @@ public class BulkEnqueueTests(PostgresDatabase db) : IClassFixture<PostgresDatab
     }
 
     [Fact]
+    public async Task Every_field_of_every_item_arrives_whether_its_chunk_is_copied_or_merged()
+    {
+        await using var q = await QueueTestStore.CreateAsync(db);
+
+        // 60,000 items in several chunks, out of key order, each with its own payload (some null, some empty,
+        // some not ASCII), priority and schedule. The first key comes again at position 30,000 (the second chunk, when
+        // the third is being read ahead): the first chunk goes by COPY, the rest is merged from what was read.
+        var later = new DateTimeOffset(2031, 1, 2, 3, 4, 5, TimeSpan.FromHours(2));
+        WorkItemRequest Item(int i) => new($"k{i:D6}")
+        {
+            Payload = (i % 4) switch { 0 => null, 1 => string.Empty, 2 => $"p{i}", _ => $"é{i}😀" },
+            Priority = i % 7 - 3,
+            NotBefore = i % 3 == 0 ? later.AddSeconds(i) : null,
+        };
+        var items = Enumerable.Range(0, 60_000).Select(i => (i * 7_919) % 60_000).Select(Item).ToList();
+        items.Insert(30_000, new WorkItemRequest(items[0].Key) { Payload = "repeat" });
+        var r = await q.Store.EnqueueManyAsync("fields", QueueTestStore.Requests(items), None);
+        Assert.Equal((60_001L, 60_000L), (r.Read, r.Enqueued));
+        Assert.Equal(0L, await q.CountAsync("queue_items WHERE payload = 'repeat'"));
+
+        var n = "substr(key, 2)::int";
+        Assert.Equal(60_000L, await q.CountAsync($"""
+            queue_items WHERE payload IS NOT DISTINCT FROM (CASE {n} % 4 WHEN 0 THEN NULL WHEN 1 THEN '' WHEN 2 THEN 'p' || {n} ELSE 'é' || {n} || '😀' END)
+              AND priority = {n} % 7 - 3
+              AND (CASE WHEN {n} % 3 = 0 THEN run_after = '2031-01-02 01:04:05+00'::timestamptz + {n} * interval '1 second' ELSE run_after <= now() END)
+            """));
+    }
+
+    [Fact]
+    public async Task Keys_order_by_their_characters_codes_and_items_with_large_payloads_all_arrive()
+    {
+        await using var q = await QueueTestStore.CreateAsync(db);
+
+        // Keys that an ordinal sort orders unlike a cultural one, repeated in another case (a different key).
+        string[] keys = ["b", "B", "a", "é", "e", "Z", "z", "ä", "a", "e\u0301"];
+        var r = await q.Store.EnqueueManyAsync("order", QueueTestStore.Items(keys), None);
+        Assert.Equal((10L, 9L), (r.Read, r.Enqueued));
+
+        // 40 payloads of a million characters: more text than one chunk holds, so the items span several chunks.
+        var big = Enumerable.Range(0, 40).Select(i => new WorkItemRequest($"big{i:D2}") { Payload = new string((char)('a' + (i % 26)), 1_000_000) });
+        r = await q.Store.EnqueueManyAsync("big", QueueTestStore.Requests(big), None);
+        Assert.Equal((40L, 40L), (r.Read, r.Enqueued));
+        Assert.Equal(40L, await q.CountAsync("queue_items WHERE key LIKE 'big%' AND length(payload) = 1000000 AND payload = repeat(chr(97 + substr(key, 4)::int % 26), 1000000)"));
+    }
+
+    [Fact]
     public async Task Keys_in_key_order_with_repeats_keep_the_first_and_unset_columns_take_their_defaults()
     {
         await using var q = await QueueTestStore.CreateAsync(db);

@@ -175,14 +175,7 @@ public sealed partial class PostgresWorkQueue
                     importer.Write(chunk.Key(i), NpgsqlDbType.Text);
                     if (chunk.AnyPayload)
                     {
-                        if (chunk.Payload(i) is { } payload)
-                        {
-                            importer.Write(payload, NpgsqlDbType.Text);
-                        }
-                        else
-                        {
-                            importer.WriteNull();
-                        }
+                        WritePayload(importer, chunk.Payload(i));
                     }
 
                     if (chunk.AnyPriority)
@@ -228,15 +221,15 @@ public sealed partial class PostgresWorkQueue
         }
     }
 
-    private static void WritePayload(NpgsqlBinaryImporter importer, string? payload)
+    private static void WritePayload(NpgsqlBinaryImporter importer, ReadOnlyMemory<char>? payload)
     {
-        if (payload is null)
+        if (payload is { } text)
         {
-            importer.WriteNull();
+            importer.Write(text, NpgsqlDbType.Text);
         }
         else
         {
-            importer.Write(payload, NpgsqlDbType.Text);
+            importer.WriteNull();
         }
     }
 
@@ -272,7 +265,7 @@ public sealed partial class PostgresWorkQueue
                 importer.StartRow();
                 importer.Write(read, NpgsqlDbType.Bigint);
                 importer.Write(item.Key, NpgsqlDbType.Text);
-                WritePayload(importer, item.Payload);
+                WritePayload(importer, item.Payload?.AsMemory());
                 importer.Write(item.Priority, NpgsqlDbType.Integer);
                 if (item.NotBefore is { } nb)
                 {

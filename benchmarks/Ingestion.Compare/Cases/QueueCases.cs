@@ -293,9 +293,10 @@ public sealed class QueueCopyItemsCase(bool chunked) : QueueCaseBase
             _keys[i] = Key(i);
         }
 
-        for (var start = 0; start < _keys.Length; start += chunked ? Chunk : _keys.Length)
+        var window = chunked ? Chunk : _keys.Length;
+        for (var start = 0; start < _keys.Length; start += window)
         {
-            Array.Sort(_keys, start, Math.Min(chunked ? Chunk : _keys.Length, _keys.Length - start), StringComparer.Ordinal);
+            Array.Sort(_keys, start, Math.Min(window, _keys.Length - start), StringComparer.Ordinal);
         }
 
         _queueId = (int)await context.ScalarAsync<int>($"INSERT INTO {Schema}.queues (name) VALUES ('{Queue}') RETURNING id", cancellationToken);

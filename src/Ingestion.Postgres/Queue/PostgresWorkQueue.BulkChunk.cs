@@ -21,7 +21,6 @@ public sealed partial class PostgresWorkQueue
     {
         private Entry[] _entries;
         private char[] _text;
-        private int _textLength;
         private int[] _order;
 
         /// <summary>Creates an empty chunk; its arrays grow as items come (a call of a few items allocates little).</summary>
@@ -36,7 +35,7 @@ public sealed partial class PostgresWorkQueue
         public int Count { get; private set; }
 
         /// <summary>How many characters of keys and payloads the chunk holds.</summary>
-        public int TextLength => _textLength;
+        public int TextLength { get; private set; }
 
         /// <summary>How many distinct keys (the first <see cref="Distinct"/> of the key order are used).</summary>
         public int Distinct { get; private set; }
@@ -60,7 +59,7 @@ public sealed partial class PostgresWorkQueue
             Start = start;
             Count = 0;
             Distinct = 0;
-            _textLength = 0;
+            TextLength = 0;
             AnyPayload = AnyPriority = AnyNotBefore = false;
         }
 
@@ -182,14 +181,14 @@ public sealed partial class PostgresWorkQueue
 
         private (int Start, int Length) Append(string s)
         {
-            if (_text.Length - _textLength < s.Length)
+            var start = TextLength;
+            if (_text.Length - start < s.Length)
             {
-                Array.Resize(ref _text, (int)Math.Min(Array.MaxLength, Math.Max((long)_text.Length * 2, (long)_textLength + s.Length)));
+                Array.Resize(ref _text, (int)Math.Min(Array.MaxLength, Math.Max((long)_text.Length * 2, (long)start + s.Length)));
             }
 
-            s.CopyTo(_text.AsSpan(_textLength));
-            var start = _textLength;
-            _textLength += s.Length;
+            s.CopyTo(_text.AsSpan(start));
+            TextLength = start + s.Length;
             return (start, s.Length);
         }
 
